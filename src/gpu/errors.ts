@@ -1,0 +1,120 @@
+/**
+ * Typed errors. Every failure the runtime can see ends in one of these, with a message that names
+ * the problem; nothing fails silently or hangs.
+ */
+
+export type ErrorCode =
+  | 'NO_WEBGPU'
+  | 'DEVICE_LOST'
+  | 'KERNEL_COMPILE'
+  | 'GPU_VALIDATION'
+  | 'GPU_OUT_OF_MEMORY'
+  | 'TENSOR_TOO_LARGE'
+  | 'SHAPE'
+  | 'DTYPE'
+  | 'UNSUPPORTED'
+  | 'BAD_INPUT';
+
+export class SparsePrefillError extends Error {
+  constructor(
+    readonly code: ErrorCode,
+    message: string,
+  ) {
+    super(message);
+    this.name = new.target.name;
+  }
+}
+
+/** No WebGPU implementation or no adapter could be found. */
+export class NoWebGpuError extends SparsePrefillError {
+  constructor(detail: string) {
+    super('NO_WEBGPU', detail);
+  }
+}
+
+/** The GPU device was lost; work in flight is rejected with this. */
+export class DeviceLostError extends SparsePrefillError {
+  constructor(
+    readonly reason: string,
+    readonly detail: string,
+  ) {
+    super('DEVICE_LOST', `GPU device lost (${reason})${detail ? `: ${detail}` : ''}`);
+  }
+}
+
+export interface CompileMessage {
+  type: 'error' | 'warning' | 'info';
+  /** The .wgsl file the line belongs to, after mapping through the preprocessor. */
+  file: string;
+  line: number;
+  column: number;
+  message: string;
+}
+
+/** WGSL failed to compile or the pipeline could not be created. Names the .wgsl file and line. */
+export class KernelCompileError extends SparsePrefillError {
+  readonly file: string;
+  readonly line: number;
+  constructor(
+    readonly shader: string,
+    readonly messages: CompileMessage[],
+    fallback = '',
+  ) {
+    const first = messages.find((m) => m.type === 'error') ?? messages[0];
+    const text = messages.length
+      ? messages.map((m) => `shaders/${m.file}:${m.line}:${m.column}: ${m.type}: ${m.message}`).join('\n')
+      : fallback;
+    super('KERNEL_COMPILE', `kernel ${shader} failed to compile:\n${text}`);
+    this.file = first?.file ?? shader;
+    this.line = first?.line ?? 0;
+  }
+}
+
+/** A WebGPU validation error surfaced from an error scope or uncaptured-error event. */
+export class GpuValidationError extends SparsePrefillError {
+  constructor(message: string) {
+    super('GPU_VALIDATION', message);
+  }
+}
+
+export class GpuOutOfMemoryError extends SparsePrefillError {
+  constructor(message: string) {
+    super('GPU_OUT_OF_MEMORY', message);
+  }
+}
+
+/** A tensor does not fit the device's binding or buffer limits. */
+export class TensorTooLargeError extends SparsePrefillError {
+  constructor(
+    readonly bytes: number,
+    readonly limit: number,
+    what: string,
+  ) {
+    super('TENSOR_TOO_LARGE', `${what} needs ${bytes} bytes, more than the device allows in one binding (${limit} bytes)`);
+  }
+}
+
+/** Inputs of the wrong shape for an op; thrown before anything is encoded. */
+export class ShapeError extends SparsePrefillError {
+  constructor(message: string) {
+    super('SHAPE', message);
+  }
+}
+
+export class DTypeError extends SparsePrefillError {
+  constructor(message: string) {
+    super('DTYPE', message);
+  }
+}
+
+export class UnsupportedError extends SparsePrefillError {
+  constructor(message: string) {
+    super('UNSUPPORTED', message);
+  }
+}
+
+export class BadInputError extends SparsePrefillError {
+  constructor(message: string) {
+    super('BAD_INPUT', message);
+  }
+}

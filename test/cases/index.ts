@@ -1,0 +1,5 @@
+/** Every kernel case, for the three runners (vitest, deno test, Chromium). Add new case lists here. */
+import type { KernelCase } from '../harness/cases.ts';
+import { addCases } from './add.ts';
+
+export const allCases: KernelCase[] = [...addCases];
