@@ -5,7 +5,7 @@
  * typed errors.
  */
 import { Gpu, type Capabilities, type SubgroupMatrixConfig } from './gpu.ts';
-import { getGpuEntry, noAdapterAdvice } from './runtime.ts';
+import { detectRuntime, getGpuEntry, noAdapterAdvice } from './runtime.ts';
 import { NoWebGpuError } from './errors.ts';
 
 export interface RequestGpuOptions {
@@ -20,6 +20,8 @@ export interface RequestGpuOptions {
   /** Extra Dawn flags (Node only). */
   dawnFlags?: readonly string[];
   label?: string;
+  /** Use this WebGPU entry point instead of the host's (a custom Dawn instance, a test double). */
+  gpu?: GPU;
 }
 
 /** Limits raised to the adapter's maxima: the defaults (128 MiB bindings, 16 KiB workgroup memory) are far too small. */
@@ -39,7 +41,7 @@ const RAISED_LIMITS = [
 const SUBGROUP_MATRIX_FEATURE = 'chromium-experimental-subgroup-matrix';
 
 export async function requestGpu(options: RequestGpuOptions = {}): Promise<Gpu> {
-  const { gpu, runtime } = await getGpuEntry(options);
+  const { gpu, runtime } = options.gpu ? { gpu: options.gpu, runtime: detectRuntime() } : await getGpuEntry(options);
   const adapter = await gpu.requestAdapter({ powerPreference: options.powerPreference ?? 'high-performance' });
   if (!adapter) throw new NoWebGpuError(noAdapterAdvice(runtime));
 

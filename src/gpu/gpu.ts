@@ -100,6 +100,8 @@ export function programKey(desc: ProgramDesc): string {
 export class Gpu {
   readonly pool: BufferPool;
   private programs = new Map<string, Promise<Program>>();
+  /** WGSL registered at run time (user kernels, tests); looked up before the embedded shaders/. */
+  private extraSources = new Map<string, string>();
   private uniforms = new Map<string, GPUBuffer>();
   private lostError: DeviceLostError | undefined;
   private lostWaiters = new Set<(e: DeviceLostError) => void>();
@@ -158,6 +160,13 @@ export class Gpu {
 
   // ---------------------------------------------------------------- programs
 
+  /** Registers WGSL under a file name (it may #include the embedded shaders/lib files). */
+  registerShader(name: string, code: string): void {
+    if (WGSL_SOURCES[name] !== undefined) throw new ShapeError(`a shader named ${name} is already embedded`);
+    this.extraSources.set(name, code);
+    for (const key of [...this.programs.keys()]) if (key.startsWith(`${name}#`)) this.programs.delete(key);
+  }
+
   /** Compiles (once) a program: preprocess, compile, reflect bindings, create the pipeline. */
   compile(desc: ProgramDesc): Promise<Program> {
     const key = programKey(desc);
@@ -175,7 +184,7 @@ export class Gpu {
     const entryPoint = desc.entryPoint ?? 'main';
     let pre;
     try {
-      pre = preprocess(desc.shader, (n) => WGSL_SOURCES[n], desc.defines ?? {});
+      pre = preprocess(desc.shader, (n) => this.extraSources.get(n) ?? WGSL_SOURCES[n], desc.defines ?? {});
     } catch (e) {
       if (e instanceof ShaderPreprocessError) {
         throw new KernelCompileError(desc.shader, [{ type: 'error', file: e.file, line: e.line, column: 1, message: e.message }]);

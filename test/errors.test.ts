@@ -1,0 +1,81 @@
+// Typed errors of the device layer: no adapter, WGSL compile errors naming file and line, a tensor
+// too large for a binding, device loss, and bad dispatch arguments.
+import { describe, expect, it } from 'vitest';
+import { requestGpu } from '../src/gpu/device.ts';
+import { DeviceLostError, KernelCompileError, NoWebGpuError, ShapeError, TensorTooLargeError, DTypeError } from '../src/gpu/errors.ts';
+import { AddKernel } from '../src/kernels/add.ts';
+import { testGpu } from './harness/gpu.ts';
+
+describe('device errors', () => {
+  it('no adapter: says what to install', async () => {
+    const fake = { requestAdapter: async () => null } as unknown as GPU;
+    const err = await requestGpu({ gpu: fake }).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(NoWebGpuError);
+    expect((err as Error).message).toMatch(/Vulkan driver/);
+    expect((err as Error).message).toMatch(/vk_swiftshader_icd\.json|mesa-vulkan-drivers|hardware acceleration/);
+  });
+
+  it('WGSL compile error names the .wgsl file and its line (through #include)', async () => {
+    const gpu = await testGpu();
+    gpu.registerShader(
+      'broken_test.wgsl',
+      ['// a test kernel with a type error on line 6', '#include "lib/grid.wgsl"', '@group(0) @binding(0) var<storage, read_write> y: array<f32>;', '@compute @workgroup_size(1)', 'fn main() {', '  let bad: u32 = 1.5f;', '  y[0] = f32(bad);', '}'].join('\n'),
+    );
+    const err = await gpu.compile({ shader: 'broken_test.wgsl' }).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(KernelCompileError);
+    const e = err as KernelCompileError;
+    expect(e.file).toBe('broken_test.wgsl');
+    expect(e.line).toBe(6);
+    expect(e.message).toMatch(/shaders\/broken_test\.wgsl:6:/);
+  });
+
+  it('a preprocessor error is a compile error naming the line', async () => {
+    const gpu = await testGpu();
+    gpu.registerShader('bad_directive_test.wgsl', 'fn main() {}\n#if\n#endif');
+    const err = await gpu.compile({ shader: 'bad_directive_test.wgsl' }).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(KernelCompileError);
+    expect((err as KernelCompileError).line).toBe(2);
+  });
+
+  it('a tensor larger than one binding is refused before allocation', async () => {
+    const gpu = await testGpu();
+    const limit = gpu.caps.limits.maxStorageBufferBindingSize;
+    const n = Math.floor(limit / 4) + 1;
+    expect(() => gpu.empty([n], 'f32', 'huge')).toThrow(TensorTooLargeError);
+    expect(() => gpu.empty([n], 'f32', 'huge')).toThrow(/huge\[\d+\] f32 needs \d+ bytes/);
+  });
+
+  it('bad shapes, dtypes and dispatch sizes are refused before encoding', async () => {
+    const gpu = await testGpu();
+    expect(() => gpu.empty([3, 0], 'f32')).toThrow(ShapeError);
+    expect(() => gpu.upload(new Float32Array(3), [4], 'f32')).toThrow(/3 values for 4 elements/);
+    expect(() => gpu.upload(new Int32Array(4), [4], 'f32')).toThrow(DTypeError);
+    const k = await AddKernel.create(gpu);
+    const a = gpu.upload(new Float32Array(4), [4], 'f32');
+    const b = gpu.upload(new Float32Array(5), [5], 'f32');
+    expect(() => k.encode(gpu.batch(), a, b, a)).toThrow(/add: element counts differ/);
+    const program = await gpu.compile({ shader: 'add.wgsl', overrides: { WG: 256 } });
+    expect(() => gpu.batch().dispatch({ program, bindings: { a, b: a, out: a }, params: { n: 4 }, workgroups: [70000] })).toThrow(/workgroup count/);
+    expect(() => gpu.batch().dispatch({ program, bindings: { a, out: a }, params: { n: 4 }, workgroups: [1] })).toThrow(/binding "b" was not given/);
+    gpu.release(a, b);
+  });
+
+  it('device loss rejects work in flight and later calls with DeviceLostError', async () => {
+    const gpu = await requestGpu({ label: 'doomed' });
+    const t = gpu.upload(new Float32Array([1, 2, 3]), [3], 'f32');
+    const pending = gpu.read(t);
+    gpu.device.destroy();
+    const err = await pending.then(
+      () => undefined,
+      (e: unknown) => e,
+    );
+    // A read that completed before the loss is fine; anything after must fail typed.
+    if (err !== undefined) expect(err).toBeInstanceOf(DeviceLostError);
+    await gpu.sync().catch(() => undefined);
+    await new Promise((r) => setTimeout(r, 50));
+    expect(gpu.lost).toBeInstanceOf(DeviceLostError);
+    await expect(gpu.read(t)).rejects.toBeInstanceOf(DeviceLostError);
+    await expect(gpu.compile({ shader: 'add.wgsl', defines: { FRESH: 1 } })).rejects.toBeInstanceOf(DeviceLostError);
+    expect(() => gpu.empty([4], 'f32')).toThrow(DeviceLostError);
+  });
+});
