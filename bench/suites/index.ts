@@ -1,0 +1,5 @@
+/** Every benchmark suite. Add yours here: one import and one entry (re-read this file before editing). */
+import type { BenchSuite } from '../harness.ts';
+import { copySuite } from './copy.ts';
+
+export const suites: BenchSuite[] = [copySuite];
