@@ -35,6 +35,8 @@ export interface BenchRow {
 export interface BenchLimits {
   copy_gbps: number;
   best_tflops?: number;
+  /** Which copy method gave copy_gbps (bench/limits.ts). */
+  copy_method?: string;
 }
 
 export interface BenchResults {
@@ -82,7 +84,8 @@ export interface Timing {
   gpu_min_ms?: number;
   reps: number;
   inner: number;
-  source: 'gpu-timestamps' | 'wall-clock';
+  /** gpu-timestamps: summed per-dispatch GPU time; wall-clock: around submit + sync; wall-slope: bench/limits.ts timeBySlope. */
+  source: 'gpu-timestamps' | 'wall-clock' | 'wall-slope';
 }
 
 export interface BenchContext {
@@ -105,6 +108,13 @@ export interface BenchSuite {
   description?: string;
   run(ctx: BenchContext): Promise<BenchRow[]>;
 }
+
+/**
+ * Dawn flags for benchmark devices: Dawn rounds timestamp queries down to multiples of 2^16 ns
+ * (65.5 us, the `timestamp_quantization` toggle, a browser anti-fingerprinting measure), which made
+ * short kernels read 0 ms on the H100. Benchmarks need the full resolution. Ignored outside Node.
+ */
+export const BENCH_DAWN_FLAGS: readonly string[] = ['disable-dawn-features=timestamp_quantization'];
 
 /** At least this many timed repetitions (project rule: median of >= 20). */
 export const MIN_REPS = 20;

@@ -13,7 +13,7 @@ import { dirname } from 'node:path';
 import { requestGpu } from '../src/gpu/device.ts';
 import type { Gpu } from '../src/gpu/gpu.ts';
 import { SparsePrefillError } from '../src/gpu/errors.ts';
-import { benchRuntime, deviceName, finishResults, formatTable, makeContext, type BenchResults, type BenchRow, type Logger } from './harness.ts';
+import { BENCH_DAWN_FLAGS, benchRuntime, deviceName, finishResults, formatTable, makeContext, type BenchResults, type BenchRow, type Logger } from './harness.ts';
 import { measureCopy } from './limits.ts';
 import { suites } from './suites/index.ts';
 
@@ -112,11 +112,13 @@ async function runBench(args: BenchArgs, log: Logger): Promise<BenchResults> {
     return s;
   }) : suites;
 
-  const gpu = await requestGpu({ experimental: args.experimental, label: 'bench' });
+  const gpu = await requestGpu({ experimental: args.experimental, dawnFlags: BENCH_DAWN_FLAGS, label: 'bench' });
   try {
     log.info(describeGpu(gpu));
     const copy = await measureCopy(gpu, { quick: args.quick, log });
-    log.info(`limit: copy ${(copy.bytes / 2 ** 20).toFixed(0)} MiB x${copy.inner}: ${copy.timing.median_ms.toFixed(3)} ms -> ${copy.gbps.toFixed(1)} GB/s (read + write)`);
+    for (const r of copy.rates) {
+      log.info(`limit: copy ${r.method} ${(r.bytes / 2 ** 20).toFixed(0)} MiB: ${r.timing.median_ms.toFixed(3)} ms (${r.timing.source}) -> ${r.gbps.toFixed(1)} GB/s (read + write)`);
+    }
 
     let bestTflops: number | undefined;
     const ctx = makeContext(gpu, { quick: args.quick, sizes: args.sizes }, log, (t) => {
@@ -146,7 +148,7 @@ async function runBench(args: BenchArgs, log: Logger): Promise<BenchResults> {
         date: new Date().toISOString(),
         commit: commitId(),
         rows,
-        limits: { copy_gbps: copy.gbps },
+        limits: { copy_gbps: copy.gbps, copy_method: copy.best.method },
       },
       bestTflops,
     );

@@ -1,11 +1,12 @@
 /**
- * Bandwidth suite: device-to-device copies (copyBufferToBuffer) at several sizes and the
+ * Bandwidth suite: device-to-device copies (copyBufferToBuffer and a compute-shader copy,
+ * bench/limits.ts) at several sizes and the
  * elementwise add kernel (src/kernels/add.ts: reads a and b, writes out; 12 bytes per element).
  * Both are memory-bound: pct_of_limit = GB/s against limits.copy_gbps.
  */
 import { AddKernel } from '../../src/kernels/add.ts';
 import { gbps, type BenchContext, type BenchRow, type BenchSuite } from '../harness.ts';
-import { measureCopy } from '../limits.ts';
+import { measureBufferCopy, measureShaderCopy } from '../limits.ts';
 
 const MiB = 1 << 20;
 /** Copy sizes: one that fits the H100's 50 MiB L2 (16 MiB: src + dst = 32 MiB), and two that stream from DRAM. */
@@ -25,18 +26,20 @@ async function copyRows(ctx: BenchContext): Promise<BenchRow[]> {
   const rows: BenchRow[] = [];
   for (const bytes of ctx.options.quick ? COPY_SIZES_QUICK : COPY_SIZES) {
     if (!ctx.wantSize(bytes) && !ctx.wantSize(sizeLabel(bytes))) continue;
-    const m = await measureCopy(ctx.gpu, { quick: ctx.options.quick, bytes, log: ctx.log });
-    rows.push({
-      kernel: 'copy',
-      variant: 'copyBufferToBuffer',
-      shape: { bytes: m.bytes },
-      median_ms: m.timing.median_ms,
-      min_ms: m.timing.min_ms,
-      gbps: m.gbps,
-      bound: 'memory',
-      timing: m.timing.source,
-      inner: m.inner,
-    });
+    const opts = { quick: ctx.options.quick, log: ctx.log };
+    for (const m of [await measureBufferCopy(ctx.gpu, bytes, opts), await measureShaderCopy(ctx.gpu, bytes, opts)]) {
+      rows.push({
+        kernel: 'copy',
+        variant: m.method,
+        shape: { bytes: m.bytes },
+        median_ms: m.timing.median_ms,
+        min_ms: m.timing.min_ms,
+        gbps: m.gbps,
+        bound: 'memory',
+        timing: m.timing.source,
+        inner: m.timing.inner,
+      });
+    }
   }
   return rows;
 }
