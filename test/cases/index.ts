@@ -1,5 +1,6 @@
 /** Every kernel case, for the three runners (vitest, deno test, Chromium). Add new case lists here. */
 import type { KernelCase } from '../harness/cases.ts';
 import { addCases } from './add.ts';
+import { matmulCases } from './matmul.ts';
 
-export const allCases: KernelCase[] = [...addCases];
+export const allCases: KernelCase[] = [...addCases, ...matmulCases];

@@ -1,0 +1,502 @@
+// Linear layer: y = x · Wᵀ (+ b), nn.Linear layout.
+//
+// Bindings
+//   x:      [M, K] f32, row-major, read
+//   w:      [N, K] weights, row-major, read; f32, or f16 / bf16 packed two per u32 over the flat
+//           element index (element 2i in the low half), so a row may start in a high half when K is odd
+//   bias:   [N] f32, read (only with HAS_BIAS)
+//   y:      [M, N] f32, written (aliases neither input)
+//   params: M, N, K (any values >= 1; one pipeline serves every shape)
+//
+// Defines (chosen by src/kernels/matmul.ts)
+//   WDT      weight dtype: 0 f32, 1 f16 (packed), 2 bf16 (packed)
+//   HAS_BIAS add bias[n]
+//   VEC      1: vector loads; requires K % 4 == 0 (f32 weights) or K % 8 == 0 (packed weights), so
+//            every vec4 row chunk lies entirely inside or entirely outside a row. 0: element loads.
+//   VARIANT  0 TILED: register-blocked f32 tiles in workgroup memory (fallback everywhere)
+//            1 TILED_F16: the same with f16 workgroup tiles (needs shader-f16), f32 accumulation
+//            2 SGMATRIX: tensor-core tiles, subgroup_matrix f16 16x16x16, f32 accumulation
+//                        (needs chromium_experimental_subgroup_matrix and 32-wide subgroups)
+//            3 GEMV: matrix-vector for M <= GEMV_MAX_M (decode), bandwidth bound on W
+//   TILED*:   BM, BN (workgroup tile), BK (k step), TM, TN (per-thread block; multiples of 4)
+//   SGMATRIX: SG_M, SG_N (subgroups along M, N), SG_TM, SG_TN (16x16 matrices per subgroup), SBK
+//
+// Workgroup contract
+//   TILED*:   workgroup (WG_X, WG_Y) = (BN / TN, BM / TM) threads (overrides), grid
+//             (ceil(N / BN), ceil(M / BM)); thread (tx, ty) owns rows (i*WG_Y + ty)*4 + {0..3} and
+//             columns (j*WG_X + tx)*4 + {0..3} of the tile, which keeps its workgroup-memory reads vec4.
+//   SGMATRIX: SG_M*SG_N*32 threads; workgroup tile BM = SG_M*SG_TM*16 by BN = SG_N*SG_TN*16, grid as above.
+//   GEMV:     WG_X threads = GEMV_ROWS rows of W x GEMV_LANES lanes; folded 1D grid over
+//             ceil(N / GEMV_ROWS) workgroups (lib/grid.wgsl).
+//   Ragged edges: every load past M, N or K reads 0, every store is bounds-checked.
+
+#if VARIANT == 2
+enable f16;
+enable chromium_experimental_subgroup_matrix;
+#elif VARIANT == 1
+enable f16;
+#endif
+
+#include "lib/packing.wgsl"
+#include "lib/grid.wgsl"
+
+override WG_X: u32 = 16;
+override WG_Y: u32 = 16;
+
+struct Params {
+  M: u32,
+  N: u32,
+  K: u32,
+}
+
+#if VEC
+@group(0) @binding(0) var<storage, read> x: array<vec4<f32>>;
+#if WDT == 0
+@group(0) @binding(1) var<storage, read> w: array<vec4<f32>>;
+#else
+@group(0) @binding(1) var<storage, read> w: array<vec4<u32>>;
+#endif
+#else
+@group(0) @binding(0) var<storage, read> x: array<f32>;
+#if WDT == 0
+@group(0) @binding(1) var<storage, read> w: array<f32>;
+#else
+@group(0) @binding(1) var<storage, read> w: array<u32>;
+#endif
+#endif
+#ifdef HAS_BIAS
+@group(0) @binding(2) var<storage, read> bias: array<f32>;
+#endif
+@group(0) @binding(3) var<storage, read_write> y: array<f32>;
+@group(0) @binding(4) var<uniform> params: Params;
+
+fn bias_at(n: u32) -> f32 {
+#ifdef HAS_BIAS
+  return bias[n];
+#else
+  return 0.0;
+#endif
+}
+
+#if !VEC
+// Weight element at flat index e = n*K + k, widened to f32 (element loads; any K).
+fn w_at(e: u32) -> f32 {
+#if WDT == 0
+  return w[e];
+#elif WDT == 1
+  return f16_at(w[e >> 1u], e & 1u);
+#else
+  return bf16_at(w[e >> 1u], e & 1u);
+#endif
+}
+#endif
+
+#if VEC && WDT != 0
+// Eight consecutive packed weights (one vec4<u32>) widened to f32: (elements 0..3, elements 4..7).
+fn w8_at(i: u32) -> array<vec4<f32>, 2> {
+  let q = w[i];
+#if WDT == 1
+  return array<vec4<f32>, 2>(vec4<f32>(unpack_f16x2(q.x), unpack_f16x2(q.y)), vec4<f32>(unpack_f16x2(q.z), unpack_f16x2(q.w)));
+#else
+  return array<vec4<f32>, 2>(vec4<f32>(unpack_bf16x2(q.x), unpack_bf16x2(q.y)), vec4<f32>(unpack_bf16x2(q.z), unpack_bf16x2(q.w)));
+#endif
+}
+#endif
+
+// ------------------------------------------------------------------------------------ TILED
+#if VARIANT == 0 || VARIANT == 1
+
+#if VARIANT == 1
+alias TileT = vec4<f16>;
+#else
+alias TileT = vec4<f32>;
+#endif
+
+// Tiles are stored k-major (As[k][m], Bs[k][n]) so that the inner product reads vec4 along m and n.
+var<workgroup> As: array<TileT, BK * BM / 4>;
+var<workgroup> Bs: array<TileT, BK * BN / 4>;
+
+fn put_a(k: u32, m: u32, v: f32) {
+#if VARIANT == 1
+  As[k * (BM / 4u) + m / 4u][m % 4u] = f16(v);
+#else
+  As[k * (BM / 4u) + m / 4u][m % 4u] = v;
+#endif
+}
+
+fn put_b(k: u32, n: u32, v: f32) {
+#if VARIANT == 1
+  Bs[k * (BN / 4u) + n / 4u][n % 4u] = f16(v);
+#else
+  Bs[k * (BN / 4u) + n / 4u][n % 4u] = v;
+#endif
+}
+
+// Stages the BM x BK slice of x and the BN x BK slice of W starting at k0 (zeros past the edges).
+fn load_tiles(m0: u32, n0: u32, k0: u32, lidx: u32) {
+  let M = params.M;
+  let N = params.N;
+  let K = params.K;
+  let nt = WG_X * WG_Y;
+#if VEC
+  for (var i = lidx; i < BM * BK / 4u; i += nt) {
+    let r = i / (BK / 4u);
+    let c = (i % (BK / 4u)) * 4u;
+    let m = m0 + r;
+    let k = k0 + c;
+    var v = vec4<f32>(0.0);
+    if (m < M && k < K) {
+      v = x[(m * K + k) / 4u];
+    }
+    put_a(c, r, v.x);
+    put_a(c + 1u, r, v.y);
+    put_a(c + 2u, r, v.z);
+    put_a(c + 3u, r, v.w);
+  }
+#if WDT == 0
+  for (var i = lidx; i < BN * BK / 4u; i += nt) {
+    let r = i / (BK / 4u);
+    let c = (i % (BK / 4u)) * 4u;
+    let n = n0 + r;
+    let k = k0 + c;
+    var v = vec4<f32>(0.0);
+    if (n < N && k < K) {
+      v = w[(n * K + k) / 4u];
+    }
+    put_b(c, r, v.x);
+    put_b(c + 1u, r, v.y);
+    put_b(c + 2u, r, v.z);
+    put_b(c + 3u, r, v.w);
+  }
+#else
+  for (var i = lidx; i < BN * BK / 8u; i += nt) {
+    let r = i / (BK / 8u);
+    let c = (i % (BK / 8u)) * 8u;
+    let n = n0 + r;
+    let k = k0 + c;
+    var v = array<vec4<f32>, 2>(vec4<f32>(0.0), vec4<f32>(0.0));
+    if (n < N && k < K) {
+      v = w8_at((n * K + k) / 8u);
+    }
+    for (var q = 0u; q < 8u; q++) {
+      put_b(c + q, r, v[q / 4u][q % 4u]);
+    }
+  }
+#endif
+#else
+  for (var i = lidx; i < BM * BK; i += nt) {
+    let r = i / BK;
+    let c = i % BK;
+    let m = m0 + r;
+    let k = k0 + c;
+    var v = 0.0;
+    if (m < M && k < K) {
+      v = x[m * K + k];
+    }
+    put_a(c, r, v);
+  }
+  for (var i = lidx; i < BN * BK; i += nt) {
+    let r = i / BK;
+    let c = i % BK;
+    let n = n0 + r;
+    let k = k0 + c;
+    var v = 0.0;
+    if (n < N && k < K) {
+      v = w_at(n * K + k);
+    }
+    put_b(c, r, v);
+  }
+#endif
+}
+
+@compute @workgroup_size(WG_X, WG_Y)
+fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>, @builtin(local_invocation_index) lidx: u32) {
+  let M = params.M;
+  let N = params.N;
+  let K = params.K;
+  let n0 = wid.x * BN;
+  let m0 = wid.y * BM;
+  let tx = lid.x;
+  let ty = lid.y;
+  // acc[ri * (TN/4) + j] holds row ri (0..TM) of the thread's block, columns j*4..j*4+3.
+  var acc: array<vec4<f32>, TM * TN / 4>;
+  for (var k0 = 0u; k0 < K; k0 += BK) {
+    load_tiles(m0, n0, k0, lidx);
+    workgroupBarrier();
+    for (var kk = 0u; kk < BK; kk++) {
+      var a: array<vec4<f32>, TM / 4>;
+      var b: array<vec4<f32>, TN / 4>;
+      for (var i = 0u; i < TM / 4u; i++) {
+        a[i] = vec4<f32>(As[kk * (BM / 4u) + i * WG_Y + ty]);
+      }
+      for (var j = 0u; j < TN / 4u; j++) {
+        b[j] = vec4<f32>(Bs[kk * (BN / 4u) + j * WG_X + tx]);
+      }
+      for (var i = 0u; i < TM / 4u; i++) {
+        for (var q = 0u; q < 4u; q++) {
+          for (var j = 0u; j < TN / 4u; j++) {
+            acc[(i * 4u + q) * (TN / 4u) + j] = fma(vec4<f32>(a[i][q]), b[j], acc[(i * 4u + q) * (TN / 4u) + j]);
+          }
+        }
+      }
+    }
+    workgroupBarrier();
+  }
+  for (var i = 0u; i < TM / 4u; i++) {
+    for (var q = 0u; q < 4u; q++) {
+      let m = m0 + (i * WG_Y + ty) * 4u + q;
+      if (m >= M) {
+        continue;
+      }
+      for (var j = 0u; j < TN / 4u; j++) {
+        let v = acc[(i * 4u + q) * (TN / 4u) + j];
+        for (var c = 0u; c < 4u; c++) {
+          let n = n0 + (j * WG_X + tx) * 4u + c;
+          if (n < N) {
+            y[m * N + n] = v[c] + bias_at(n);
+          }
+        }
+      }
+    }
+  }
+}
+#endif
+
+// ------------------------------------------------------------------------------------ SGMATRIX
+#if VARIANT == 2
+
+const SG_SIZE: u32 = 32u; // the select() guard requires subgroup size exactly 32 (NVIDIA)
+const BM: u32 = SG_M * SG_TM * 16u;
+const BN: u32 = SG_N * SG_TN * 16u;
+// Row stride of the staged tiles: SBK plus 8 halves (16 bytes) so that consecutive rows start in
+// different banks when the tensor-core loads read 16 rows at once.
+const SPAD: u32 = SBK + 8u;
+
+var<workgroup> As: array<f16, BM * SPAD>; // [m][k] row-major
+var<workgroup> Bs: array<f16, BN * SPAD>; // [n][k]: Wᵀ tile stored column-major
+var<workgroup> Cs: array<f32, SG_M * SG_N * 256>; // one 16x16 f32 staging block per subgroup
+
+fn load_tiles(m0: u32, n0: u32, k0: u32, lidx: u32) {
+  let M = params.M;
+  let N = params.N;
+  let K = params.K;
+  let nt = SG_M * SG_N * SG_SIZE;
+#if VEC
+  for (var i = lidx; i < BM * SBK / 4u; i += nt) {
+    let r = i / (SBK / 4u);
+    let c = (i % (SBK / 4u)) * 4u;
+    let m = m0 + r;
+    let k = k0 + c;
+    var v = vec4<f32>(0.0);
+    if (m < M && k < K) {
+      v = x[(m * K + k) / 4u];
+    }
+    let h = vec4<f16>(v);
+    let o = r * SPAD + c;
+    As[o] = h.x;
+    As[o + 1u] = h.y;
+    As[o + 2u] = h.z;
+    As[o + 3u] = h.w;
+  }
+#if WDT == 0
+  for (var i = lidx; i < BN * SBK / 4u; i += nt) {
+    let r = i / (SBK / 4u);
+    let c = (i % (SBK / 4u)) * 4u;
+    let n = n0 + r;
+    let k = k0 + c;
+    var v = vec4<f32>(0.0);
+    if (n < N && k < K) {
+      v = w[(n * K + k) / 4u];
+    }
+    let h = vec4<f16>(v);
+    let o = r * SPAD + c;
+    Bs[o] = h.x;
+    Bs[o + 1u] = h.y;
+    Bs[o + 2u] = h.z;
+    Bs[o + 3u] = h.w;
+  }
+#else
+  for (var i = lidx; i < BN * SBK / 8u; i += nt) {
+    let r = i / (SBK / 8u);
+    let c = (i % (SBK / 8u)) * 8u;
+    let n = n0 + r;
+    let k = k0 + c;
+    var q = vec4<u32>(0u);
+    if (n < N && k < K) {
+      q = w[(n * K + k) / 8u];
+    }
+    let o = r * SPAD + c;
+#if WDT == 1
+    // f16 bits are stored as they are: no conversion.
+    let h0 = bitcast<vec2<f16>>(q.x);
+    let h1 = bitcast<vec2<f16>>(q.y);
+    let h2 = bitcast<vec2<f16>>(q.z);
+    let h3 = bitcast<vec2<f16>>(q.w);
+#else
+    let h0 = vec2<f16>(unpack_bf16x2(q.x));
+    let h1 = vec2<f16>(unpack_bf16x2(q.y));
+    let h2 = vec2<f16>(unpack_bf16x2(q.z));
+    let h3 = vec2<f16>(unpack_bf16x2(q.w));
+#endif
+    Bs[o] = h0.x;
+    Bs[o + 1u] = h0.y;
+    Bs[o + 2u] = h1.x;
+    Bs[o + 3u] = h1.y;
+    Bs[o + 4u] = h2.x;
+    Bs[o + 5u] = h2.y;
+    Bs[o + 6u] = h3.x;
+    Bs[o + 7u] = h3.y;
+  }
+#endif
+#else
+  for (var i = lidx; i < BM * SBK; i += nt) {
+    let r = i / SBK;
+    let c = i % SBK;
+    let m = m0 + r;
+    let k = k0 + c;
+    var v = 0.0;
+    if (m < M && k < K) {
+      v = x[m * K + k];
+    }
+    As[r * SPAD + c] = f16(v);
+  }
+  for (var i = lidx; i < BN * SBK; i += nt) {
+    let r = i / SBK;
+    let c = i % SBK;
+    let n = n0 + r;
+    let k = k0 + c;
+    var v = 0.0;
+    if (n < N && k < K) {
+      v = w_at(n * K + k);
+    }
+    Bs[r * SPAD + c] = f16(v);
+  }
+#endif
+}
+
+@compute @workgroup_size(WG_X)
+fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) lidx: u32) {
+  let M = params.M;
+  let N = params.N;
+  let K = params.K;
+  let n0 = wid.x * BN;
+  let m0 = wid.y * BM;
+  let sg = lidx / SG_SIZE;
+  let lane = lidx % SG_SIZE;
+  let sm = sg / SG_N; // subgroup row in the workgroup tile
+  let sn = sg % SG_N; // subgroup column
+  var acc: array<subgroup_matrix_result<f32, 16, 16>, SG_TM * SG_TN>;
+  for (var k0 = 0u; k0 < K; k0 += SBK) {
+    load_tiles(m0, n0, k0, lidx);
+    workgroupBarrier();
+    for (var kk = 0u; kk < SBK; kk += 16u) {
+      var a: array<subgroup_matrix_left<f16, 16, 16>, SG_TM>;
+      var b: array<subgroup_matrix_right<f16, 16, 16>, SG_TN>;
+      for (var i = 0u; i < SG_TM; i++) {
+        a[i] = subgroupMatrixLoad<subgroup_matrix_left<f16, 16, 16>>(&As, ((sm * SG_TM + i) * 16u) * SPAD + kk, false, SPAD);
+      }
+      for (var j = 0u; j < SG_TN; j++) {
+        b[j] = subgroupMatrixLoad<subgroup_matrix_right<f16, 16, 16>>(&Bs, ((sn * SG_TN + j) * 16u) * SPAD + kk, true, SPAD);
+      }
+      for (var i = 0u; i < SG_TM; i++) {
+        for (var j = 0u; j < SG_TN; j++) {
+          acc[i * SG_TN + j] = subgroupMatrixMultiplyAccumulate(a[i], b[j], acc[i * SG_TN + j]);
+        }
+      }
+    }
+    workgroupBarrier();
+  }
+  // Each result block goes through the subgroup's own staging area, so that ragged edges and the
+  // bias are handled by plain bounds-checked stores.
+  let cs = sg * 256u;
+  for (var i = 0u; i < SG_TM; i++) {
+    for (var j = 0u; j < SG_TN; j++) {
+      subgroupMatrixStore(&Cs, cs, acc[i * SG_TN + j], false, 16u);
+      workgroupBarrier();
+      let mb = m0 + (sm * SG_TM + i) * 16u;
+      let nb = n0 + (sn * SG_TN + j) * 16u;
+      for (var e = lane; e < 256u; e += SG_SIZE) {
+        let m = mb + e / 16u;
+        let n = nb + e % 16u;
+        if (m < M && n < N) {
+          y[m * N + n] = Cs[cs + e] + bias_at(n);
+        }
+      }
+      workgroupBarrier();
+    }
+  }
+}
+#endif
+
+// ------------------------------------------------------------------------------------ GEMV
+#if VARIANT == 3
+
+const GEMV_LANES: u32 = 32u; // lanes per row: 32 consecutive vec4 loads = 512 contiguous bytes
+const GEMV_ROWS: u32 = GEMV_WG / GEMV_LANES;
+
+var<workgroup> red: array<f32, GEMV_MAX_M * GEMV_WG>;
+
+@compute @workgroup_size(GEMV_WG)
+fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_index) lidx: u32) {
+  let M = params.M;
+  let N = params.N;
+  let K = params.K;
+  let r = lidx / GEMV_LANES;
+  let lane = lidx % GEMV_LANES;
+  let n = linear_workgroup(wid, nwg) * GEMV_ROWS + r;
+  var acc: array<f32, GEMV_MAX_M>;
+  if (n < N) {
+#if VEC && WDT == 0
+    let kq = K / 4u;
+    for (var c = lane; c < kq; c += GEMV_LANES) {
+      let wv = w[n * kq + c];
+      for (var m = 0u; m < GEMV_MAX_M; m++) {
+        if (m < M) {
+          acc[m] += dot(x[m * kq + c], wv);
+        }
+      }
+    }
+#elif VEC
+    let ko = K / 8u;
+    for (var c = lane; c < ko; c += GEMV_LANES) {
+      let wv = w8_at(n * ko + c);
+      for (var m = 0u; m < GEMV_MAX_M; m++) {
+        if (m < M) {
+          let xi = m * (K / 4u) + 2u * c;
+          acc[m] += dot(x[xi], wv[0]) + dot(x[xi + 1u], wv[1]);
+        }
+      }
+    }
+#else
+    for (var k = lane; k < K; k += GEMV_LANES) {
+      let wv = w_at(n * K + k);
+      for (var m = 0u; m < GEMV_MAX_M; m++) {
+        if (m < M) {
+          acc[m] += x[m * K + k] * wv;
+        }
+      }
+    }
+#endif
+  }
+  for (var m = 0u; m < GEMV_MAX_M; m++) {
+    red[m * GEMV_WG + lidx] = acc[m];
+  }
+  workgroupBarrier();
+  // Tree reduction over the 32 lanes of each row.
+  for (var s = GEMV_LANES / 2u; s > 0u; s >>= 1u) {
+    if (lane < s) {
+      for (var m = 0u; m < GEMV_MAX_M; m++) {
+        red[m * GEMV_WG + lidx] += red[m * GEMV_WG + lidx + s];
+      }
+    }
+    workgroupBarrier();
+  }
+  if (lane == 0u && n < N) {
+    for (var m = 0u; m < GEMV_MAX_M; m++) {
+      if (m < M) {
+        y[m * N + n] = red[m * GEMV_WG + lidx] + bias_at(n);
+      }
+    }
+  }
+}
+#endif

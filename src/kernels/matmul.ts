@@ -1,0 +1,302 @@
+/**
+ * Linear layer y = x · Wᵀ (+ b) in nn.Linear layout (shaders/matmul.wgsl): x [..., K] f32,
+ * W [N, K] f32 / f16 / bf16 (halves packed two per u32), bias [N] f32, y [..., N] f32.
+ *
+ * One kernel family, several compute paths, chosen per call by `select()`:
+ *  - 'f32'      register-blocked f32 tiles in workgroup memory; runs everywhere (fits 256
+ *               invocations and 16 KiB of workgroup memory, so SwiftShader, lavapipe, browsers).
+ *  - 'f16'      the same tiles stored as f16 in workgroup memory, f32 accumulation (needs shader-f16).
+ *  - 'sgmatrix' tensor cores through subgroup matrices (f16 16x16x16, f32 accumulate): x and W are
+ *               rounded to f16 while staged, so it carries f16 input precision (TOL_F16).
+ *  - 'gemv'     matrix-vector for M <= 8 rows (decode), bandwidth bound on W.
+ * Every path has a vector-load flavour (K % 4 == 0 for f32 weights, K % 8 == 0 for packed) and an
+ * element-load flavour for any K; both are compiled in create() so encode() stays synchronous.
+ */
+import type { Batch, Gpu, Program, ProgramDesc } from '../gpu/gpu.ts';
+import { BadInputError, DTypeError, ShapeError, UnsupportedError } from '../gpu/errors.ts';
+import type { Tensor } from '../tensor.ts';
+import { ceilDiv, foldGrid } from './grid.ts';
+
+export type MatmulWeightDType = 'f32' | 'f16' | 'bf16';
+export type MatmulVariant = 'auto' | 'f32' | 'f16' | 'sgmatrix' | 'gemv';
+export type MatmulPath = Exclude<MatmulVariant, 'auto'>;
+
+/** Register-blocked tile: BM x BN outputs per workgroup, TM x TN per thread, BK k-step. */
+export interface TileConfig {
+  BM: number;
+  BN: number;
+  BK: number;
+  TM: number;
+  TN: number;
+}
+
+/** Subgroup-matrix tile: SG_M x SG_N subgroups, each SG_TM x SG_TN 16x16 matrices, SBK k-step. */
+export interface SgTileConfig {
+  SG_M: number;
+  SG_N: number;
+  SG_TM: number;
+  SG_TN: number;
+  SBK: number;
+}
+
+export interface MatmulOptions {
+  weightDType: MatmulWeightDType;
+  bias?: boolean;
+  variant?: MatmulVariant;
+  /** For 'auto': allow paths that round x and W to f16 (sgmatrix). Default true. */
+  allowF16Compute?: boolean;
+  /** Tuning overrides (benchmarks). Defaults are the measured best; see bench/suites/matmul.ts. */
+  tile?: Partial<TileConfig>;
+  sgTile?: Partial<SgTileConfig>;
+}
+
+/**
+ * 128x128 outputs per workgroup, 8x8 per thread (16x16 = 256 threads), k-step 16:
+ * 2 * 16 * 128 * 4 B = 16 KiB of workgroup memory, 64 FMAs per 4 + 4 shared vec4 reads.
+ */
+export const LARGE_TILE: TileConfig = { BM: 128, BN: 128, BK: 16, TM: 8, TN: 8 };
+/** 64x64 per workgroup, 4x4 per thread (256 threads), 8 KiB: for small M*N, where 128 tiles idle the GPU. */
+export const SMALL_TILE: TileConfig = { BM: 64, BN: 64, BK: 16, TM: 4, TN: 4 };
+/** 2x2 subgroups of 64x64 (4x4 matrices of 16x16 each): 128 threads, 128x128 outputs, k-step 32. */
+export const SG_TILE: SgTileConfig = { SG_M: 2, SG_N: 2, SG_TM: 4, SG_TN: 4, SBK: 32 };
+/** Rows of x the gemv path accepts (its per-thread accumulators are a fixed array of this size). */
+export const GEMV_MAX_M = 8;
+/** gemv workgroup: 8 rows of W x 32 lanes. */
+const GEMV_WG = 256;
+/** Use the large tile when it still yields at least this many workgroups (about one wave on big GPUs). */
+const LARGE_TILE_MIN_WORKGROUPS = 96;
+const WDT = { f32: 0, f16: 1, bf16: 2 } as const;
+const VARIANT_CODE = { f32: 0, f16: 1, sgmatrix: 2, gemv: 3 } as const;
+const SG_SIZE = 32;
+
+export interface MatmulShape {
+  M: number;
+  N: number;
+  K: number;
+}
+
+/** Why a path can or cannot run: capabilities and workgroup-memory fit (shape-independent). */
+export function pathAvailable(gpu: Gpu, path: MatmulPath, opts: { tile?: TileConfig; sgTile?: SgTileConfig } = {}): string | null {
+  const caps = gpu.caps;
+  const lim = caps.limits;
+  const tile = opts.tile ?? LARGE_TILE;
+  const tiledThreads = (tile.BM / tile.TM) * (tile.BN / tile.TN);
+  switch (path) {
+    case 'f32':
+    case 'f16': {
+      if (path === 'f16' && !caps.f16) return 'the device has no shader-f16';
+      const bytes = tile.BK * (tile.BM + tile.BN) * (path === 'f16' ? 2 : 4);
+      if (bytes > lim.maxComputeWorkgroupStorageSize) return `tile needs ${bytes} B of workgroup memory, device allows ${lim.maxComputeWorkgroupStorageSize}`;
+      if (tiledThreads > lim.maxComputeInvocationsPerWorkgroup) return `tile needs ${tiledThreads} invocations, device allows ${lim.maxComputeInvocationsPerWorkgroup}`;
+      return null;
+    }
+    case 'sgmatrix': {
+      if (!caps.f16) return 'the device has no shader-f16';
+      if (!caps.subgroupMatrix) return 'the device has no chromium-experimental-subgroup-matrix (requestGpu({ experimental: true }) on supported GPUs)';
+      const ok = caps.subgroupMatrixConfigs.some((c) => c.M === 16 && c.N === 16 && c.K === 16 && c.componentType === 'f16' && c.resultComponentType === 'f32');
+      if (!ok) return 'no subgroup-matrix config f16 16x16x16 with f32 results';
+      if (caps.subgroupMinSize !== SG_SIZE || caps.subgroupMaxSize !== SG_SIZE) return `subgroup size must be exactly ${SG_SIZE} (device: ${caps.subgroupMinSize}..${caps.subgroupMaxSize})`;
+      const sg = opts.sgTile ?? SG_TILE;
+      const BM = sg.SG_M * sg.SG_TM * 16;
+      const BN = sg.SG_N * sg.SG_TN * 16;
+      const bytes = (BM + BN) * (sg.SBK + 8) * 2 + sg.SG_M * sg.SG_N * 256 * 4;
+      if (bytes > lim.maxComputeWorkgroupStorageSize) return `sgmatrix tile needs ${bytes} B of workgroup memory, device allows ${lim.maxComputeWorkgroupStorageSize}`;
+      const threads = sg.SG_M * sg.SG_N * SG_SIZE;
+      if (threads > lim.maxComputeInvocationsPerWorkgroup) return `sgmatrix tile needs ${threads} invocations`;
+      return null;
+    }
+    case 'gemv': {
+      const bytes = GEMV_MAX_M * GEMV_WG * 4;
+      if (bytes > lim.maxComputeWorkgroupStorageSize || GEMV_WG > lim.maxComputeInvocationsPerWorkgroup) return 'gemv workgroup does not fit the device';
+      return null;
+    }
+  }
+}
+
+/** Whether vector loads are valid: whole vec4 row chunks (x: K % 4, packed W: K % 8 halves). */
+export function canVectorize(weightDType: MatmulWeightDType, K: number): boolean {
+  return weightDType === 'f32' ? K % 4 === 0 : K % 8 === 0;
+}
+
+/**
+ * The select() guard: which path serves a shape. Explicit variants are honoured or rejected with the
+ * precondition that failed; 'auto' walks the fast paths in order and falls back to 'f32':
+ *   gemv      M <= 8 (decode; bandwidth bound)
+ *   sgmatrix  f16 + subgroup matrices + subgroup size 32 + tile fits + allowF16Compute
+ *   f32       always (tile fits every WebGPU device's defaults for 16 KiB / 256 invocations)
+ */
+export function select(
+  gpu: Gpu,
+  variant: MatmulVariant,
+  shape: MatmulShape,
+  opts: { allowF16Compute?: boolean; sgTile?: SgTileConfig } = {},
+): { path: MatmulPath; reasons: string[] } {
+  const reasons: string[] = [];
+  if (variant !== 'auto') {
+    if (variant === 'gemv' && shape.M > GEMV_MAX_M) throw new UnsupportedError(`matmul: gemv serves M <= ${GEMV_MAX_M} rows, got M=${shape.M}`);
+    const why = pathAvailable(gpu, variant, { sgTile: opts.sgTile });
+    if (why) throw new UnsupportedError(`matmul: variant '${variant}' unavailable: ${why}`);
+    return { path: variant, reasons };
+  }
+  if (shape.M <= GEMV_MAX_M) return { path: 'gemv', reasons };
+  reasons.push(`gemv: M=${shape.M} > ${GEMV_MAX_M}`);
+  if (opts.allowF16Compute !== false) {
+    const why = pathAvailable(gpu, 'sgmatrix', { sgTile: opts.sgTile });
+    if (!why) return { path: 'sgmatrix', reasons };
+    reasons.push(`sgmatrix: ${why}`);
+  } else reasons.push('sgmatrix: f16 compute not allowed');
+  return { path: 'f32', reasons };
+}
+
+function tileDefines(t: TileConfig): Record<string, number> {
+  return { BM: t.BM, BN: t.BN, BK: t.BK, TM: t.TM, TN: t.TN };
+}
+
+function checkTile(t: TileConfig): void {
+  const ok =
+    [t.BM, t.BN, t.BK, t.TM, t.TN].every((v) => Number.isInteger(v) && v > 0) &&
+    t.TM % 4 === 0 &&
+    t.TN % 4 === 0 &&
+    t.BM % t.TM === 0 &&
+    t.BN % t.TN === 0 &&
+    t.BK % 8 === 0;
+  if (!ok) throw new BadInputError(`matmul: invalid tile ${JSON.stringify(t)} (TM, TN multiples of 4 dividing BM, BN; BK a multiple of 8)`);
+}
+
+function checkSgTile(t: SgTileConfig): void {
+  const ok = [t.SG_M, t.SG_N, t.SG_TM, t.SG_TN, t.SBK].every((v) => Number.isInteger(v) && v > 0) && t.SBK % 16 === 0;
+  if (!ok) throw new BadInputError(`matmul: invalid subgroup-matrix tile ${JSON.stringify(t)} (SBK a multiple of 16)`);
+}
+
+interface PathPrograms {
+  scalar: Program;
+  vec: Program;
+}
+
+export class MatmulKernel {
+  private constructor(
+    private readonly gpu: Gpu,
+    readonly options: Readonly<Required<Pick<MatmulOptions, 'weightDType' | 'bias' | 'variant' | 'allowF16Compute'>>>,
+    private readonly programs: Partial<Record<MatmulPath | 'f32-small', PathPrograms>>,
+    private readonly tile: TileConfig,
+    private readonly sgTile: SgTileConfig,
+  ) {}
+
+  /** The path encode() last used (for benchmarks and tests). */
+  lastPath: MatmulPath | undefined;
+
+  static async create(gpu: Gpu, options: MatmulOptions): Promise<MatmulKernel> {
+    const weightDType = options.weightDType;
+    if (!(weightDType in WDT)) throw new DTypeError(`matmul: weight dtype must be f32, f16 or bf16, got ${String(weightDType)}`);
+    const variant = options.variant ?? 'auto';
+    if (!(variant === 'auto' || variant in VARIANT_CODE)) throw new BadInputError(`matmul: unknown variant '${String(variant)}'`);
+    const bias = options.bias === true;
+    const allowF16Compute = options.allowF16Compute !== false;
+    const tile = { ...LARGE_TILE, ...options.tile };
+    const sgTile = { ...SG_TILE, ...options.sgTile };
+    checkTile(tile);
+    checkSgTile(sgTile);
+
+    // Which paths this kernel may take: an explicit variant must be available now.
+    const paths: MatmulPath[] = [];
+    if (variant === 'auto') {
+      paths.push('gemv', 'f32');
+      if (allowF16Compute && !pathAvailable(gpu, 'sgmatrix', { sgTile })) paths.push('sgmatrix');
+    } else {
+      const why = pathAvailable(gpu, variant, { tile, sgTile });
+      if (why) throw new UnsupportedError(`matmul: variant '${variant}' unavailable: ${why}`);
+      paths.push(variant);
+    }
+
+    const base = { WDT: WDT[weightDType], HAS_BIAS: bias };
+    const compilePair = async (defines: Record<string, number | boolean>, overrides: Record<string, number>): Promise<PathPrograms> => {
+      const desc = (vec: number): ProgramDesc => ({ shader: 'matmul.wgsl', defines: { ...base, ...defines, VEC: vec }, overrides });
+      const [scalar, vec] = await Promise.all([gpu.compile(desc(0)), gpu.compile(desc(1))]);
+      return { scalar, vec };
+    };
+    const tiled = (t: TileConfig, code: number): Promise<PathPrograms> =>
+      compilePair({ VARIANT: code, ...tileDefines(t) }, { WG_X: t.BN / t.TN, WG_Y: t.BM / t.TM });
+
+    const programs: Partial<Record<MatmulPath | 'f32-small', PathPrograms>> = {};
+    const jobs: Promise<void>[] = [];
+    for (const p of paths) {
+      if (p === 'f32') {
+        jobs.push(tiled(tile, 0).then((r) => void (programs.f32 = r)));
+        // The small tile serves shapes with few 128-tiles; only when no tile was given explicitly.
+        if (!options.tile) jobs.push(tiled(SMALL_TILE, 0).then((r) => void (programs['f32-small'] = r)));
+      } else if (p === 'f16') {
+        jobs.push(tiled(tile, 1).then((r) => void (programs.f16 = r)));
+      } else if (p === 'sgmatrix') {
+        const threads = sgTile.SG_M * sgTile.SG_N * SG_SIZE;
+        jobs.push(
+          compilePair({ VARIANT: 2, SG_M: sgTile.SG_M, SG_N: sgTile.SG_N, SG_TM: sgTile.SG_TM, SG_TN: sgTile.SG_TN, SBK: sgTile.SBK }, { WG_X: threads }).then(
+            (r) => void (programs.sgmatrix = r),
+          ),
+        );
+      } else {
+        jobs.push(compilePair({ VARIANT: 3, GEMV_MAX_M, GEMV_WG }, {}).then((r) => void (programs.gemv = r)));
+      }
+    }
+    await Promise.all(jobs);
+    return new MatmulKernel(gpu, { weightDType, bias, variant, allowF16Compute }, programs, tile, sgTile);
+  }
+
+  /** Validates x [..., K], w [N, K], y [..., N], bias [N]; returns M, N, K. Throws before anything is encoded. */
+  validate(x: Tensor, w: Tensor, y: Tensor, bias?: Tensor): MatmulShape {
+    const wd = this.options.weightDType;
+    if (x.dtype !== 'f32') throw new DTypeError(`matmul: x ${x.describe()} must be f32`);
+    if (y.dtype !== 'f32') throw new DTypeError(`matmul: y ${y.describe()} must be f32`);
+    if (w.dtype !== wd) throw new DTypeError(`matmul: w ${w.describe()} must be ${wd} (the kernel was created for ${wd} weights)`);
+    if (w.shape.length !== 2) throw new ShapeError(`matmul: w ${w.describe()} must be [N, K]`);
+    const [N, K] = w.shape as [number, number];
+    if (x.shape.length < 1 || x.shape[x.shape.length - 1] !== K) throw new ShapeError(`matmul: x ${x.describe()} must end in K=${K} (w ${w.describe()})`);
+    const M = x.numel / K;
+    if (y.shape.length < 1 || y.shape[y.shape.length - 1] !== N || y.numel !== M * N) {
+      throw new ShapeError(`matmul: y ${y.describe()} must hold [${M}, ${N}] for x ${x.describe()} and w ${w.describe()}`);
+    }
+    if (this.options.bias) {
+      if (!bias) throw new BadInputError('matmul: the kernel was created with bias: true but no bias was given');
+      if (bias.dtype !== 'f32') throw new DTypeError(`matmul: bias ${bias.describe()} must be f32`);
+      if (bias.numel !== N || bias.shape.length !== 1) throw new ShapeError(`matmul: bias ${bias.describe()} must be [${N}]`);
+    } else if (bias) {
+      throw new BadInputError('matmul: a bias was given but the kernel was created without bias (create with bias: true)');
+    }
+    for (const t of [x, w, bias]) {
+      if (t && t.buffer === y.buffer) throw new BadInputError(`matmul: y ${y.describe()} shares its buffer with ${t.describe()}`);
+    }
+    return { M, N, K };
+  }
+
+  /** Records y = x · Wᵀ (+ bias) into the batch. */
+  encode(batch: Batch, x: Tensor, w: Tensor, y: Tensor, bias?: Tensor): void {
+    const shape = this.validate(x, w, y, bias);
+    const { M, N, K } = shape;
+    const { path } = select(this.gpu, this.options.variant, shape, { allowF16Compute: this.options.allowF16Compute, sgTile: this.sgTile });
+    const vec = canVectorize(this.options.weightDType, K);
+    const bindings: Record<string, Tensor> = { x, w, y };
+    if (bias) bindings.bias = bias;
+    const params = { M, N, K };
+    let programs: PathPrograms | undefined;
+    let workgroups: [number, number];
+    if (path === 'gemv') {
+      programs = this.programs.gemv;
+      workgroups = foldGrid(ceilDiv(N, GEMV_WG / 32), this.gpu.caps.limits.maxComputeWorkgroupsPerDimension);
+    } else if (path === 'sgmatrix') {
+      programs = this.programs.sgmatrix;
+      const s = this.sgTile;
+      workgroups = [ceilDiv(N, s.SG_N * s.SG_TN * 16), ceilDiv(M, s.SG_M * s.SG_TM * 16)];
+    } else {
+      let t = this.tile;
+      programs = this.programs[path];
+      const small = this.programs['f32-small'];
+      if (path === 'f32' && small && ceilDiv(M, t.BM) * ceilDiv(N, t.BN) < LARGE_TILE_MIN_WORKGROUPS) {
+        t = SMALL_TILE;
+        programs = small;
+      }
+      workgroups = [ceilDiv(N, t.BN), ceilDiv(M, t.BM)];
+    }
+    if (!programs) throw new UnsupportedError(`matmul: path '${path}' was not compiled for this kernel (variant '${this.options.variant}')`);
+    this.lastPath = path;
+    batch.dispatch({ program: vec ? programs.vec : programs.scalar, bindings, params, workgroups, label: `matmul-${path}` });
+  }
+}

@@ -1,0 +1,157 @@
+/**
+ * Linear layer y = x · Wᵀ (+ b): every path the device has, every weight dtype, bias on and off,
+ * ragged shapes (M, N, K not multiples of any tile; odd K with packed weights, so rows start in the
+ * high half of a word), and both load flavours (vector loads at K % 8 == 0, element loads otherwise).
+ * Names are matmul:<path>:<M>x<N>x<K>:<wdtype>[:bias].
+ *
+ * Tolerances: f32 paths (f32 tiles, gemv) against the float64 reference with the weights rounded to
+ * their storage dtype: TOL_F32. f16-compute paths (f16 tiles, sgmatrix) round x (and W) to f16 while
+ * staging; they are compared with a reference on f16-rounded inputs at TOL_F16
+ * (relL2 2e-3, per element 2e-3 + 1e-2 |ref|), which only absorbs the accumulation-order differences.
+ */
+import type { KernelCase } from '../harness/cases.ts';
+import { poisoned } from '../harness/cases.ts';
+import { Rng } from '../harness/rng.ts';
+import { compareArrays, TOL_F16, TOL_F32 } from '../harness/compare.ts';
+import { matmulRef, matmulInputsAsF16 } from '../reference/matmul.ts';
+import { MatmulKernel, LARGE_TILE, SMALL_TILE, type MatmulVariant, type MatmulWeightDType, type TileConfig } from '../../src/kernels/matmul.ts';
+import { roundTo } from '../../src/util/half.ts';
+import type { Gpu } from '../../src/gpu/gpu.ts';
+import { BadInputError, DTypeError, ShapeError, UnsupportedError } from '../../src/gpu/errors.ts';
+
+type Shape = [number, number, number]; // M, N, K
+
+interface Spec {
+  variant: MatmulVariant;
+  shape: Shape;
+  wdt: MatmulWeightDType;
+  bias: boolean;
+  tile?: TileConfig;
+  tag?: string;
+  quick?: boolean;
+}
+
+const DTYPES: MatmulWeightDType[] = ['f32', 'f16', 'bf16'];
+
+async function runSpec(gpu: Gpu, seed: number, s: Spec, name: string): Promise<void> {
+  const [M, N, K] = s.shape;
+  const rng = new Rng(seed);
+  // x scaled by 1/sqrt(K) keeps outputs O(1), so f32 rounding stays far below TOL_F32's atol.
+  const x = rng.normals(M * K, 1 / Math.sqrt(K));
+  const w = rng.normals(N * K);
+  const b = s.bias ? rng.normals(N) : undefined;
+  const tx = gpu.upload(x, [M, K], 'f32', 'x');
+  const tw = gpu.upload(w, [N, K], s.wdt, 'w');
+  const tb = b ? gpu.upload(b, [N], 'f32', 'bias') : undefined;
+  const ty = poisoned(gpu, [M, N]);
+  const k = await MatmulKernel.create(gpu, { weightDType: s.wdt, bias: s.bias, variant: s.variant, tile: s.tile });
+  const batch = gpu.batch();
+  k.encode(batch, tx, tw, ty, tb);
+  await batch.submit();
+  const wSeen = s.wdt === 'f32' ? w : roundTo(s.wdt, w);
+  const f16Compute = k.lastPath === 'f16' || k.lastPath === 'sgmatrix';
+  const ref = f16Compute ? matmulRef(matmulInputsAsF16(x), matmulInputsAsF16(wSeen), b, M, N, K) : matmulRef(x, wSeen, b, M, N, K);
+  compareArrays(name, await gpu.read(ty), ref, f16Compute ? TOL_F16 : TOL_F32);
+  gpu.release(tx, tw, tb, ty);
+}
+
+function specCase(s: Spec): KernelCase {
+  const [M, N, K] = s.shape;
+  const name = `matmul:${s.variant}${s.tag ? `-${s.tag}` : ''}:${M}x${N}x${K}:${s.wdt}${s.bias ? ':bias' : ''}`;
+  return {
+    name,
+    quick: s.quick,
+    needs: s.variant === 'f16' ? 'f16' : s.variant === 'sgmatrix' ? 'subgroupMatrix' : undefined,
+    run(gpu, seed) {
+      return runSpec(gpu, seed, s, name);
+    },
+  };
+}
+
+const SHAPES: Shape[] = [
+  [1, 1, 1],
+  [1, 64, 64],
+  [7, 33, 65],
+  [64, 64, 64],
+  [65, 129, 47],
+  [130, 70, 200],
+];
+
+const specs: Spec[] = [];
+// Bias follows the dtype (f32 and bf16 with, f16 without) except in a few cases, so that the number
+// of distinct pipelines, which dominates the time on software adapters, stays small.
+const withBias = (wdt: MatmulWeightDType): boolean => wdt !== 'f16';
+// The f32 tiled path (64x64 tile): every shape x every weight dtype.
+SHAPES.forEach((shape, i) => DTYPES.forEach((wdt, j) => specs.push({ variant: 'f32', shape, wdt, bias: withBias(wdt), tile: SMALL_TILE, quick: i <= 2 && j === 0 })));
+specs.push({ variant: 'f32', shape: [7, 33, 65], wdt: 'f32', bias: false, tile: SMALL_TILE });
+specs.push({ variant: 'f32', shape: [65, 129, 47], wdt: 'f16', bias: true, tile: SMALL_TILE });
+// The 128x128 register tile (the default for large M*N): ragged in M, N and K, both load flavours.
+specs.push({ variant: 'f32', tag: 'large', shape: [130, 70, 200], wdt: 'f32', bias: true, tile: LARGE_TILE });
+specs.push({ variant: 'f32', tag: 'large', shape: [129, 131, 47], wdt: 'f16', bias: false, tile: LARGE_TILE });
+specs.push({ variant: 'f32', tag: 'large', shape: [140, 136, 24], wdt: 'bf16', bias: true, tile: LARGE_TILE });
+// gemv (decode, M <= 8): vector loads (K % 8 == 0) and element loads (odd K).
+for (const wdt of DTYPES) {
+  specs.push({ variant: 'gemv', shape: [1, 64, 64], wdt, bias: withBias(wdt), quick: wdt === 'f32' });
+  specs.push({ variant: 'gemv', shape: [7, 33, 65], wdt, bias: withBias(wdt) });
+  specs.push({ variant: 'gemv', shape: [8, 70, 200], wdt, bias: withBias(wdt) });
+}
+specs.push({ variant: 'gemv', shape: [1, 1, 1], wdt: 'bf16', bias: true });
+specs.push({ variant: 'gemv', shape: [3, 17, 9], wdt: 'f16', bias: true });
+// auto: gemv, the f32 tiles (small or large by M*N) or sgmatrix, by shape and device.
+specs.push({ variant: 'auto', shape: [3, 40, 72], wdt: 'bf16', bias: true });
+specs.push({ variant: 'auto', shape: [65, 129, 47], wdt: 'bf16', bias: true });
+// f16 tiles and tensor cores: where the device has them.
+for (const variant of ['f16', 'sgmatrix'] as const) {
+  for (const [i, shape] of ([[1, 1, 1], [7, 33, 65], [64, 64, 64], [65, 129, 47], [130, 70, 200]] as Shape[]).entries()) {
+    for (const [j, wdt] of DTYPES.entries()) specs.push({ variant, shape, wdt, bias: (i + j) % 2 === 0 });
+  }
+}
+
+async function expectThrow(what: string, ctor: new (...a: never[]) => Error, fn: () => unknown): Promise<void> {
+  try {
+    await fn();
+  } catch (e) {
+    if (e instanceof ctor) return;
+    throw new Error(`matmul:errors: ${what}: expected ${ctor.name}, got ${(e as Error).name}: ${(e as Error).message}`);
+  }
+  throw new Error(`matmul:errors: ${what}: expected ${ctor.name}, nothing was thrown`);
+}
+
+const errorCase: KernelCase = {
+  name: 'matmul:errors (typed validation before dispatch)',
+  quick: true,
+  async run(gpu) {
+    const k = await MatmulKernel.create(gpu, { weightDType: 'f16', variant: 'f32' });
+    const kb = await MatmulKernel.create(gpu, { weightDType: 'f32', bias: true, variant: 'f32' });
+    const x = gpu.empty([3, 8], 'f32', 'x');
+    const w = gpu.empty([5, 8], 'f16', 'w');
+    const w32 = gpu.empty([5, 8], 'f32', 'w32');
+    const y = gpu.empty([3, 5], 'f32', 'y');
+    const yBad = gpu.empty([3, 6], 'f32', 'y');
+    const xBad = gpu.empty([3, 7], 'f32', 'x');
+    const b = gpu.empty([5], 'f32', 'bias');
+    const b4 = gpu.empty([4], 'f32', 'bias');
+    const batch = gpu.batch();
+    await expectThrow('wrong weight dtype', DTypeError, () => k.encode(batch, x, w32, y));
+    await expectThrow('x K mismatch', ShapeError, () => k.encode(batch, xBad, w, y));
+    await expectThrow('y N mismatch', ShapeError, () => k.encode(batch, x, w, yBad));
+    await expectThrow('bias given to a kernel without bias', BadInputError, () => k.encode(batch, x, w, y, b));
+    await expectThrow('bias missing', BadInputError, () => kb.encode(batch, x, w32, y));
+    await expectThrow('bias length', ShapeError, () => kb.encode(batch, x, w32, y, b4));
+    const sq = gpu.empty([3, 5], 'f32', 'xy');
+    const w55 = gpu.empty([5, 5], 'f32', 'w55');
+    await expectThrow('y aliases x', BadInputError, () => kb.encode(batch, sq, w55, sq, b));
+    await expectThrow('unknown dtype', DTypeError, () => MatmulKernel.create(gpu, { weightDType: 'i8' as never }));
+    const x9 = gpu.empty([9, 8], 'f32', 'x9');
+    const y9 = gpu.empty([9, 5], 'f32', 'y9');
+    const g = await MatmulKernel.create(gpu, { weightDType: 'f32', variant: 'gemv' });
+    await expectThrow('gemv with M > 8', UnsupportedError, () => g.encode(batch, x9, w32, y9));
+    if (!gpu.caps.subgroupMatrix) {
+      await expectThrow('sgmatrix without the feature', UnsupportedError, () => MatmulKernel.create(gpu, { weightDType: 'f32', variant: 'sgmatrix' }));
+    }
+    await batch.submit();
+    gpu.release(x, w, w32, y, yBad, xBad, b, b4, sq, w55, x9, y9);
+  },
+};
+
+export const matmulCases: KernelCase[] = [...specs.map(specCase), errorCase];
