@@ -1,0 +1,227 @@
+/**
+ * Model configuration: parses a Hugging Face `config.json` of a Llama-family decoder into the few
+ * numbers the runtime needs, validating each one (errors name the JSON field).
+ *
+ * Supported: LlamaForCausalLM (Llama 2, 3, 3.1, 3.2; rope_scaling "llama3"), Qwen2ForCausalLM
+ * (q/k/v projection biases, often tied embeddings) and MistralForCausalLM. All three share one
+ * block: RMSNorm -> GQA attention with rotary embeddings (rotate-half convention: element i pairs
+ * with element i + headDim/2) -> residual -> RMSNorm -> SwiGLU MLP -> residual.
+ *
+ * Sliding windows (Mistral v0.1's `sliding_window`, Qwen2's `use_sliding_window`) are recorded in
+ * `slidingWindow`; the runtime computes full causal attention, which equals windowed attention only
+ * while the prompt is no longer than the window. `checkPromptLength` enforces that with a typed error.
+ */
+import { BadInputError, UnsupportedError } from '../gpu/errors.ts';
+
+export const SUPPORTED_ARCHITECTURES = ['LlamaForCausalLM', 'Qwen2ForCausalLM', 'MistralForCausalLM'] as const;
+export type Architecture = (typeof SUPPORTED_ARCHITECTURES)[number];
+
+export interface Llama3RopeScaling {
+  type: 'llama3';
+  factor: number;
+  lowFreqFactor: number;
+  highFreqFactor: number;
+  originalMaxPositionEmbeddings: number;
+}
+
+export interface ModelConfig {
+  architecture: Architecture;
+  hiddenSize: number;
+  intermediateSize: number;
+  numLayers: number;
+  numHeads: number;
+  numKvHeads: number;
+  /** `head_dim` when given, else hiddenSize / numHeads. q_proj has numHeads * headDim rows. */
+  headDim: number;
+  vocabSize: number;
+  rmsNormEps: number;
+  ropeTheta: number;
+  ropeScaling?: Llama3RopeScaling;
+  maxPositionEmbeddings: number;
+  tieWordEmbeddings: boolean;
+  /** q_proj, k_proj and v_proj carry biases (Qwen2). o_proj never does in the supported models. */
+  attentionBias: boolean;
+  eosTokenIds: number[];
+  bosTokenId?: number;
+  /** As written in config.json (`torch_dtype`, or `dtype` in newer files), e.g. 'bfloat16'. */
+  torchDtype: string;
+  /** Attention window of Mistral v0.1 / Qwen2 with use_sliding_window; undefined means full attention. */
+  slidingWindow?: number;
+}
+
+type Json = Record<string, unknown>;
+
+function isObject(v: unknown): v is Json {
+  return typeof v === 'object' && v !== null && !Array.isArray(v);
+}
+
+function positiveInt(obj: Json, field: string, fallback?: number): number {
+  const v = obj[field] ?? fallback;
+  if (v === undefined || v === null) throw new BadInputError(`config.json: missing field "${field}"`);
+  if (typeof v !== 'number' || !Number.isInteger(v) || v <= 0) {
+    throw new BadInputError(`config.json: "${field}" must be a positive integer, got ${JSON.stringify(v)}`);
+  }
+  return v;
+}
+
+function positiveNumber(obj: Json, field: string, fallback?: number, where = 'config.json'): number {
+  const v = obj[field] ?? fallback;
+  if (v === undefined || v === null) throw new BadInputError(`${where}: missing field "${field}"`);
+  if (typeof v !== 'number' || !Number.isFinite(v) || v <= 0) {
+    throw new BadInputError(`${where}: "${field}" must be a positive number, got ${JSON.stringify(v)}`);
+  }
+  return v;
+}
+
+function tokenIds(v: unknown, field: string): number[] {
+  if (v === undefined || v === null) return [];
+  const list = Array.isArray(v) ? v : [v];
+  for (const id of list) {
+    if (typeof id !== 'number' || !Number.isInteger(id) || id < 0) {
+      throw new BadInputError(`config.json: "${field}" must be a token id or a list of them, got ${JSON.stringify(v)}`);
+    }
+  }
+  return list as number[];
+}
+
+function parseRopeScaling(raw: unknown, fieldName: string): Llama3RopeScaling | undefined {
+  if (raw === undefined || raw === null) return undefined;
+  if (!isObject(raw)) throw new BadInputError(`config.json: "${fieldName}" must be an object or null`);
+  const type = raw.rope_type ?? raw.type;
+  if (type === undefined || type === 'default') return undefined;
+  if (type !== 'llama3') {
+    throw new UnsupportedError(`config.json: ${fieldName} type ${JSON.stringify(type)} is not supported (supported: "llama3", or none)`);
+  }
+  const where = `config.json ${fieldName}`;
+  const s: Llama3RopeScaling = {
+    type: 'llama3',
+    factor: positiveNumber(raw, 'factor', undefined, where),
+    lowFreqFactor: positiveNumber(raw, 'low_freq_factor', undefined, where),
+    highFreqFactor: positiveNumber(raw, 'high_freq_factor', undefined, where),
+    originalMaxPositionEmbeddings: positiveNumber(raw, 'original_max_position_embeddings', undefined, where),
+  };
+  if (s.highFreqFactor <= s.lowFreqFactor) {
+    throw new BadInputError(`${where}: high_freq_factor (${s.highFreqFactor}) must be greater than low_freq_factor (${s.lowFreqFactor})`);
+  }
+  return s;
+}
+
+/** Parses and validates a config.json object. */
+export function parseModelConfig(json: unknown): ModelConfig {
+  if (!isObject(json)) throw new BadInputError('config.json: expected a JSON object');
+  const archs = json.architectures;
+  const arch = Array.isArray(archs) ? archs[0] : undefined;
+  if (typeof arch !== 'string') {
+    throw new BadInputError(`config.json: "architectures" must list the model class (supported: ${SUPPORTED_ARCHITECTURES.join(', ')})`);
+  }
+  if (!(SUPPORTED_ARCHITECTURES as readonly string[]).includes(arch)) {
+    throw new UnsupportedError(`architecture ${arch} is not supported (supported: ${SUPPORTED_ARCHITECTURES.join(', ')})`);
+  }
+  const architecture = arch as Architecture;
+
+  const act = json.hidden_act ?? json.hidden_activation ?? 'silu';
+  if (act !== 'silu') throw new UnsupportedError(`config.json: hidden_act ${JSON.stringify(act)} is not supported (only "silu")`);
+  if (json.mlp_bias === true) throw new UnsupportedError('config.json: mlp_bias=true is not supported (the MLP has no biases in the supported models)');
+  // Qwen2 always has q/k/v biases (hard-wired in its attention, not a config flag).
+  const attentionBias = architecture === 'Qwen2ForCausalLM';
+  if (architecture !== 'Qwen2ForCausalLM' && json.attention_bias === true) {
+    // Llama's attention_bias also puts a bias on o_proj, which the runtime does not implement.
+    throw new UnsupportedError(`config.json: attention_bias=true is not supported for ${architecture} (o_proj bias)`);
+  }
+
+  const hiddenSize = positiveInt(json, 'hidden_size');
+  const numHeads = positiveInt(json, 'num_attention_heads');
+  const numKvHeads = positiveInt(json, 'num_key_value_heads', numHeads);
+  if (numHeads % numKvHeads !== 0) {
+    throw new BadInputError(`config.json: num_attention_heads (${numHeads}) must be a multiple of num_key_value_heads (${numKvHeads})`);
+  }
+  let headDim: number;
+  if (json.head_dim !== undefined && json.head_dim !== null) {
+    headDim = positiveInt(json, 'head_dim');
+  } else {
+    if (hiddenSize % numHeads !== 0) {
+      throw new BadInputError(`config.json: hidden_size (${hiddenSize}) must be divisible by num_attention_heads (${numHeads}) when head_dim is not given`);
+    }
+    headDim = hiddenSize / numHeads;
+  }
+  if (headDim % 2 !== 0) throw new BadInputError(`config.json: head_dim (${headDim}) must be even for rotary embeddings`);
+
+  // Newer transformers write rope parameters into "rope_parameters"; older ones use rope_theta/rope_scaling.
+  const ropeParams = isObject(json.rope_parameters) ? json.rope_parameters : undefined;
+  const ropeTheta = ropeParams?.rope_theta !== undefined ? positiveNumber(ropeParams, 'rope_theta', undefined, 'config.json rope_parameters') : positiveNumber(json, 'rope_theta', 10000);
+  const ropeScaling = ropeParams ? parseRopeScaling(ropeParams, 'rope_parameters') : parseRopeScaling(json.rope_scaling, 'rope_scaling');
+
+  let slidingWindow: number | undefined;
+  const sw = json.sliding_window;
+  const swActive = architecture === 'MistralForCausalLM' || (architecture === 'Qwen2ForCausalLM' && json.use_sliding_window === true);
+  if (swActive && sw !== undefined && sw !== null) slidingWindow = positiveInt(json, 'sliding_window');
+
+  const torchDtype = json.torch_dtype ?? json.dtype ?? 'float32';
+  if (typeof torchDtype !== 'string') throw new BadInputError(`config.json: "torch_dtype" must be a string, got ${JSON.stringify(torchDtype)}`);
+  const tie = json.tie_word_embeddings ?? false;
+  if (typeof tie !== 'boolean') throw new BadInputError(`config.json: "tie_word_embeddings" must be a boolean, got ${JSON.stringify(tie)}`);
+  const bos = json.bos_token_id;
+  const bosIds = tokenIds(bos, 'bos_token_id');
+  if (bosIds.length > 1) throw new BadInputError(`config.json: "bos_token_id" must be one token id, got ${JSON.stringify(bos)}`);
+
+  const config: ModelConfig = {
+    architecture,
+    hiddenSize,
+    intermediateSize: positiveInt(json, 'intermediate_size'),
+    numLayers: positiveInt(json, 'num_hidden_layers'),
+    numHeads,
+    numKvHeads,
+    headDim,
+    vocabSize: positiveInt(json, 'vocab_size'),
+    rmsNormEps: positiveNumber(json, 'rms_norm_eps', 1e-6),
+    ropeTheta,
+    maxPositionEmbeddings: positiveInt(json, 'max_position_embeddings', 2048),
+    tieWordEmbeddings: tie,
+    attentionBias,
+    eosTokenIds: tokenIds(json.eos_token_id, 'eos_token_id'),
+    torchDtype,
+  };
+  if (ropeScaling) config.ropeScaling = ropeScaling;
+  if (bosIds.length === 1) config.bosTokenId = bosIds[0];
+  if (slidingWindow !== undefined) config.slidingWindow = slidingWindow;
+  return config;
+}
+
+/**
+ * Throws UnsupportedError when full causal attention would differ from the model's own attention
+ * for a prompt of `seqLen` tokens (sliding window shorter than the prompt).
+ */
+export function checkPromptLength(config: ModelConfig, seqLen: number): void {
+  if (config.slidingWindow !== undefined && seqLen > config.slidingWindow) {
+    throw new UnsupportedError(
+      `${config.architecture} uses a sliding attention window of ${config.slidingWindow} tokens; prompts longer than that (${seqLen}) are not supported`,
+    );
+  }
+}
+
+/**
+ * Rotary inverse frequencies, headDim/2 of them: theta^(-2i/headDim), adjusted by Llama 3's
+ * frequency-dependent scaling when configured (long wavelengths divided by `factor`, short ones
+ * kept, a smooth blend between). Position p rotates pair (i, i + headDim/2) by p * invFreq[i].
+ */
+export function ropeInvFrequencies(config: Pick<ModelConfig, 'headDim' | 'ropeTheta' | 'ropeScaling'>): Float64Array {
+  const half = config.headDim / 2;
+  const out = new Float64Array(half);
+  for (let i = 0; i < half; i++) out[i] = 1 / config.ropeTheta ** ((2 * i) / config.headDim);
+  const s = config.ropeScaling;
+  if (!s) return out;
+  const lowFreqWavelen = s.originalMaxPositionEmbeddings / s.lowFreqFactor;
+  const highFreqWavelen = s.originalMaxPositionEmbeddings / s.highFreqFactor;
+  for (let i = 0; i < half; i++) {
+    const f = out[i]!;
+    const wavelen = (2 * Math.PI) / f;
+    if (wavelen < highFreqWavelen) continue; // high frequency: unchanged
+    if (wavelen > lowFreqWavelen) {
+      out[i] = f / s.factor; // low frequency: fully scaled
+      continue;
+    }
+    const smooth = (s.originalMaxPositionEmbeddings / wavelen - s.lowFreqFactor) / (s.highFreqFactor - s.lowFreqFactor);
+    out[i] = (1 - smooth) * (f / s.factor) + smooth * f;
+  }
+  return out;
+}
