@@ -1,12 +1,43 @@
 import { defineConfig } from 'vite';
 import { resolve } from 'node:path';
 
-// Serves the demo page (demo/) and the browser kernel-test page (e2e/kernels.html).
-export default defineConfig({
-  root: '.',
-  server: { host: '127.0.0.1', strictPort: false },
-  build: {
-    outDir: 'dist/demo',
-    rollupOptions: { input: { demo: resolve(import.meta.dirname, 'demo/index.html') } },
-  },
-});
+const here = import.meta.dirname;
+
+// `vite` (dev): the repository root is served, so the demo is at /demo/ (and / redirects there),
+// the browser kernel-test page at /e2e/kernels.html, and the default fixture model, written by
+// `npx tsx scripts/setup-default.ts`, at /.fixtures/default-model/ (static files, with HTTP Range
+// support, which the demo's HTTP model source needs).
+// `vite build`: builds the demo page alone into dist/demo/ (index.html + assets).
+export default defineConfig(({ command }) =>
+  command === 'build'
+    ? {
+        root: resolve(here, 'demo'),
+        base: './',
+        build: {
+          outDir: resolve(here, 'dist/demo'),
+          emptyOutDir: true,
+          target: 'es2022',
+          rollupOptions: { input: { demo: resolve(here, 'demo/index.html') } },
+        },
+      }
+    : {
+        root: '.',
+        server: { host: '127.0.0.1', strictPort: false },
+        plugins: [
+          {
+            name: 'demo-at-root',
+            configureServer(server) {
+              server.middlewares.use((req, res, next) => {
+                if (req.url === '/' || req.url === '/index.html') {
+                  res.statusCode = 302;
+                  res.setHeader('Location', '/demo/');
+                  res.end();
+                  return;
+                }
+                next();
+              });
+            },
+          },
+        ],
+      },
+);
