@@ -2,5 +2,6 @@
 import type { KernelCase } from '../harness/cases.ts';
 import { addCases } from './add.ts';
 import { matmulCases } from './matmul.ts';
+import { rmsNormCases } from './rms_norm.ts';
 
-export const allCases: KernelCase[] = [...addCases, ...matmulCases];
+export const allCases: KernelCase[] = [...addCases, ...matmulCases, ...rmsNormCases];

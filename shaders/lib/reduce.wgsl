@@ -1,0 +1,91 @@
+// Workgroup-wide reductions for kernels that give one row to one workgroup (rms_norm, softmax,
+// argmax). Every invocation of the workgroup must call a reduction (uniform control flow) and
+// every invocation gets the result.
+//
+// Defines the includer must set:
+//   WG         workgroup size (power of two; the tree fallback halves it)
+//   SUBGROUPS  1: subgroup reductions (the includer writes `enable subgroups;` and passes the
+//              subgroup builtins in a Lane), then one partial per subgroup in workgroup memory,
+//              summed in a fixed order by every invocation (deterministic).
+//              0: the workgroup-memory tree fallback (log2(WG) barrier steps).
+// Subgroup slots are lid / sg_size: this assumes a 1D workgroup is split into subgroups of
+// consecutive local_invocation_index values, as Dawn's Vulkan, Metal and D3D12 backends do.
+// No bindings. Workgroup memory: 2 * WG words.
+//
+// Barrier discipline: each reduction starts with a barrier before it writes workgroup memory,
+// so consecutive reductions never overwrite a slot that another invocation still has to read.
+
+struct Lane {
+  lid: u32,     // local_invocation_index
+  sg_lane: u32, // subgroup_invocation_id (0 without subgroups)
+  sg_size: u32, // subgroup_size (1 without subgroups)
+}
+
+var<workgroup> red_f: array<f32, WG>;
+var<workgroup> red_u: array<u32, WG>;
+
+fn wg_sum(v: f32, ln: Lane) -> f32 {
+#if SUBGROUPS
+  let s = subgroupAdd(v);
+  workgroupBarrier();
+  if (ln.sg_lane == 0u) { red_f[ln.lid / ln.sg_size] = s; }
+  workgroupBarrier();
+  var total = 0.0;
+  let n = (WG + ln.sg_size - 1u) / ln.sg_size;
+  for (var i = 0u; i < n; i++) { total += red_f[i]; }
+  return total;
+#else
+  workgroupBarrier();
+  red_f[ln.lid] = v;
+  workgroupBarrier();
+  for (var s = WG / 2u; s > 0u; s >>= 1u) {
+    if (ln.lid < s) { red_f[ln.lid] += red_f[ln.lid + s]; }
+    workgroupBarrier();
+  }
+  return red_f[0];
+#endif
+}
+
+fn wg_max(v: f32, ln: Lane) -> f32 {
+#if SUBGROUPS
+  let s = subgroupMax(v);
+  workgroupBarrier();
+  if (ln.sg_lane == 0u) { red_f[ln.lid / ln.sg_size] = s; }
+  workgroupBarrier();
+  var m = red_f[0];
+  let n = (WG + ln.sg_size - 1u) / ln.sg_size;
+  for (var i = 1u; i < n; i++) { m = max(m, red_f[i]); }
+  return m;
+#else
+  workgroupBarrier();
+  red_f[ln.lid] = v;
+  workgroupBarrier();
+  for (var s = WG / 2u; s > 0u; s >>= 1u) {
+    if (ln.lid < s) { red_f[ln.lid] = max(red_f[ln.lid], red_f[ln.lid + s]); }
+    workgroupBarrier();
+  }
+  return red_f[0];
+#endif
+}
+
+fn wg_min_u32(v: u32, ln: Lane) -> u32 {
+#if SUBGROUPS
+  let s = subgroupMin(v);
+  workgroupBarrier();
+  if (ln.sg_lane == 0u) { red_u[ln.lid / ln.sg_size] = s; }
+  workgroupBarrier();
+  var m = red_u[0];
+  let n = (WG + ln.sg_size - 1u) / ln.sg_size;
+  for (var i = 1u; i < n; i++) { m = min(m, red_u[i]); }
+  return m;
+#else
+  workgroupBarrier();
+  red_u[ln.lid] = v;
+  workgroupBarrier();
+  for (var s = WG / 2u; s > 0u; s >>= 1u) {
+    if (ln.lid < s) { red_u[ln.lid] = min(red_u[ln.lid], red_u[ln.lid + s]); }
+    workgroupBarrier();
+  }
+  return red_u[0];
+#endif
+}
