@@ -18,14 +18,19 @@
 //            2 SGMATRIX: tensor-core tiles, subgroup_matrix f16 16x16x16, f32 accumulation
 //                        (needs chromium_experimental_subgroup_matrix and 32-wide subgroups)
 //            3 GEMV: matrix-vector for M <= GEMV_MAX_M (decode), bandwidth bound on W
-//   TILED*:   BM, BN (workgroup tile), BK (k step), TM, TN (per-thread block; multiples of 4)
-//   SGMATRIX: SG_M, SG_N (subgroups along M, N), SG_TM, SG_TN (16x16 matrices per subgroup), SBK
+//   TILED*, SGMATRIX: BM, BN (workgroup tile), BK (k step), NT (threads per workgroup),
+//            PREFETCH (vector loads only: fetch the next k-slice into registers during the current one,
+//            two workgroup-memory buffers, one barrier per k-step)
+//   TILED*:   TM, TN (per-thread block; multiples of 4); PROBE_COMPUTE_ONLY (benchmark probe only)
+//   SGMATRIX: SG_M, SG_N (subgroups along M, N), SG_TM, SG_TN (16x16 matrices per subgroup);
+//            BM = SG_M*SG_TM*16, BN = SG_N*SG_TN*16, BK a multiple of 16
 //
 // Workgroup contract
 //   TILED*:   workgroup (WG_X, WG_Y) = (BN / TN, BM / TM) threads (overrides), grid
 //             (ceil(N / BN), ceil(M / BM)); thread (tx, ty) owns rows (i*WG_Y + ty)*4 + {0..3} and
 //             columns (j*WG_X + tx)*4 + {0..3} of the tile, which keeps its workgroup-memory reads vec4.
-//   SGMATRIX: SG_M*SG_N*32 threads; workgroup tile BM = SG_M*SG_TM*16 by BN = SG_N*SG_TN*16, grid as above.
+//   SGMATRIX: WG_X = SG_M*SG_N*32 threads (override), grid as above; subgroup s = lidx / 32 owns
+//             SG_TM x SG_TN result matrices.
 //   GEMV:     WG_X threads = GEMV_ROWS rows of W x GEMV_LANES lanes; folded 1D grid over
 //             ceil(N / GEMV_ROWS) workgroups (lib/grid.wgsl).
 //   Ragged edges: every load past M, N or K reads 0, every store is bounds-checked.
@@ -103,6 +108,57 @@ fn w8_at(i: u32) -> array<vec4<f32>, 2> {
 }
 #endif
 
+// ------------------------------------------------------------------------------------ staging
+// Global -> register fetches of one k-slice, shared by the tiled and subgroup-matrix paths
+// (vector loads only). A thread fetches chunks lidx, lidx + NT, ... of the slice; with PREFETCH
+// the next slice is fetched while the current one is multiplied (register double buffering).
+#if (VARIANT == 0 || VARIANT == 1 || VARIANT == 2) && VEC
+
+#if WDT == 0
+alias BChunk = vec4<f32>;
+const B_ELEMS: u32 = 4u; // weights per chunk: one vec4<f32>
+#else
+alias BChunk = vec4<u32>;
+const B_ELEMS: u32 = 8u; // weights per chunk: one vec4<u32> of packed halves
+#endif
+const A_CHUNKS: u32 = BM * BK / 4u;
+const B_CHUNKS: u32 = BN * BK / B_ELEMS;
+const A_PER: u32 = (A_CHUNKS + NT - 1u) / NT;
+const B_PER: u32 = (B_CHUNKS + NT - 1u) / NT;
+
+fn fetch_a(m0: u32, k0: u32, lidx: u32) -> array<vec4<f32>, A_PER> {
+  var r: array<vec4<f32>, A_PER>;
+  for (var p = 0u; p < A_PER; p++) {
+    let i = lidx + p * NT;
+    let row = i / (BK / 4u);
+    let k = k0 + (i % (BK / 4u)) * 4u;
+    let m = m0 + row;
+    if (i < A_CHUNKS && m < params.M && k < params.K) {
+      r[p] = x[(m * params.K + k) / 4u];
+    } else {
+      r[p] = vec4<f32>(0.0);
+    }
+  }
+  return r;
+}
+
+fn fetch_b(n0: u32, k0: u32, lidx: u32) -> array<BChunk, B_PER> {
+  var r: array<BChunk, B_PER>;
+  for (var p = 0u; p < B_PER; p++) {
+    let i = lidx + p * NT;
+    let row = i / (BK / B_ELEMS);
+    let k = k0 + (i % (BK / B_ELEMS)) * B_ELEMS;
+    let n = n0 + row;
+    if (i < B_CHUNKS && n < params.N && k < params.K) {
+      r[p] = w[(n * params.K + k) / B_ELEMS];
+    } else {
+      r[p] = BChunk(0);
+    }
+  }
+  return r;
+}
+#endif
+
 // ------------------------------------------------------------------------------------ TILED
 #if VARIANT == 0 || VARIANT == 1
 
@@ -112,79 +168,81 @@ alias TileT = vec4<f16>;
 alias TileT = vec4<f32>;
 #endif
 
+#if VEC && PREFETCH
+const NBUF: u32 = 2u;
+#else
+const NBUF: u32 = 1u;
+#endif
+const A_TILE: u32 = BK * BM / 4u; // vec4 entries of one A tile
+const B_TILE: u32 = BK * BN / 4u;
+
 // Tiles are stored k-major (As[k][m], Bs[k][n]) so that the inner product reads vec4 along m and n.
-var<workgroup> As: array<TileT, BK * BM / 4>;
-var<workgroup> Bs: array<TileT, BK * BN / 4>;
+var<workgroup> As: array<TileT, NBUF * A_TILE>;
+var<workgroup> Bs: array<TileT, NBUF * B_TILE>;
 
-fn put_a(k: u32, m: u32, v: f32) {
+fn put_a(buf: u32, k: u32, m: u32, v: f32) {
 #if VARIANT == 1
-  As[k * (BM / 4u) + m / 4u][m % 4u] = f16(v);
+  As[buf * A_TILE + k * (BM / 4u) + m / 4u][m % 4u] = f16(v);
 #else
-  As[k * (BM / 4u) + m / 4u][m % 4u] = v;
+  As[buf * A_TILE + k * (BM / 4u) + m / 4u][m % 4u] = v;
 #endif
 }
 
-fn put_b(k: u32, n: u32, v: f32) {
+fn put_b(buf: u32, k: u32, n: u32, v: f32) {
 #if VARIANT == 1
-  Bs[k * (BN / 4u) + n / 4u][n % 4u] = f16(v);
+  Bs[buf * B_TILE + k * (BN / 4u) + n / 4u][n % 4u] = f16(v);
 #else
-  Bs[k * (BN / 4u) + n / 4u][n % 4u] = v;
+  Bs[buf * B_TILE + k * (BN / 4u) + n / 4u][n % 4u] = v;
 #endif
 }
 
-// Stages the BM x BK slice of x and the BN x BK slice of W starting at k0 (zeros past the edges).
-fn load_tiles(m0: u32, n0: u32, k0: u32, lidx: u32) {
+#if VEC
+fn store_tiles(buf: u32, ra: array<vec4<f32>, A_PER>, rb: array<BChunk, B_PER>, lidx: u32) {
+  for (var p = 0u; p < A_PER; p++) {
+    let i = lidx + p * NT;
+    if (i < A_CHUNKS) {
+      let row = i / (BK / 4u);
+      let c = (i % (BK / 4u)) * 4u;
+      let v = ra[p];
+      put_a(buf, c, row, v.x);
+      put_a(buf, c + 1u, row, v.y);
+      put_a(buf, c + 2u, row, v.z);
+      put_a(buf, c + 3u, row, v.w);
+    }
+  }
+  for (var p = 0u; p < B_PER; p++) {
+    let i = lidx + p * NT;
+    if (i < B_CHUNKS) {
+      let row = i / (BK / B_ELEMS);
+      let c = (i % (BK / B_ELEMS)) * B_ELEMS;
+#if WDT == 0
+      let v = rb[p];
+      put_b(buf, c, row, v.x);
+      put_b(buf, c + 1u, row, v.y);
+      put_b(buf, c + 2u, row, v.z);
+      put_b(buf, c + 3u, row, v.w);
+#else
+      let q = rb[p];
+#if WDT == 1
+      let v = array<vec2<f32>, 4>(unpack_f16x2(q.x), unpack_f16x2(q.y), unpack_f16x2(q.z), unpack_f16x2(q.w));
+#else
+      let v = array<vec2<f32>, 4>(unpack_bf16x2(q.x), unpack_bf16x2(q.y), unpack_bf16x2(q.z), unpack_bf16x2(q.w));
+#endif
+      for (var e = 0u; e < 4u; e++) {
+        put_b(buf, c + 2u * e, row, v[e].x);
+        put_b(buf, c + 2u * e + 1u, row, v[e].y);
+      }
+#endif
+    }
+  }
+}
+#else
+// Element loads (any K): the BM x BK slice of x and the BN x BK slice of W at k0, zeros past the edges.
+fn load_tiles_elem(m0: u32, n0: u32, k0: u32, lidx: u32) {
   let M = params.M;
   let N = params.N;
   let K = params.K;
-  let nt = WG_X * WG_Y;
-#if VEC
-  for (var i = lidx; i < BM * BK / 4u; i += nt) {
-    let r = i / (BK / 4u);
-    let c = (i % (BK / 4u)) * 4u;
-    let m = m0 + r;
-    let k = k0 + c;
-    var v = vec4<f32>(0.0);
-    if (m < M && k < K) {
-      v = x[(m * K + k) / 4u];
-    }
-    put_a(c, r, v.x);
-    put_a(c + 1u, r, v.y);
-    put_a(c + 2u, r, v.z);
-    put_a(c + 3u, r, v.w);
-  }
-#if WDT == 0
-  for (var i = lidx; i < BN * BK / 4u; i += nt) {
-    let r = i / (BK / 4u);
-    let c = (i % (BK / 4u)) * 4u;
-    let n = n0 + r;
-    let k = k0 + c;
-    var v = vec4<f32>(0.0);
-    if (n < N && k < K) {
-      v = w[(n * K + k) / 4u];
-    }
-    put_b(c, r, v.x);
-    put_b(c + 1u, r, v.y);
-    put_b(c + 2u, r, v.z);
-    put_b(c + 3u, r, v.w);
-  }
-#else
-  for (var i = lidx; i < BN * BK / 8u; i += nt) {
-    let r = i / (BK / 8u);
-    let c = (i % (BK / 8u)) * 8u;
-    let n = n0 + r;
-    let k = k0 + c;
-    var v = array<vec4<f32>, 2>(vec4<f32>(0.0), vec4<f32>(0.0));
-    if (n < N && k < K) {
-      v = w8_at((n * K + k) / 8u);
-    }
-    for (var q = 0u; q < 8u; q++) {
-      put_b(c + q, r, v[q / 4u][q % 4u]);
-    }
-  }
-#endif
-#else
-  for (var i = lidx; i < BM * BK; i += nt) {
+  for (var i = lidx; i < BM * BK; i += NT) {
     let r = i / BK;
     let c = i % BK;
     let m = m0 + r;
@@ -193,9 +251,9 @@ fn load_tiles(m0: u32, n0: u32, k0: u32, lidx: u32) {
     if (m < M && k < K) {
       v = x[m * K + k];
     }
-    put_a(c, r, v);
+    put_a(0u, c, r, v);
   }
-  for (var i = lidx; i < BN * BK; i += nt) {
+  for (var i = lidx; i < BN * BK; i += NT) {
     let r = i / BK;
     let c = i % BK;
     let n = n0 + r;
@@ -204,10 +262,10 @@ fn load_tiles(m0: u32, n0: u32, k0: u32, lidx: u32) {
     if (n < N && k < K) {
       v = w_at(n * K + k);
     }
-    put_b(c, r, v);
+    put_b(0u, c, r, v);
   }
-#endif
 }
+#endif
 
 @compute @workgroup_size(WG_X, WG_Y)
 fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>, @builtin(local_invocation_index) lidx: u32) {
@@ -220,17 +278,49 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid
   let ty = lid.y;
   // acc[ri * (TN/4) + j] holds row ri (0..TM) of the thread's block, columns j*4..j*4+3.
   var acc: array<vec4<f32>, TM * TN / 4>;
+#if VEC && PREFETCH
+  var ra = fetch_a(m0, 0u, lidx);
+  var rb = fetch_b(n0, 0u, lidx);
+  store_tiles(0u, ra, rb, lidx);
+  workgroupBarrier();
+#endif
   for (var k0 = 0u; k0 < K; k0 += BK) {
-    load_tiles(m0, n0, k0, lidx);
+#if VEC && PREFETCH
+    // One barrier per step: step s reads buffer s % 2 and fills the other, which every thread
+    // finished reading before the barrier that ended step s - 1.
+    let buf = (k0 / BK) % 2u;
+    let more = k0 + BK < K;
+    if (more) {
+      ra = fetch_a(m0, k0 + BK, lidx);
+      rb = fetch_b(n0, k0 + BK, lidx);
+    }
+#else
+    let buf = 0u;
+#ifdef PROBE_COMPUTE_ONLY
+    // Benchmark probe (bench/suites/matmul.ts only): stage the first slice and reuse it for every
+    // k-step, which removes the global loads from the loop and leaves workgroup-memory reads + FMAs.
+    if (k0 == 0u) {
+#endif
+#if VEC
+    store_tiles(0u, fetch_a(m0, k0, lidx), fetch_b(n0, k0, lidx), lidx);
+#else
+    load_tiles_elem(m0, n0, k0, lidx);
+#endif
+#ifdef PROBE_COMPUTE_ONLY
+    }
+#endif
     workgroupBarrier();
+#endif
+    let ab = buf * A_TILE;
+    let bb = buf * B_TILE;
     for (var kk = 0u; kk < BK; kk++) {
       var a: array<vec4<f32>, TM / 4>;
       var b: array<vec4<f32>, TN / 4>;
       for (var i = 0u; i < TM / 4u; i++) {
-        a[i] = vec4<f32>(As[kk * (BM / 4u) + i * WG_Y + ty]);
+        a[i] = vec4<f32>(As[ab + kk * (BM / 4u) + i * WG_Y + ty]);
       }
       for (var j = 0u; j < TN / 4u; j++) {
-        b[j] = vec4<f32>(Bs[kk * (BN / 4u) + j * WG_X + tx]);
+        b[j] = vec4<f32>(Bs[bb + kk * (BN / 4u) + j * WG_X + tx]);
       }
       for (var i = 0u; i < TM / 4u; i++) {
         for (var q = 0u; q < 4u; q++) {
@@ -240,6 +330,11 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid
         }
       }
     }
+#if VEC && PREFETCH
+    if (more) {
+      store_tiles(1u - buf, ra, rb, lidx);
+    }
+#endif
     workgroupBarrier();
   }
   for (var i = 0u; i < TM / 4u; i++) {
@@ -266,92 +361,66 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid
 #if VARIANT == 2
 
 const SG_SIZE: u32 = 32u; // the select() guard requires subgroup size exactly 32 (NVIDIA)
-const BM: u32 = SG_M * SG_TM * 16u;
-const BN: u32 = SG_N * SG_TN * 16u;
-// Row stride of the staged tiles: SBK plus 8 halves (16 bytes) so that consecutive rows start in
+// Row stride of the staged tiles: BK plus 8 halves (16 bytes) so that consecutive rows start in
 // different banks when the tensor-core loads read 16 rows at once.
-const SPAD: u32 = SBK + 8u;
+const SPAD: u32 = BK + 8u;
+#if VEC && PREFETCH
+const NBUF: u32 = 2u;
+#else
+const NBUF: u32 = 1u;
+#endif
 
-var<workgroup> As: array<f16, BM * SPAD>; // [m][k] row-major
-var<workgroup> Bs: array<f16, BN * SPAD>; // [n][k]: Wᵀ tile stored column-major
+var<workgroup> As: array<f16, NBUF * BM * SPAD>; // [m][k] row-major
+var<workgroup> Bs: array<f16, NBUF * BN * SPAD>; // [n][k]: the Wᵀ tile stored column-major
 var<workgroup> Cs: array<f32, SG_M * SG_N * 256>; // one 16x16 f32 staging block per subgroup
 
-fn load_tiles(m0: u32, n0: u32, k0: u32, lidx: u32) {
+#if VEC
+fn store_tiles(buf: u32, ra: array<vec4<f32>, A_PER>, rb: array<BChunk, B_PER>, lidx: u32) {
+  for (var p = 0u; p < A_PER; p++) {
+    let i = lidx + p * NT;
+    if (i < A_CHUNKS) {
+      let o = buf * BM * SPAD + (i / (BK / 4u)) * SPAD + (i % (BK / 4u)) * 4u;
+      let h = vec4<f16>(ra[p]);
+      As[o] = h.x;
+      As[o + 1u] = h.y;
+      As[o + 2u] = h.z;
+      As[o + 3u] = h.w;
+    }
+  }
+  for (var p = 0u; p < B_PER; p++) {
+    let i = lidx + p * NT;
+    if (i < B_CHUNKS) {
+      let o = buf * BN * SPAD + (i / (BK / B_ELEMS)) * SPAD + (i % (BK / B_ELEMS)) * B_ELEMS;
+#if WDT == 0
+      let h = vec4<f16>(rb[p]);
+      Bs[o] = h.x;
+      Bs[o + 1u] = h.y;
+      Bs[o + 2u] = h.z;
+      Bs[o + 3u] = h.w;
+#else
+      let q = rb[p];
+#if WDT == 1
+      // f16 bits are used as they are: no conversion.
+      let h = array<vec2<f16>, 4>(bitcast<vec2<f16>>(q.x), bitcast<vec2<f16>>(q.y), bitcast<vec2<f16>>(q.z), bitcast<vec2<f16>>(q.w));
+#else
+      let h = array<vec2<f16>, 4>(vec2<f16>(unpack_bf16x2(q.x)), vec2<f16>(unpack_bf16x2(q.y)), vec2<f16>(unpack_bf16x2(q.z)), vec2<f16>(unpack_bf16x2(q.w)));
+#endif
+      for (var e = 0u; e < 4u; e++) {
+        Bs[o + 2u * e] = h[e].x;
+        Bs[o + 2u * e + 1u] = h[e].y;
+      }
+#endif
+    }
+  }
+}
+#else
+fn load_tiles_elem(m0: u32, n0: u32, k0: u32, lidx: u32) {
   let M = params.M;
   let N = params.N;
   let K = params.K;
-  let nt = SG_M * SG_N * SG_SIZE;
-#if VEC
-  for (var i = lidx; i < BM * SBK / 4u; i += nt) {
-    let r = i / (SBK / 4u);
-    let c = (i % (SBK / 4u)) * 4u;
-    let m = m0 + r;
-    let k = k0 + c;
-    var v = vec4<f32>(0.0);
-    if (m < M && k < K) {
-      v = x[(m * K + k) / 4u];
-    }
-    let h = vec4<f16>(v);
-    let o = r * SPAD + c;
-    As[o] = h.x;
-    As[o + 1u] = h.y;
-    As[o + 2u] = h.z;
-    As[o + 3u] = h.w;
-  }
-#if WDT == 0
-  for (var i = lidx; i < BN * SBK / 4u; i += nt) {
-    let r = i / (SBK / 4u);
-    let c = (i % (SBK / 4u)) * 4u;
-    let n = n0 + r;
-    let k = k0 + c;
-    var v = vec4<f32>(0.0);
-    if (n < N && k < K) {
-      v = w[(n * K + k) / 4u];
-    }
-    let h = vec4<f16>(v);
-    let o = r * SPAD + c;
-    Bs[o] = h.x;
-    Bs[o + 1u] = h.y;
-    Bs[o + 2u] = h.z;
-    Bs[o + 3u] = h.w;
-  }
-#else
-  for (var i = lidx; i < BN * SBK / 8u; i += nt) {
-    let r = i / (SBK / 8u);
-    let c = (i % (SBK / 8u)) * 8u;
-    let n = n0 + r;
-    let k = k0 + c;
-    var q = vec4<u32>(0u);
-    if (n < N && k < K) {
-      q = w[(n * K + k) / 8u];
-    }
-    let o = r * SPAD + c;
-#if WDT == 1
-    // f16 bits are stored as they are: no conversion.
-    let h0 = bitcast<vec2<f16>>(q.x);
-    let h1 = bitcast<vec2<f16>>(q.y);
-    let h2 = bitcast<vec2<f16>>(q.z);
-    let h3 = bitcast<vec2<f16>>(q.w);
-#else
-    let h0 = vec2<f16>(unpack_bf16x2(q.x));
-    let h1 = vec2<f16>(unpack_bf16x2(q.y));
-    let h2 = vec2<f16>(unpack_bf16x2(q.z));
-    let h3 = vec2<f16>(unpack_bf16x2(q.w));
-#endif
-    Bs[o] = h0.x;
-    Bs[o + 1u] = h0.y;
-    Bs[o + 2u] = h1.x;
-    Bs[o + 3u] = h1.y;
-    Bs[o + 4u] = h2.x;
-    Bs[o + 5u] = h2.y;
-    Bs[o + 6u] = h3.x;
-    Bs[o + 7u] = h3.y;
-  }
-#endif
-#else
-  for (var i = lidx; i < BM * SBK; i += nt) {
-    let r = i / SBK;
-    let c = i % SBK;
+  for (var i = lidx; i < BM * BK; i += NT) {
+    let r = i / BK;
+    let c = i % BK;
     let m = m0 + r;
     let k = k0 + c;
     var v = 0.0;
@@ -360,9 +429,9 @@ fn load_tiles(m0: u32, n0: u32, k0: u32, lidx: u32) {
     }
     As[r * SPAD + c] = f16(v);
   }
-  for (var i = lidx; i < BN * SBK; i += nt) {
-    let r = i / SBK;
-    let c = i % SBK;
+  for (var i = lidx; i < BN * BK; i += NT) {
+    let r = i / BK;
+    let c = i % BK;
     let n = n0 + r;
     let k = k0 + c;
     var v = 0.0;
@@ -371,8 +440,8 @@ fn load_tiles(m0: u32, n0: u32, k0: u32, lidx: u32) {
     }
     Bs[r * SPAD + c] = f16(v);
   }
-#endif
 }
+#endif
 
 @compute @workgroup_size(WG_X)
 fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) lidx: u32) {
@@ -386,17 +455,39 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
   let sm = sg / SG_N; // subgroup row in the workgroup tile
   let sn = sg % SG_N; // subgroup column
   var acc: array<subgroup_matrix_result<f32, 16, 16>, SG_TM * SG_TN>;
-  for (var k0 = 0u; k0 < K; k0 += SBK) {
-    load_tiles(m0, n0, k0, lidx);
+#if VEC && PREFETCH
+  var ra = fetch_a(m0, 0u, lidx);
+  var rb = fetch_b(n0, 0u, lidx);
+  store_tiles(0u, ra, rb, lidx);
+  workgroupBarrier();
+#endif
+  for (var k0 = 0u; k0 < K; k0 += BK) {
+#if VEC && PREFETCH
+    let buf = (k0 / BK) % 2u;
+    let more = k0 + BK < K;
+    if (more) {
+      ra = fetch_a(m0, k0 + BK, lidx);
+      rb = fetch_b(n0, k0 + BK, lidx);
+    }
+#else
+    let buf = 0u;
+#if VEC
+    store_tiles(0u, fetch_a(m0, k0, lidx), fetch_b(n0, k0, lidx), lidx);
+#else
+    load_tiles_elem(m0, n0, k0, lidx);
+#endif
     workgroupBarrier();
-    for (var kk = 0u; kk < SBK; kk += 16u) {
+#endif
+    let ab = buf * BM * SPAD;
+    let bb = buf * BN * SPAD;
+    for (var kk = 0u; kk < BK; kk += 16u) {
       var a: array<subgroup_matrix_left<f16, 16, 16>, SG_TM>;
       var b: array<subgroup_matrix_right<f16, 16, 16>, SG_TN>;
       for (var i = 0u; i < SG_TM; i++) {
-        a[i] = subgroupMatrixLoad<subgroup_matrix_left<f16, 16, 16>>(&As, ((sm * SG_TM + i) * 16u) * SPAD + kk, false, SPAD);
+        a[i] = subgroupMatrixLoad<subgroup_matrix_left<f16, 16, 16>>(&As, ab + ((sm * SG_TM + i) * 16u) * SPAD + kk, false, SPAD);
       }
       for (var j = 0u; j < SG_TN; j++) {
-        b[j] = subgroupMatrixLoad<subgroup_matrix_right<f16, 16, 16>>(&Bs, ((sn * SG_TN + j) * 16u) * SPAD + kk, true, SPAD);
+        b[j] = subgroupMatrixLoad<subgroup_matrix_right<f16, 16, 16>>(&Bs, bb + ((sn * SG_TN + j) * 16u) * SPAD + kk, true, SPAD);
       }
       for (var i = 0u; i < SG_TM; i++) {
         for (var j = 0u; j < SG_TN; j++) {
@@ -404,6 +495,11 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
         }
       }
     }
+#if VEC && PREFETCH
+    if (more) {
+      store_tiles(1u - buf, ra, rb, lidx);
+    }
+#endif
     workgroupBarrier();
   }
   // Each result block goes through the subgroup's own staging area, so that ragged edges and the

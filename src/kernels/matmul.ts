@@ -28,6 +28,8 @@ export interface TileConfig {
   BK: number;
   TM: number;
   TN: number;
+  /** Vector-load programs fetch the next k-slice into registers while multiplying the current one. */
+  prefetch: boolean;
 }
 
 /** Subgroup-matrix tile: SG_M x SG_N subgroups, each SG_TM x SG_TN 16x16 matrices, SBK k-step. */
@@ -37,6 +39,7 @@ export interface SgTileConfig {
   SG_TM: number;
   SG_TN: number;
   SBK: number;
+  prefetch: boolean;
 }
 
 export interface MatmulOptions {
@@ -54,11 +57,11 @@ export interface MatmulOptions {
  * 128x128 outputs per workgroup, 8x8 per thread (16x16 = 256 threads), k-step 16:
  * 2 * 16 * 128 * 4 B = 16 KiB of workgroup memory, 64 FMAs per 4 + 4 shared vec4 reads.
  */
-export const LARGE_TILE: TileConfig = { BM: 128, BN: 128, BK: 16, TM: 8, TN: 8 };
+export const LARGE_TILE: TileConfig = { BM: 128, BN: 128, BK: 16, TM: 8, TN: 8, prefetch: true };
 /** 64x64 per workgroup, 4x4 per thread (256 threads), 8 KiB: for small M*N, where 128 tiles idle the GPU. */
-export const SMALL_TILE: TileConfig = { BM: 64, BN: 64, BK: 16, TM: 4, TN: 4 };
+export const SMALL_TILE: TileConfig = { BM: 64, BN: 64, BK: 16, TM: 4, TN: 4, prefetch: false };
 /** 2x2 subgroups of 64x64 (4x4 matrices of 16x16 each): 128 threads, 128x128 outputs, k-step 32. */
-export const SG_TILE: SgTileConfig = { SG_M: 2, SG_N: 2, SG_TM: 4, SG_TN: 4, SBK: 32 };
+export const SG_TILE: SgTileConfig = { SG_M: 2, SG_N: 2, SG_TM: 4, SG_TN: 4, SBK: 32, prefetch: true };
 /** Rows of x the gemv path accepts (its per-thread accumulators are a fixed array of this size). */
 export const GEMV_MAX_M = 8;
 /** gemv workgroup: 8 rows of W x 32 lanes. */
@@ -85,7 +88,7 @@ export function pathAvailable(gpu: Gpu, path: MatmulPath, opts: { tile?: TileCon
     case 'f32':
     case 'f16': {
       if (path === 'f16' && !caps.f16) return 'the device has no shader-f16';
-      const bytes = tile.BK * (tile.BM + tile.BN) * (path === 'f16' ? 2 : 4);
+      const bytes = tile.BK * (tile.BM + tile.BN) * (path === 'f16' ? 2 : 4) * (tile.prefetch ? 2 : 1);
       if (bytes > lim.maxComputeWorkgroupStorageSize) return `tile needs ${bytes} B of workgroup memory, device allows ${lim.maxComputeWorkgroupStorageSize}`;
       if (tiledThreads > lim.maxComputeInvocationsPerWorkgroup) return `tile needs ${tiledThreads} invocations, device allows ${lim.maxComputeInvocationsPerWorkgroup}`;
       return null;
@@ -99,7 +102,7 @@ export function pathAvailable(gpu: Gpu, path: MatmulPath, opts: { tile?: TileCon
       const sg = opts.sgTile ?? SG_TILE;
       const BM = sg.SG_M * sg.SG_TM * 16;
       const BN = sg.SG_N * sg.SG_TN * 16;
-      const bytes = (BM + BN) * (sg.SBK + 8) * 2 + sg.SG_M * sg.SG_N * 256 * 4;
+      const bytes = (BM + BN) * (sg.SBK + 8) * 2 * (sg.prefetch ? 2 : 1) + sg.SG_M * sg.SG_N * 256 * 4;
       if (bytes > lim.maxComputeWorkgroupStorageSize) return `sgmatrix tile needs ${bytes} B of workgroup memory, device allows ${lim.maxComputeWorkgroupStorageSize}`;
       const threads = sg.SG_M * sg.SG_N * SG_SIZE;
       if (threads > lim.maxComputeInvocationsPerWorkgroup) return `sgmatrix tile needs ${threads} invocations`;
@@ -148,8 +151,34 @@ export function select(
   return { path: 'f32', reasons };
 }
 
-function tileDefines(t: TileConfig): Record<string, number> {
-  return { BM: t.BM, BN: t.BN, BK: t.BK, TM: t.TM, TN: t.TN };
+function tileDefines(t: TileConfig): Record<string, number | boolean> {
+  return { BM: t.BM, BN: t.BN, BK: t.BK, TM: t.TM, TN: t.TN, NT: (t.BM / t.TM) * (t.BN / t.TN), PREFETCH: t.prefetch };
+}
+
+function sgDefines(t: SgTileConfig): Record<string, number | boolean> {
+  return {
+    SG_M: t.SG_M,
+    SG_N: t.SG_N,
+    SG_TM: t.SG_TM,
+    SG_TN: t.SG_TN,
+    BM: t.SG_M * t.SG_TM * 16,
+    BN: t.SG_N * t.SG_TN * 16,
+    BK: t.SBK,
+    NT: t.SG_M * t.SG_N * SG_SIZE,
+    PREFETCH: t.prefetch,
+  };
+}
+
+/**
+ * The program a tiled path compiles to (exported for benchmark probes, which add defines such as
+ * PROBE_COMPUTE_ONLY). `vec` selects vector loads.
+ */
+export function tiledProgramDesc(weightDType: MatmulWeightDType, bias: boolean, tile: TileConfig, f16Tiles: boolean, vec: boolean, extra: Record<string, number | boolean> = {}): ProgramDesc {
+  return {
+    shader: 'matmul.wgsl',
+    defines: { WDT: WDT[weightDType], HAS_BIAS: bias, VARIANT: f16Tiles ? 1 : 0, ...tileDefines(tile), VEC: vec ? 1 : 0, ...extra },
+    overrides: { WG_X: tile.BN / tile.TN, WG_Y: tile.BM / tile.TM },
+  };
 }
 
 function checkTile(t: TileConfig): void {
@@ -214,8 +243,10 @@ export class MatmulKernel {
       const [scalar, vec] = await Promise.all([gpu.compile(desc(0)), gpu.compile(desc(1))]);
       return { scalar, vec };
     };
-    const tiled = (t: TileConfig, code: number): Promise<PathPrograms> =>
-      compilePair({ VARIANT: code, ...tileDefines(t) }, { WG_X: t.BN / t.TN, WG_Y: t.BM / t.TM });
+    const tiled = async (t: TileConfig, code: number): Promise<PathPrograms> => {
+      const [scalar, vec] = await Promise.all([gpu.compile(tiledProgramDesc(weightDType, bias, t, code === 1, false)), gpu.compile(tiledProgramDesc(weightDType, bias, t, code === 1, true))]);
+      return { scalar, vec };
+    };
 
     const programs: Partial<Record<MatmulPath | 'f32-small', PathPrograms>> = {};
     const jobs: Promise<void>[] = [];
@@ -229,7 +260,7 @@ export class MatmulKernel {
       } else if (p === 'sgmatrix') {
         const threads = sgTile.SG_M * sgTile.SG_N * SG_SIZE;
         jobs.push(
-          compilePair({ VARIANT: 2, SG_M: sgTile.SG_M, SG_N: sgTile.SG_N, SG_TM: sgTile.SG_TM, SG_TN: sgTile.SG_TN, SBK: sgTile.SBK }, { WG_X: threads }).then(
+          compilePair({ VARIANT: 2, ...sgDefines(sgTile) }, { WG_X: threads }).then(
             (r) => void (programs.sgmatrix = r),
           ),
         );

@@ -85,10 +85,12 @@ const withBias = (wdt: MatmulWeightDType): boolean => wdt !== 'f16';
 SHAPES.forEach((shape, i) => DTYPES.forEach((wdt, j) => specs.push({ variant: 'f32', shape, wdt, bias: withBias(wdt), tile: SMALL_TILE, quick: i <= 2 && j === 0 })));
 specs.push({ variant: 'f32', shape: [7, 33, 65], wdt: 'f32', bias: false, tile: SMALL_TILE });
 specs.push({ variant: 'f32', shape: [65, 129, 47], wdt: 'f16', bias: true, tile: SMALL_TILE });
-// The 128x128 register tile (the default for large M*N): ragged in M, N and K, both load flavours.
+// The 128x128 register tile with prefetch (the default for large M*N): ragged in M, N and K, both load flavours.
 specs.push({ variant: 'f32', tag: 'large', shape: [130, 70, 200], wdt: 'f32', bias: true, tile: LARGE_TILE });
 specs.push({ variant: 'f32', tag: 'large', shape: [129, 131, 47], wdt: 'f16', bias: false, tile: LARGE_TILE });
 specs.push({ variant: 'f32', tag: 'large', shape: [140, 136, 24], wdt: 'bf16', bias: true, tile: LARGE_TILE });
+// Register prefetch (double-buffered workgroup tiles) on the 64x64 tile, where packed-B chunks are fewer than threads.
+specs.push({ variant: 'f32', tag: 'small-prefetch', shape: [65, 129, 200], wdt: 'bf16', bias: true, tile: { ...SMALL_TILE, prefetch: true } });
 // gemv (decode, M <= 8): vector loads (K % 8 == 0) and element loads (odd K).
 for (const wdt of DTYPES) {
   specs.push({ variant: 'gemv', shape: [1, 64, 64], wdt, bias: withBias(wdt), quick: wdt === 'f32' });
