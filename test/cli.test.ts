@@ -1,7 +1,9 @@
 /**
  * CLI unit tests: argument parser, pattern parser, safetensors writer/reader, input validation and
- * error reporting (exit codes). The end-to-end run of the bundled CLI is in test/cli_e2e.test.ts.
+ * error reporting (exit codes); and one end-to-end run of the bundled CLI (node dist/cli.mjs) on a
+ * small random case, checked against a float64 reference.
  */
+import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { commandHelp, editDistance, parseArgs, programHelp, UsageError, type CommandSpec } from '../src/cli/args.ts';
 import { parsePattern, patternText } from '../src/cli/pattern.ts';
@@ -183,6 +185,16 @@ describe('safetensors writer', () => {
     expect(Array.from(t.data)).toEqual(Array.from(view));
   });
 
+  it('reads from a Node Buffer that views a larger memory block (as readFile may return)', () => {
+    const file = encodeSafetensors({ a: { shape: [3], data: new Float32Array([1, 2, 3]) }, b: { shape: [2], data: new Int32Array([-4, 5]) } });
+    const block = new Uint8Array(file.byteLength + 100);
+    block.set(file, 37);
+    const buf = Buffer.from(block.buffer, 37, file.byteLength);
+    const d = decodeSafetensors(buf);
+    expect(Array.from(d.tensors.get('a')!.data)).toEqual([1, 2, 3]);
+    expect(Array.from(d.tensors.get('b')!.data)).toEqual([-4, 5]);
+  });
+
   it('rejects data that does not match the shape, and reserved names', () => {
     expect(() => encodeSafetensors({ a: { shape: [2, 2], data: new Float32Array(3) } })).toThrow(ShapeError);
     expect(() => encodeSafetensors({ a: { shape: [2, -1], data: new Float32Array(0) } })).toThrow(ShapeError);
@@ -300,3 +312,4 @@ describe('cli entry and error reporting', () => {
     expect(d.err).toEqual(['sparse-prefill: error [NO_WEBGPU]: no adapter']);
   });
 });
+

@@ -160,8 +160,9 @@ export function decodeSafetensors(bytes: Uint8Array, what = 'safetensors'): Deco
 
   const tensors = new Map<string, DecodedTensor>();
   for (const e of entries) {
-    // Copy: the source offset need not be aligned to the element size.
-    const raw = bytes.slice(dataStart + e.begin, dataStart + e.end).buffer;
+    // Copy into a fresh buffer: the source offset need not be aligned to the element size, and a
+    // Node Buffer's slice() would share (and expose) the whole underlying pool.
+    const raw = new Uint8Array(bytes.subarray(dataStart + e.begin, dataStart + e.end)).buffer;
     const count = numel(e.shape);
     let data: SafetensorsData;
     switch (e.dtype) {
