@@ -3,5 +3,6 @@ import type { KernelCase } from '../harness/cases.ts';
 import { addCases } from './add.ts';
 import { matmulCases } from './matmul.ts';
 import { rmsNormCases } from './rms_norm.ts';
+import { ropeCases } from './rope.ts';
 
-export const allCases: KernelCase[] = [...addCases, ...matmulCases, ...rmsNormCases];
+export const allCases: KernelCase[] = [...addCases, ...matmulCases, ...rmsNormCases, ...ropeCases];

@@ -1,0 +1,202 @@
+/**
+ * Rotary position embedding (shaders/rope.wgsl), Hugging Face rotate-half layout, fused with the
+ * scatter from token-major activations [T, Htot*D] into a head-major buffer [Hout, Scap, D]
+ * (Q, or the K/V cache; f32 or packed f16). rotate=false is the plain scatter (V).
+ *
+ * Frequencies: `ropeInvFreq(config)` gives the f32 inv_freq[D/2] exactly as transformers computes
+ * it in float32 (plain rope_theta, or Llama 3 `rope_scaling`), step by step with f32 rounding.
+ * `RopeTable` turns them into a split cos/sin table on the GPU (see rope.wgsl): the rotation of
+ * position p uses the float64 angle p * inv_freq[i] (rounded only in the table), so accuracy does
+ * not decay with position. A plain f32 angle at p = 131072 is off by up to ~4e-3 rad.
+ */
+import type { Batch, Gpu, Program } from '../gpu/gpu.ts';
+import { BadInputError, DTypeError, ShapeError, UnsupportedError } from '../gpu/errors.ts';
+import type { Tensor } from '../tensor.ts';
+import type { Llama3RopeScaling } from '../model/config.ts';
+import { ceilDiv, foldGrid } from './grid.ts';
+
+const WG = 256;
+const f = Math.fround;
+
+export interface RopeConfig {
+  headDim: number;
+  ropeTheta: number;
+  ropeScaling?: Llama3RopeScaling;
+}
+
+/**
+ * inv_freq[i] for i < headDim/2, in float32 as transformers computes it:
+ *   inv_freq = 1 / theta^(arange(0, D, 2) / D)                               (every step in f32)
+ *   llama3:  wavelen = 2π / inv_freq; kept where wavelen < orig/high_freq_factor, divided by
+ *            `factor` where wavelen > orig/low_freq_factor, and in between blended with
+ *            s = (orig / wavelen - low) / (high - low): (1 - s) * inv_freq / factor + s * inv_freq.
+ */
+export function ropeInvFreq(config: RopeConfig): Float32Array {
+  const D = config.headDim;
+  if (!Number.isInteger(D) || D < 2 || D % 2 !== 0) throw new BadInputError(`rope: headDim must be an even integer >= 2, got ${D}`);
+  if (!(config.ropeTheta > 0) || !Number.isFinite(config.ropeTheta)) throw new BadInputError(`rope: ropeTheta must be a positive number, got ${config.ropeTheta}`);
+  const half = D / 2;
+  const inv = new Float32Array(half);
+  for (let i = 0; i < half; i++) {
+    const exponent = f(f(2 * i) / f(D));
+    inv[i] = f(1 / f(Math.pow(f(config.ropeTheta), exponent)));
+  }
+  const s = config.ropeScaling;
+  if (!s) return inv;
+  if (s.type !== 'llama3') throw new UnsupportedError(`rope: rope_scaling type "${String(s.type)}" is not supported`);
+  if (!(s.factor > 0) || !(s.highFreqFactor > s.lowFreqFactor) || !(s.lowFreqFactor > 0) || !(s.originalMaxPositionEmbeddings > 0)) {
+    throw new BadInputError(`rope: invalid llama3 rope_scaling ${JSON.stringify(s)}`);
+  }
+  // Python-float thresholds; torch compares the f32 tensor with them after casting the scalar to f32.
+  const lowWavelen = f(s.originalMaxPositionEmbeddings / s.lowFreqFactor);
+  const highWavelen = f(s.originalMaxPositionEmbeddings / s.highFreqFactor);
+  const orig = f(s.originalMaxPositionEmbeddings);
+  const factor = f(s.factor);
+  const low = f(s.lowFreqFactor);
+  const span = f(s.highFreqFactor - s.lowFreqFactor);
+  const twoPi = f(2 * Math.PI);
+  for (let i = 0; i < half; i++) {
+    const fi = inv[i]!;
+    const wavelen = f(twoPi / fi);
+    const scaled = wavelen > lowWavelen ? f(fi / factor) : fi;
+    const medium = !(wavelen < highWavelen) && !(wavelen > lowWavelen);
+    if (medium) {
+      const smooth = f(f(f(orig / wavelen) - low) / span);
+      inv[i] = f(f(f(f(1 - smooth) * scaled) / factor) + f(smooth * scaled));
+    } else {
+      inv[i] = scaled;
+    }
+  }
+  return inv;
+}
+
+/**
+ * The GPU cos/sin table for positions [0, maxPositions): cs[lo] = (cos, sin)(lo * f) for lo < B and
+ * cs[B + hi] = (cos, sin)(hi * B * f), computed in float64 from the f32 inv_freq, B = 2^shift ≈ √maxPositions.
+ * Size: (B + maxPositions / B) * D * 4 bytes (384 KiB for D = 128 at 128K positions: B = 512, 768 rows).
+ */
+export class RopeTable {
+  private constructor(
+    readonly headDim: number,
+    readonly invFreq: Float32Array,
+    readonly maxPositions: number,
+    readonly shift: number,
+    readonly cs: Tensor,
+  ) {}
+
+  get split(): number {
+    return 2 ** this.shift;
+  }
+
+  /** Uploads the table for `config` (or explicit f32 inv_freq values) covering positions < maxPositions. */
+  static create(gpu: Gpu, config: RopeConfig | { headDim: number; invFreq: Float32Array }, maxPositions: number): RopeTable {
+    const invFreq = 'invFreq' in config ? config.invFreq : ropeInvFreq(config);
+    const D = config.headDim;
+    if (invFreq.length !== D / 2) throw new ShapeError(`RopeTable: ${invFreq.length} inverse frequencies for headDim ${D} (need ${D / 2})`);
+    if (!Number.isInteger(maxPositions) || maxPositions < 1 || maxPositions > 2 ** 31) {
+      throw new BadInputError(`RopeTable: maxPositions must be an integer in 1..2^31, got ${maxPositions}`);
+    }
+    const shift = Math.max(4, Math.ceil(Math.log2(maxPositions) / 2));
+    const B = 2 ** shift;
+    const rows = B + ceilDiv(maxPositions, B);
+    const half = D / 2;
+    const host = new Float32Array(rows * half * 2);
+    for (let r = 0; r < rows; r++) {
+      const p = r < B ? r : (r - B) * B;
+      for (let i = 0; i < half; i++) {
+        const a = p * invFreq[i]!; // exact in float64 while p < 2^29 (inv_freq has 24 significant bits)
+        host[(r * half + i) * 2] = Math.cos(a);
+        host[(r * half + i) * 2 + 1] = Math.sin(a);
+      }
+    }
+    return new RopeTable(D, invFreq, maxPositions, shift, gpu.upload(host, [rows, half, 2], 'f32', 'rope_cs'));
+  }
+
+  release(gpu: Gpu): void {
+    gpu.release(this.cs);
+  }
+}
+
+export interface RopeOptions {
+  headDim: number;
+  /** false: plain scatter (V). */
+  rotate: boolean;
+  outDType: 'f32' | 'f16';
+}
+
+export interface RopeParams {
+  /** First head of x to read (x holds Htot = x.shape[1] / headDim heads per token). */
+  headStart: number;
+  /** Heads to process: x heads headStart.. go to out heads 0..heads-1. */
+  heads: number;
+  /** Position of token 0 (rotation only). */
+  posOffset: number;
+  /** Row of out (second axis) that token 0 is written to. */
+  dstOffset: number;
+  /** Required when rotate is true. */
+  table?: RopeTable;
+}
+
+function nonNegInt(op: string, name: string, v: number): void {
+  if (!Number.isInteger(v) || v < 0) throw new BadInputError(`${op}: ${name} must be a non-negative integer, got ${v}`);
+}
+
+export class RopeKernel {
+  private constructor(
+    private readonly gpu: Gpu,
+    private readonly program: Program,
+    readonly options: RopeOptions,
+  ) {}
+
+  static async create(gpu: Gpu, options: RopeOptions): Promise<RopeKernel> {
+    const D = options.headDim;
+    if (!Number.isInteger(D) || D < 4 || D % 4 !== 0) throw new UnsupportedError(`rope: headDim must be a multiple of 4, got ${D}`);
+    if (options.outDType !== 'f32' && options.outDType !== 'f16') throw new UnsupportedError(`rope: outDType must be f32 or f16, got "${String(options.outDType)}"`);
+    const defines = { HEAD_DIM: D, ROTATE: options.rotate ? 1 : 0, OUT_F16: options.outDType === 'f16' ? 1 : 0, WG };
+    return new RopeKernel(gpu, await gpu.compile({ shader: 'rope.wgsl', defines }), { ...options });
+  }
+
+  /** for t < T, h < heads: out[h, dstOffset + t, :] = rope(x[t, headStart + h, :], posOffset + t). */
+  encode(batch: Batch, x: Tensor, out: Tensor, p: RopeParams): void {
+    const op = this.options.rotate ? 'rope' : 'rope(copy)';
+    const D = this.options.headDim;
+    if (x.dtype !== 'f32') throw new DTypeError(`${op}: x ${x.describe()} must be f32`);
+    if (out.dtype !== this.options.outDType) throw new DTypeError(`${op}: out ${out.describe()} must be ${this.options.outDType} (the kernel was created for it)`);
+    if (x.shape.length !== 2 || x.shape[1]! % D !== 0) throw new ShapeError(`${op}: x must be [T, Htot * ${D}], got ${x.describe()}`);
+    if (out.shape.length !== 3 || out.shape[2] !== D) throw new ShapeError(`${op}: out must be [Hout, Scap, ${D}], got ${out.describe()}`);
+    const [T, width] = x.shape as [number, number];
+    const Htot = width / D;
+    const [Hout, Scap] = out.shape as [number, number, number];
+    for (const k of ['headStart', 'posOffset', 'dstOffset'] as const) nonNegInt(op, k, p[k]);
+    if (!Number.isInteger(p.heads) || p.heads < 1) throw new BadInputError(`${op}: heads must be a positive integer, got ${p.heads}`);
+    if (p.headStart + p.heads > Htot) throw new ShapeError(`${op}: heads ${p.headStart}..${p.headStart + p.heads - 1} are outside x's ${Htot} heads (${x.describe()})`);
+    if (p.heads > Hout) throw new ShapeError(`${op}: ${p.heads} heads do not fit out ${out.describe()}`);
+    if (p.dstOffset + T > Scap) throw new ShapeError(`${op}: rows ${p.dstOffset}..${p.dstOffset + T - 1} are outside out ${out.describe()} (capacity ${Scap})`);
+    const params = {
+      T,
+      heads: p.heads,
+      headStart: p.headStart,
+      xStride: width,
+      posOffset: p.posOffset,
+      dstOffset: p.dstOffset,
+      Scap,
+      split: 1,
+      shift: 0,
+    };
+    const bindings: Record<string, Tensor> = { x, out };
+    if (this.options.rotate) {
+      const table = p.table;
+      if (!table) throw new BadInputError(`${op}: a RopeTable is required to rotate`);
+      if (table.headDim !== D) throw new ShapeError(`${op}: the RopeTable is for headDim ${table.headDim}, the kernel for ${D}`);
+      if (p.posOffset + T > table.maxPositions) {
+        throw new BadInputError(`${op}: positions ${p.posOffset}..${p.posOffset + T - 1} exceed the RopeTable's ${table.maxPositions} positions`);
+      }
+      params.split = table.split;
+      params.shift = table.shift;
+      bindings.cs = table.cs;
+    }
+    const threads = T * p.heads * (D / 4);
+    const [gx, gy] = foldGrid(ceilDiv(threads, WG), this.gpu.caps.limits.maxComputeWorkgroupsPerDimension);
+    batch.dispatch({ program: this.program, bindings, params, workgroups: [gx, gy], label: op });
+  }
+}
