@@ -3,8 +3,12 @@
  * error reporting (exit codes); and one end-to-end run of the bundled CLI (node dist/cli.mjs) on a
  * small random case, checked against a float64 reference.
  */
+import { execFileSync, spawnSync } from 'node:child_process';
+import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { fileURLToPath } from 'node:url';
 import { join } from 'node:path';
-import { describe, expect, it } from 'vitest';
+import { beforeAll, describe, expect, it } from 'vitest';
 import { commandHelp, editDistance, parseArgs, programHelp, UsageError, type CommandSpec } from '../src/cli/args.ts';
 import { parsePattern, patternText } from '../src/cli/pattern.ts';
 import { ATTENTION_COMMAND, attentionInputs, COMMANDS, PROGRAM, reportError, runCli } from '../src/cli/cli.ts';
@@ -107,15 +111,15 @@ describe('pattern parser', () => {
 
   it('rejects malformed patterns with a typed error naming the problem', () => {
     const cases: [string, RegExp][] = [
-      ['sparse', /cannot parse/],
-      ['{"type":"dense"}', /expected dense/],
-      ['["block_sparse"]', /takes 1 number, got 0/],
-      ['["block_sparse", 0]', /top_k must be an integer >= 1/],
-      ['["stream_llm", 1.5, 10]', /n_init must be an integer/],
-      ['["vertical_and_slash", 10]', /takes 2 numbers, got 1/],
-      ['["vertical_and_slash", 10, "x"]', /slash_size/],
-      ['["a_shape", 1, 2]', /unknown pattern "a_shape"/],
-      ['["dense", 1]', /takes 0 numbers/],
+      ['sparse', /neither "dense" nor a JSON list/],
+      ['{"type":"dense"}', /expected a list starting with the pattern type/],
+      ['["block_sparse"]', /\["block_sparse", TOP_K\]/],
+      ['["block_sparse", 0]', /TOP_K must be at least 1/],
+      ['["stream_llm", 1.5, 10]', /\["stream_llm", N_INIT, N_LOCAL\]/],
+      ['["vertical_and_slash", 10]', /\["vertical_and_slash", V, S\]/],
+      ['["vertical_and_slash", 10, "x"]', /non-negative integers/],
+      ['["a_shape", 1, 2]', /unknown type "a_shape"/],
+      ['["dense", 1]', /expected/],
     ];
     for (const [text, re] of cases) {
       expect(() => parsePattern(text), text).toThrow(BadInputError);
@@ -290,7 +294,7 @@ describe('cli entry and error reporting', () => {
     const cases: [string[], RegExp][] = [
       [['frob'], /^sparse-prefill: unknown command "frob"/],
       [['attention', '--in', 'x.st', '--out', 'y.st'], /needs --pattern PATTERN \(see "sparse-prefill attention --help"\)$/],
-      [['attention', '--in', 'x.st', '--pattern', '["foo"]', '--out', 'y.st'], /error \[BAD_INPUT\]: pattern: unknown pattern "foo"/],
+      [['attention', '--in', 'x.st', '--pattern', '["foo"]', '--out', 'y.st'], /error \[BAD_INPUT\]: pattern "\["foo"\]": unknown type "foo"/],
       [['attention', '--in', '/nonexistent/x.st', '--pattern', 'dense', '--out', 'y.st'], /error \[BAD_INPUT\]: cannot read \/nonexistent\/x.st: no such file/],
     ];
     for (const [argv, re] of cases) {
@@ -313,3 +317,35 @@ describe('cli entry and error reporting', () => {
   });
 });
 
+describe('cli end to end (node dist/cli.mjs)', () => {
+  const root = fileURLToPath(new URL('..', import.meta.url));
+  const cli = join(root, 'dist/cli.mjs');
+  const swiftshader = '/usr/lib/chromium/vk_swiftshader_icd.json';
+  let dir = '';
+
+  beforeAll(() => {
+    execFileSync(process.execPath, [join(root, 'scripts/build-cli.mjs')], { cwd: root, stdio: 'pipe' });
+    dir = mkdtempSync(join(tmpdir(), 'sp-cli-'));
+    return () => rmSync(dir, { recursive: true, force: true });
+  });
+
+  // Only where no GPU device node exists: there Dawn finds no adapter without VK_ICD_FILENAMES.
+  it.runIf(existsSync(swiftshader) && !existsSync('/dev/dri') && !existsSync('/dev/nvidia0'))(
+    'without VK_ICD_FILENAMES on a GPU-less host: one NO_WEBGPU line naming the SwiftShader ICD, exit 2',
+    () => {
+      const inPath = join(dir, 'tiny.safetensors');
+      const t = { shape: [1, 1, 64], data: new Float32Array(64) };
+      writeFileSync(inPath, encodeSafetensors({ q: t, k: t, v: t }));
+      const env = { ...process.env };
+      delete env.VK_ICD_FILENAMES;
+      delete env.VK_DRIVER_FILES;
+      const r = spawnSync(process.execPath, [cli, 'attention', '-q', '--in', inPath, '--pattern', 'dense', '--out', join(dir, 'never.safetensors')], { env, encoding: 'utf8', timeout: 60_000 });
+      expect(r.status, r.stderr).toBe(2);
+      const lines = r.stderr.split('\n').filter((l) => l.startsWith('sparse-prefill'));
+      expect(lines).toHaveLength(1);
+      expect(lines[0]).toContain('error [NO_WEBGPU]');
+      expect(lines[0]).toContain(`VK_ICD_FILENAMES=${swiftshader}`);
+      expect(existsSync(join(dir, 'never.safetensors'))).toBe(false);
+    },
+  );
+});
