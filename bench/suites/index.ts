@@ -1,5 +1,6 @@
 /** Every benchmark suite. Add yours here: one import and one entry (re-read this file before editing). */
 import type { BenchSuite } from '../harness.ts';
 import { copySuite } from './copy.ts';
+import { matmulSuite } from './matmul.ts';
 
-export const suites: BenchSuite[] = [copySuite];
+export const suites: BenchSuite[] = [copySuite, matmulSuite];

@@ -1,0 +1,279 @@
+/**
+ * Matmul suite: y = x · Wᵀ (src/kernels/matmul.ts) on the shapes prefill and decode use.
+ *
+ * FINDINGS: see the block below (filled in from bench/results/*matmul*.json).
+ *
+ * Rows: kernel "matmul", variant f32 | f16 | sgmatrix-f16 | gemv, shape {M, N, K, wdtype}.
+ * Compute-bound rows report TFLOP/s (2·M·N·K / time); gemv rows report GB/s of weights + x + y
+ * (bound: memory). Probe rows (variant f32-elemloads, f32-noprefetch, f32-compute-only) exist to
+ * explain runtime differences (Dawn vs Deno): same kernel with element loads instead of vec4,
+ * without register prefetch, and with the global loads removed from the k-loop.
+ * `--sizes tune` adds a tile sweep for the f32 and sgmatrix paths.
+ */
+import type { Batch, Gpu } from '../../src/gpu/gpu.ts';
+import type { Tensor } from '../../src/tensor.ts';
+import {
+  LARGE_TILE,
+  MatmulKernel,
+  SG_TILE,
+  SMALL_TILE,
+  pathAvailable,
+  tiledProgramDesc,
+  type MatmulVariant,
+  type MatmulWeightDType,
+  type SgTileConfig,
+  type TileConfig,
+} from '../../src/kernels/matmul.ts';
+import { gbps, tflops, type BenchContext, type BenchRow, type BenchSuite, type Timing } from '../harness.ts';
+
+interface Shape {
+  M: number;
+  N: number;
+  K: number;
+  wdtype: MatmulWeightDType;
+}
+
+/** Random words: values in ±[0.5, 1) so that the data is neither zero nor constant (both flatter clocks). */
+function randomWords(n: number, dtype: MatmulWeightDType | 'x', seed: number): Uint32Array {
+  const out = new Uint32Array(n);
+  let s = seed >>> 0 || 1;
+  for (let i = 0; i < n; i++) {
+    s ^= s << 13;
+    s ^= s >>> 17;
+    s ^= s << 5;
+    const r = s >>> 0;
+    if (dtype === 'f16') out[i] = ((r & 0x83ff83ff) | 0x38003800) >>> 0;
+    else if (dtype === 'bf16') out[i] = ((r & 0x807f807f) | 0x3f003f00) >>> 0;
+    else out[i] = ((r & 0x807fffff) | 0x3f000000) >>> 0;
+  }
+  return out;
+}
+
+class Operands {
+  private cache = new Map<string, Tensor>();
+  constructor(private readonly gpu: Gpu) {}
+  get(kind: 'x' | 'w' | 'y', rows: number, cols: number, dtype: MatmulWeightDType): Tensor {
+    const key = `${kind}:${rows}x${cols}:${dtype}`;
+    let t = this.cache.get(key);
+    if (!t) {
+      const n = rows * cols;
+      const words = dtype === 'f32' ? n : Math.ceil(n / 2);
+      if (kind === 'y') t = this.gpu.empty([rows, cols], 'f32', 'y');
+      else {
+        const w = randomWords(words, kind === 'x' ? 'x' : dtype, kind === 'x' ? 7 : 11);
+        t = this.gpu.upload(dtype === 'f32' ? new Float32Array(w.buffer) : w, [rows, cols], dtype, kind);
+      }
+      this.cache.set(key, t);
+    }
+    return t;
+  }
+  releaseAll(): void {
+    for (const t of this.cache.values()) this.gpu.release(t);
+    this.cache.clear();
+  }
+}
+
+const BIG: Shape[] = [
+  { M: 4096, N: 4096, K: 4096, wdtype: 'f32' },
+  { M: 4096, N: 4096, K: 4096, wdtype: 'f16' },
+  { M: 4096, N: 4096, K: 4096, wdtype: 'bf16' },
+  // Llama-3-8B prefill chunk of 4096 tokens: q/o projections (N=4096) and gate/up (N=14336), bf16 weights.
+  { M: 4096, N: 14336, K: 4096, wdtype: 'bf16' },
+];
+const QUICK: Shape[] = [{ M: 256, N: 256, K: 256, wdtype: 'f32' }, { M: 256, N: 256, K: 256, wdtype: 'bf16' }];
+const GEMV: Shape[] = [
+  { M: 1, N: 14336, K: 4096, wdtype: 'bf16' },
+  { M: 1, N: 14336, K: 4096, wdtype: 'f16' },
+  { M: 1, N: 14336, K: 4096, wdtype: 'f32' },
+  { M: 1, N: 4096, K: 14336, wdtype: 'bf16' },
+  { M: 8, N: 14336, K: 4096, wdtype: 'bf16' },
+];
+const GEMV_QUICK: Shape[] = [{ M: 1, N: 1024, K: 512, wdtype: 'bf16' }];
+
+const F32_SWEEP: { name: string; tile: TileConfig }[] = [
+  { name: '128x128x16/8x8', tile: LARGE_TILE },
+  { name: '128x128x16/8x8-noprefetch', tile: { ...LARGE_TILE, prefetch: false } },
+  { name: '128x128x32/8x8', tile: { ...LARGE_TILE, BK: 32 } },
+  { name: '128x128x8/8x8', tile: { ...LARGE_TILE, BK: 8 } },
+  { name: '128x64x16/8x4', tile: { BM: 128, BN: 64, BK: 16, TM: 8, TN: 4, prefetch: true } },
+  { name: '64x128x16/4x8', tile: { BM: 64, BN: 128, BK: 16, TM: 4, TN: 8, prefetch: true } },
+  { name: '64x64x16/4x4', tile: { ...SMALL_TILE, prefetch: true } },
+  { name: '128x128x16/8x8@128t', tile: { BM: 128, BN: 128, BK: 16, TM: 16, TN: 8, prefetch: true } },
+];
+const SG_SWEEP: { name: string; sg: SgTileConfig }[] = [
+  { name: '2x2sg/4x4m/k32', sg: SG_TILE },
+  { name: '2x2sg/4x4m/k32-noprefetch', sg: { ...SG_TILE, prefetch: false } },
+  { name: '2x2sg/4x4m/k64', sg: { ...SG_TILE, SBK: 64 } },
+  { name: '2x4sg/4x2m/k32', sg: { SG_M: 2, SG_N: 4, SG_TM: 4, SG_TN: 2, SBK: 32, prefetch: true } },
+  { name: '4x2sg/2x4m/k32', sg: { SG_M: 4, SG_N: 2, SG_TM: 2, SG_TN: 4, SBK: 32, prefetch: true } },
+  { name: '2x2sg/2x4m/k32', sg: { SG_M: 2, SG_N: 2, SG_TM: 2, SG_TN: 4, SBK: 32, prefetch: true } },
+  { name: '4x4sg/2x2m/k32', sg: { SG_M: 4, SG_N: 4, SG_TM: 2, SG_TN: 2, SBK: 32, prefetch: true } },
+  { name: '2x2sg/4x8m/k32', sg: { SG_M: 2, SG_N: 2, SG_TM: 4, SG_TN: 8, SBK: 32, prefetch: true } },
+];
+
+function shapeOf(s: Shape): BenchRow['shape'] {
+  return { M: s.M, N: s.N, K: s.K, wdtype: s.wdtype };
+}
+
+function computeRow(variant: string, s: Shape, t: Timing, extra: Record<string, unknown> = {}): BenchRow {
+  return {
+    kernel: 'matmul',
+    variant,
+    shape: shapeOf(s),
+    median_ms: t.median_ms,
+    min_ms: t.min_ms,
+    tflops: tflops(2 * s.M * s.N * s.K, t.median_ms),
+    bound: 'compute',
+    timing: t.source,
+    wall_median_ms: t.wall_median_ms,
+    wall_tflops: tflops(2 * s.M * s.N * s.K, t.wall_median_ms),
+    ...extra,
+  };
+}
+
+/** Each timed batch should last about this long, so that submit overhead stays small against it. */
+const TARGET_BATCH_MS = 20;
+
+export const matmulSuite: BenchSuite = {
+  name: 'matmul',
+  description: 'y = x·Wᵀ: f32 tiles, f16 tiles, subgroup-matrix f16, gemv (decode); 4096³ and Llama-3-8B shapes',
+  async run(ctx: BenchContext): Promise<BenchRow[]> {
+    const { gpu, log } = ctx;
+    const quick = ctx.options.quick;
+    const tune = ctx.options.sizes?.includes('tune') === true;
+    const ops = new Operands(gpu);
+    const rows: BenchRow[] = [];
+    const kernels = new Map<string, MatmulKernel>();
+    const kernel = async (wdtype: MatmulWeightDType, variant: MatmulVariant, tile?: TileConfig, sgTile?: SgTileConfig): Promise<MatmulKernel> => {
+      const key = `${wdtype}/${variant}/${JSON.stringify(tile)}/${JSON.stringify(sgTile)}`;
+      let k = kernels.get(key);
+      if (!k) {
+        k = await MatmulKernel.create(gpu, { weightDType: wdtype, variant, tile, sgTile });
+        kernels.set(key, k);
+      }
+      return k;
+    };
+    const measure = async (k: MatmulKernel, s: Shape): Promise<Timing> => {
+      const x = ops.get('x', s.M, s.K, 'f32');
+      const w = ops.get('w', s.N, s.K, s.wdtype);
+      const y = ops.get('y', s.M, s.N, 'f32');
+      return timed(s, (b) => k.encode(b, x, w, y));
+    };
+    // One untimed run (compilation, first-touch) sizes the batch: copies of the work per batch so that
+    // a batch lasts ~TARGET_BATCH_MS.
+    const timed = async (s: Shape, encode: (b: Batch) => void): Promise<Timing> => {
+      const b0 = gpu.batch();
+      encode(b0);
+      await b0.submit();
+      const t0 = performance.now();
+      const b1 = gpu.batch();
+      encode(b1);
+      await b1.submit();
+      const once = performance.now() - t0;
+      const inner = Math.max(1, Math.min(16, Math.round(TARGET_BATCH_MS / Math.max(once, 0.01))));
+      return ctx.timeBatch(encode, { inner, warmup: 2, reps: s.M * s.N * s.K > 1e11 ? 20 : 30 });
+    };
+    const tryRow = async (label: string, fn: () => Promise<BenchRow | undefined>): Promise<void> => {
+      try {
+        const r = await fn();
+        if (r) {
+          rows.push(r);
+          log.info(`matmul ${r.variant} ${JSON.stringify(r.shape)}: ${r.median_ms.toFixed(3)} ms ${r.tflops !== undefined ? `${r.tflops.toFixed(2)} TFLOP/s` : `${(r.gbps ?? 0).toFixed(0)} GB/s`} (wall ${(r.wall_median_ms as number).toFixed(3)} ms)`);
+        }
+      } catch (e) {
+        log.warn(`matmul ${label}: ${(e as Error).message.split('\n').slice(0, 6).join(' | ')}`);
+        if (gpu.lost) throw e;
+      }
+    };
+
+    const big = (quick ? QUICK : BIG).filter((s) => ctx.wantSize(`${s.M}x${s.N}x${s.K}`) || tune);
+    const paths: { variant: string; v: MatmulVariant; why: string | null; dtypes: MatmulWeightDType[] }[] = [
+      { variant: 'f32', v: 'f32', why: null, dtypes: ['f32', 'f16', 'bf16'] },
+      { variant: 'f16', v: 'f16', why: pathAvailable(gpu, 'f16'), dtypes: ['f32', 'f16'] },
+      { variant: 'sgmatrix-f16', v: 'sgmatrix', why: pathAvailable(gpu, 'sgmatrix'), dtypes: ['f32', 'f16', 'bf16'] },
+    ];
+    for (const p of paths) {
+      if (p.why) {
+        log.info(`matmul ${p.variant}: skipped (${p.why})`);
+        continue;
+      }
+      for (const s of big) {
+        if (!p.dtypes.includes(s.wdtype)) continue;
+        if (p.variant === 'f16' && s.N !== 4096) continue;
+        await tryRow(`${p.variant} ${JSON.stringify(s)}`, async () => {
+          const k = await kernel(s.wdtype, p.v);
+          const t = await measure(k, s);
+          return computeRow(p.variant, s, t, { path: k.lastPath });
+        });
+      }
+    }
+
+    // Probes on the f32 path at the first big shape (f32 weights): what costs what.
+    const ps = big[0]!;
+    const probes: { variant: string; vec: boolean; tile: TileConfig; extra?: Record<string, number> }[] = [
+      { variant: 'f32-elemloads', vec: false, tile: LARGE_TILE },
+      { variant: 'f32-noprefetch', vec: true, tile: { ...LARGE_TILE, prefetch: false } },
+      { variant: 'f32-compute-only', vec: true, tile: { ...LARGE_TILE, prefetch: false }, extra: { PROBE_COMPUTE_ONLY: 1 } },
+      { variant: 'f32-small-tile', vec: true, tile: SMALL_TILE },
+    ];
+    for (const pr of probes) {
+      await tryRow(pr.variant, async () => {
+        const program = await gpu.compile(tiledProgramDesc(ps.wdtype, false, pr.tile, false, pr.vec, pr.extra));
+        const x = ops.get('x', ps.M, ps.K, 'f32');
+        const w = ops.get('w', ps.N, ps.K, ps.wdtype);
+        const y = ops.get('y', ps.M, ps.N, 'f32');
+        const t = await timed(ps, (b) => {
+          b.dispatch({ program, bindings: { x, w, y }, params: { M: ps.M, N: ps.N, K: ps.K }, workgroups: [Math.ceil(ps.N / pr.tile.BN), Math.ceil(ps.M / pr.tile.BM)] });
+        });
+        return computeRow(pr.variant, ps, t, { probe: true });
+      });
+    }
+
+    if (tune) {
+      const s = BIG[0]!;
+      for (const c of F32_SWEEP) {
+        await tryRow(`tune f32 ${c.name}`, async () => {
+          const k = await kernel(s.wdtype, 'f32', c.tile);
+          return computeRow(`f32[${c.name}]`, s, await measure(k, s), { tune: true });
+        });
+      }
+      if (!pathAvailable(gpu, 'sgmatrix')) {
+        for (const sh of [BIG[1]!, BIG[3]!]) {
+          for (const c of SG_SWEEP) {
+            await tryRow(`tune sgmatrix ${c.name}`, async () => {
+              const k = await kernel(sh.wdtype, 'sgmatrix', undefined, c.sg);
+              return computeRow(`sgmatrix-f16[${c.name}]`, sh, await measure(k, sh), { tune: true });
+            });
+          }
+        }
+      }
+    }
+
+    for (const s of quick ? GEMV_QUICK : GEMV) {
+      if (!ctx.wantSize(`gemv`) && !tune && ctx.options.sizes?.length) continue;
+      await tryRow(`gemv ${JSON.stringify(s)}`, async () => {
+        const k = await kernel(s.wdtype, 'gemv');
+        const t = await measure(k, s);
+        const bytes = s.N * s.K * (s.wdtype === 'f32' ? 4 : 2) + s.M * s.K * 4 + s.M * s.N * 4;
+        return {
+          kernel: 'matmul',
+          variant: 'gemv',
+          shape: shapeOf(s),
+          median_ms: t.median_ms,
+          min_ms: t.min_ms,
+          gbps: gbps(bytes, t.median_ms),
+          tflops_eff: tflops(2 * s.M * s.N * s.K, t.median_ms),
+          bound: 'memory',
+          timing: t.source,
+          wall_median_ms: t.wall_median_ms,
+        };
+      });
+    }
+
+    let best = 0;
+    for (const r of rows) if (typeof r.tflops === 'number' && !r.probe) best = Math.max(best, r.tflops);
+    ctx.reportBestTflops(best);
+    ops.releaseAll();
+    return rows;
+  },
+};
