@@ -1,0 +1,369 @@
+// Causal flash attention (online softmax, K/V tiles in workgroup memory, never an S x S matrix) for
+// the dense, A-shape (StreamingLLM) and sparse-index (Vertical-Slash, Block-Sparse) patterns of
+// MInference. One workgroup computes BQ query rows of one query head; it walks a list of key tiles
+// (BK keys each) that depends on MODE, with the causal (and A-shape) mask applied per element.
+//
+// Defines (compile time):
+//   HEAD_DIM   64 | 96 | 128
+//   MODE       0 dense | 1 stream_llm (A-shape) | 2 sparse index
+//   KV_F16     0: k, v are f32 | 1: k, v are packed f16 (two per u32, element 2i in the low half)
+//   SPLIT      0 | 1: dense only; the key range is cut into chunks of params.split_len keys along
+//              workgroup_id.z and each workgroup writes an unnormalised partial result (flash-decoding),
+//              merged by the `combine` entry point
+//   BQ, BK     query rows and keys per tile; TX x TY threads (TX divides BK and HEAD_DIM / 4, TY divides BQ)
+//
+// Bindings (entry `main`)
+//   q:     [H, Tq, D] f32 (as vec4), read; query row t of head h is at position q_pos0 + t
+//   k, v:  [Hkv, Scap, D] f32 (as vec4) or packed f16 (as u32), read; rows >= kv_len are never read
+//   heads: [n] u32, read; the query heads this dispatch serves (workgroup_id.y indexes it)
+//   out:   [H, Tq, D] f32, written only for the listed heads (by `main` when SPLIT=0, else by `combine`)
+//   part_o [nsplit, n, Tq, D] f32, part_ml [nsplit, n, Tq, 2] f32 (SPLIT=1: `main` writes the
+//          unnormalised output, row max (log2 domain) and row sum of its key chunk)
+// Entry `combine` (SPLIT=1): one workgroup of D/4 threads per (listed head, query row); merges the
+//   n_split partial states: out = sum_z o_z 2^(m_z - M) / sum_z l_z 2^(m_z - M), M = max_z m_z.
+//   MODE 2 only: block_count [n, QB] u32, block_offset [n, QB, max_blocks] u32,
+//                column_count [n, QB] u32, column_index [n, QB, max(max_columns, 1)] u32
+//                (src/attention/types.ts SparseIndex; QB = ceil(S / 64); index slot = workgroup_id.y)
+// Params: see struct Params (per-call values; one pipeline serves every shape).
+// Workgroup contract: TX * TY threads; grid (ceil(Tq / BQ), n, nsplit). Query block order is reversed
+// (workgroup 0 takes the last, longest block) so the causal triangle's heavy blocks start first.
+//
+// Key j is visible to the query at position p iff j <= p, j < kv_len, and (MODE 1) j < n_init or
+// p - j < n_local; MODE 2 additionally restricts keys to the listed ranges and columns.
+// Softmax is in f32 with exp2: q is pre-scaled by scale * log2(e).
+#if KV_F16
+#include "lib/packing.wgsl"
+#endif
+
+const D4: u32 = HEAD_DIM / 4u;
+// Row stride of the q and k/v tiles in vec4: one vec4 of padding so that threads reading the same
+// column of consecutive rows hit different banks.
+const QS: u32 = D4 + 1u;
+const NT: u32 = TX * TY;
+const RS: u32 = BQ / TY; // query rows per thread (rows ty + r * TY)
+const KS: u32 = BK / TX; // keys per thread in the score phase (keys tx + c * TX)
+const CV: u32 = D4 / TX; // output vec4 columns per thread (columns tx + c * TX)
+// Finite stand-in for -inf: masked scores; exp2 of anything this far below a real max is 0.
+const NEG: f32 = -3.0e38;
+// Scores above this are real (unmasked); a masked score is exactly NEG.
+const NEG_HALF: f32 = -1.0e38;
+const INVALID: u32 = 0xffffffffu;
+// Sparse-index block size (src/attention/types.ts BLOCK).
+const IBLOCK: u32 = 64u;
+const LOG2E: f32 = 1.4426950408889634;
+
+struct Params {
+  tq: u32,          // query rows per head in q and out
+  q_pos0: u32,      // position of query row 0
+  kv_len: u32,      // valid keys
+  scap: u32,        // rows per kv head in k, v
+  n_heads: u32,     // H
+  n_kv_heads: u32,  // Hkv
+  scale: f32,       // 1 / sqrt(D)
+  n_init: u32,      // MODE 1: sink keys
+  n_local: u32,     // MODE 1: local window
+  qblocks: u32,     // MODE 2: index query blocks
+  max_blocks: u32,  // MODE 2: index capacity
+  max_columns: u32, // MODE 2: index capacity (>= 1 in the layout)
+  split_len: u32,   // SPLIT: keys per split (multiple of BK)
+  n_list: u32,      // heads in the list
+  n_split: u32,     // SPLIT: number of key splits (entry `combine`)
+}
+
+@group(0) @binding(0) var<storage, read> q: array<vec4<f32>>;
+#if KV_F16
+@group(0) @binding(1) var<storage, read> k: array<vec2<u32>>;
+@group(0) @binding(2) var<storage, read> v: array<vec2<u32>>;
+#else
+@group(0) @binding(1) var<storage, read> k: array<vec4<f32>>;
+@group(0) @binding(2) var<storage, read> v: array<vec4<f32>>;
+#endif
+@group(0) @binding(3) var<storage, read> heads: array<u32>;
+@group(0) @binding(4) var<storage, read_write> out: array<vec4<f32>>;
+#if SPLIT
+@group(0) @binding(11) var<storage, read_write> part_o: array<vec4<f32>>;
+@group(0) @binding(12) var<storage, read_write> part_ml: array<vec2<f32>>;
+#endif
+@group(0) @binding(6) var<uniform> params: Params;
+#if MODE == 2
+@group(0) @binding(7) var<storage, read> block_count: array<u32>;
+@group(0) @binding(8) var<storage, read> block_offset: array<u32>;
+@group(0) @binding(9) var<storage, read> column_count: array<u32>;
+@group(0) @binding(10) var<storage, read> column_index: array<u32>;
+#endif
+
+var<workgroup> q_s: array<vec4<f32>, BQ * QS>;
+var<workgroup> kv_s: array<vec4<f32>, BK * QS>;
+var<workgroup> p_s: array<f32, BQ * BK>;
+var<workgroup> pm_s: array<f32, BQ * TX>;
+var<workgroup> key_s: array<u32, BK>;
+var<workgroup> u_s: u32;
+
+var<private> o_acc: array<vec4<f32>, RS * CV>;
+var<private> m_row: array<f32, RS>;
+var<private> l_row: array<f32, RS>;
+var<private> tx: u32;
+var<private> ty: u32;
+var<private> lid: u32;
+var<private> kv_base: u32; // first row of this kv head in k, v
+var<private> pos0: u32;    // position of the tile's query row 0
+var<private> rows: u32;    // valid query rows in this tile
+
+fn load_kv(is_v: bool, row: u32, c: u32) -> vec4<f32> {
+  let i = (kv_base + row) * D4 + c;
+#if KV_F16
+  var w: vec2<u32>;
+  if (is_v) { w = v[i]; } else { w = k[i]; }
+  return vec4<f32>(unpack2x16float(w.x), unpack2x16float(w.y));
+#else
+  if (is_v) { return v[i]; }
+  return k[i];
+#endif
+}
+
+fn visible(p: u32, j: u32) -> bool {
+  var ok = j <= p && j < params.kv_len;
+#if MODE == 1
+  ok = ok && (j < params.n_init || p - j < params.n_local);
+#endif
+  return ok;
+}
+
+// Fills kv_s with K (is_v false) or V rows of the keys in key_s; invalid keys give zeros.
+fn fill_kv(is_v: bool) {
+  for (var i = lid; i < BK * D4; i += NT) {
+    let jj = i / D4;
+    let c = i - jj * D4;
+    let key = key_s[jj];
+    var val = vec4<f32>(0.0);
+    if (key < params.kv_len) { val = load_kv(is_v, key, c); }
+    kv_s[jj * QS + c] = val;
+  }
+}
+
+// One key tile: the keys are already in key_s (set by the caller, then a barrier). Must be called
+// in uniform control flow.
+fn tile() {
+  fill_kv(false);
+  workgroupBarrier();
+  // Scores s[r][c] = q_row . k_key (q pre-scaled), masked to NEG.
+  var s: array<f32, RS * KS>;
+  for (var r = 0u; r < RS; r++) {
+    for (var c = 0u; c < KS; c++) { s[r * KS + c] = 0.0; }
+  }
+  for (var d = 0u; d < D4; d++) {
+    var kk: array<vec4<f32>, KS>;
+    for (var c = 0u; c < KS; c++) { kk[c] = kv_s[(tx + c * TX) * QS + d]; }
+    for (var r = 0u; r < RS; r++) {
+      let qq = q_s[(ty + r * TY) * QS + d];
+      for (var c = 0u; c < KS; c++) { s[r * KS + c] += dot(qq, kk[c]); }
+    }
+  }
+  for (var r = 0u; r < RS; r++) {
+    let row = ty + r * TY;
+    let p = pos0 + row;
+    var mx = NEG;
+    for (var c = 0u; c < KS; c++) {
+      let key = key_s[tx + c * TX];
+      let ok = row < rows && key != INVALID && visible(p, key);
+      let val = select(NEG, s[r * KS + c], ok);
+      s[r * KS + c] = val;
+      mx = max(mx, val);
+    }
+    pm_s[row * TX + tx] = mx;
+  }
+  workgroupBarrier();
+  // Every thread is past its score phase: kv_s can take V.
+  fill_kv(true);
+  for (var r = 0u; r < RS; r++) {
+    let row = ty + r * TY;
+    var mx = m_row[r];
+    for (var t = 0u; t < TX; t++) { mx = max(mx, pm_s[row * TX + t]); }
+    let alpha = exp2(m_row[r] - mx);
+    m_row[r] = mx;
+    var lsum = l_row[r] * alpha;
+    for (var c = 0u; c < CV; c++) { o_acc[r * CV + c] *= alpha; }
+    for (var c = 0u; c < KS; c++) {
+      let sv = s[r * KS + c];
+      let pv = select(0.0, exp2(sv - mx), sv > NEG_HALF);
+      lsum += pv;
+      p_s[row * BK + tx + c * TX] = pv;
+    }
+    l_row[r] = lsum;
+  }
+  workgroupBarrier();
+  for (var j = 0u; j < BK; j++) {
+    var vv: array<vec4<f32>, CV>;
+    for (var c = 0u; c < CV; c++) { vv[c] = kv_s[j * QS + tx + c * TX]; }
+    for (var r = 0u; r < RS; r++) {
+      let pv = p_s[(ty + r * TY) * BK + j];
+      for (var c = 0u; c < CV; c++) { o_acc[r * CV + c] += pv * vv[c]; }
+    }
+  }
+  workgroupBarrier();
+}
+
+// A tile of BK consecutive keys from `start` (any alignment).
+fn range_tile(start: u32) {
+  if (lid < BK) { key_s[lid] = start + lid; }
+  workgroupBarrier();
+  tile();
+}
+
+// Tiles over keys [lo, hi) starting at lo.
+fn range_tiles(lo: u32, hi: u32) {
+  for (var kt = lo; kt < hi; kt += BK) { range_tile(kt); }
+}
+
+@compute @workgroup_size(NT)
+fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_index) li: u32) {
+  lid = li;
+  tx = li % TX;
+  ty = li / TX;
+  let y = wid.y;
+  let h = heads[y];
+  let hk = h * params.n_kv_heads / params.n_heads;
+  kv_base = hk * params.scap;
+  let qb = nwg.x - 1u - wid.x;
+  let q0 = qb * BQ;
+  // Locals (not the private copies) feed the loop bounds: they must stay workgroup-uniform.
+  let rows_u = min(BQ, params.tq - q0);
+  let pos0_u = params.q_pos0 + q0;
+  rows = rows_u;
+  pos0 = pos0_u;
+  let qscale = params.scale * LOG2E;
+  for (var i = li; i < BQ * D4; i += NT) {
+    let r = i / D4;
+    let c = i - r * D4;
+    var val = vec4<f32>(0.0);
+    if (r < rows_u) { val = q[(h * params.tq + q0 + r) * D4 + c] * qscale; }
+    q_s[r * QS + c] = val;
+  }
+  for (var r = 0u; r < RS; r++) {
+    m_row[r] = NEG;
+    l_row[r] = 0.0;
+    for (var c = 0u; c < CV; c++) { o_acc[r * CV + c] = vec4<f32>(0.0); }
+  }
+  // Keys beyond the last query row's position, or beyond kv_len, are never visible.
+  let kend = min(pos0_u + rows_u, params.kv_len);
+
+#if MODE == 0
+#if SPLIT
+  let klo = wid.z * params.split_len;
+  let khi = min(kend, klo + params.split_len);
+  range_tiles(klo, khi);
+#else
+  range_tiles(0u, kend);
+#endif
+#elif MODE == 1
+  // Sink [0, n_init) and local window [pos0 + 1 - n_local, kend); tiles of the window that the sink
+  // tiles already covered are skipped.
+  let sink_end = min(params.n_init, kend);
+  let sink_tiles_end = ((sink_end + BK - 1u) / BK) * BK;
+  range_tiles(0u, sink_end);
+  var win_lo = 0u;
+  if (pos0_u + 1u > params.n_local) { win_lo = pos0_u + 1u - params.n_local; }
+  range_tiles(max(win_lo, sink_tiles_end), kend);
+#else
+  let slot = y * params.qblocks + q0 / IBLOCK;
+  if (li == 0u) { u_s = block_count[slot]; }
+  let nb = workgroupUniformLoad(&u_s);
+  for (var b = 0u; b < nb; b++) {
+    if (li == 0u) { u_s = block_offset[slot * params.max_blocks + b]; }
+    let off = workgroupUniformLoad(&u_s);
+    // A range tile whose first key is past the last visible key is skipped (uniform: off is).
+    for (var t = 0u; t < IBLOCK; t += BK) {
+      if (off + t < kend) { range_tile(off + t); }
+    }
+  }
+  if (li == 0u) { u_s = column_count[slot]; }
+  let ncol = workgroupUniformLoad(&u_s);
+  let cbase = slot * params.max_columns;
+  for (var t = 0u; t < ncol; t += BK) {
+    if (li < BK) {
+      var key = INVALID;
+      if (t + li < ncol) { key = column_index[cbase + t + li]; }
+      key_s[li] = key;
+    }
+    workgroupBarrier();
+    tile();
+  }
+#endif
+
+  // Row sums: each thread holds the part of l over its own keys; add the TX parts.
+  for (var r = 0u; r < RS; r++) { pm_s[(ty + r * TY) * TX + tx] = l_row[r]; }
+  workgroupBarrier();
+  for (var r = 0u; r < RS; r++) {
+    let row = ty + r * TY;
+    if (row >= rows) { continue; }
+    var l = 0.0;
+    for (var t = 0u; t < TX; t++) { l += pm_s[row * TX + t]; }
+#if SPLIT
+    let prow = (wid.z * params.n_list + y) * params.tq + q0 + row;
+    for (var c = 0u; c < CV; c++) { part_o[prow * D4 + tx + c * TX] = o_acc[r * CV + c]; }
+    if (tx == 0u) { part_ml[prow] = vec2<f32>(m_row[r], l); }
+#else
+    let inv = select(0.0, 1.0 / l, l > 0.0);
+    let orow = (h * params.tq + q0 + row) * D4;
+    for (var c = 0u; c < CV; c++) { out[orow + tx + c * TX] = o_acc[r * CV + c] * inv; }
+#endif
+  }
+}
+
+#if SPLIT
+@compute @workgroup_size(D4)
+fn combine(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) li: u32) {
+  let rowid = wid.x; // y * tq + t
+  let y = rowid / params.tq;
+  let t = rowid - y * params.tq;
+  let stride = params.n_list * params.tq;
+  var mx = NEG;
+  for (var z = 0u; z < params.n_split; z++) { mx = max(mx, part_ml[z * stride + rowid].x); }
+  var l = 0.0;
+  var o = vec4<f32>(0.0);
+  for (var z = 0u; z < params.n_split; z++) {
+    let ml = part_ml[z * stride + rowid];
+    // A chunk with no visible key has l = 0 and o = 0; its weight does not matter.
+    let w = exp2(ml.x - mx);
+    l += ml.y * w;
+    o += part_o[(z * stride + rowid) * D4 + li] * w;
+  }
+  let h = heads[y];
+  out[(h * params.tq + t) * D4 + li] = o * select(0.0, 1.0 / l, l > 0.0);
+}
+#endif
+
+#if MODE == 2
+// Entry `count_entries`: causal entries (j <= i, j < S) the index covers, per (slot, query block),
+// for the density report. One thread per (slot, block); grid folded in (x, y) of 64-thread groups.
+// Binding counts: [n, QB] u32, written. S is params.kv_len.
+@group(0) @binding(13) var<storage, read_write> counts: array<u32>;
+
+// Rows of [r0, r1) at or after key j: the causal entries of column j inside the block.
+fn rows_from(j: u32, r0: u32, r1: u32) -> u32 {
+  let lo = max(r0, j);
+  return select(0u, r1 - lo, lo < r1);
+}
+
+@compute @workgroup_size(64)
+fn count_entries(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_index) li: u32) {
+  let i = (wid.x + wid.y * nwg.x) * 64u + li;
+  if (i >= params.n_list * params.qblocks) { return; }
+  let b = i % params.qblocks;
+  let r0 = b * IBLOCK;
+  let r1 = min(params.kv_len, r0 + IBLOCK);
+  var n = 0u;
+  let nb = block_count[i];
+  for (var x = 0u; x < nb; x++) {
+    let off = block_offset[i * params.max_blocks + x];
+    let hi = min(off + IBLOCK, params.kv_len);
+    for (var j = off; j < hi; j++) { n += rows_from(j, r0, r1); }
+  }
+  let nc = column_count[i];
+  for (var x = 0u; x < nc; x++) {
+    let j = column_index[i * params.max_columns + x];
+    if (j < params.kv_len) { n += rows_from(j, r0, r1); }
+  }
+  counts[i] = n;
+}
+#endif

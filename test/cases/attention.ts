@@ -1,0 +1,260 @@
+/**
+ * Attention kernel cases: dense (prefill, chunked, decode against a longer cache, GQA 1/4/7, every
+ * head dim, f32 and packed-f16 K/V), A-shape, sparse index (hand-made ranges and columns), and the
+ * public attention() API. Shapes are small: SwiftShader runs at a few GFLOP/s.
+ */
+import type { KernelCase } from '../harness/cases.ts';
+import { poisoned } from '../harness/cases.ts';
+import { Rng } from '../harness/rng.ts';
+import { compareArrays, TOL_F32 } from '../harness/compare.ts';
+import { denseRef, streamRef, indexRef, indexEntries, type AttnRefShape, type HostIndex } from '../reference/attention.ts';
+import { DenseAttentionKernel, type KvDType } from '../../src/attention/dense.ts';
+import { StreamAttentionKernel } from '../../src/attention/stream.ts';
+import { SparseAttentionKernel, uploadHostIndex } from '../../src/attention/sparse.ts';
+import type { Gpu } from '../../src/gpu/gpu.ts';
+import type { Tensor } from '../../src/tensor.ts';
+import { f16BitsToF32, f32ToF16Bits } from '../../src/util/half.ts';
+
+interface Inputs {
+  q: Float32Array;
+  k: Float32Array;
+  v: Float32Array;
+  tq: Tensor;
+  tk: Tensor;
+  tv: Tensor;
+}
+
+/** Rounds to f16 values so the reference sees exactly what the f16 kernel reads. */
+function roundF16(x: Float32Array): Float32Array {
+  return x.map((a) => f16BitsToF32(f32ToF16Bits(a)));
+}
+
+function inputs(gpu: Gpu, rng: Rng, s: AttnRefShape, kvDType: KvDType = 'f32'): Inputs {
+  const q = rng.normals(s.H * s.Tq * s.D);
+  let k = rng.normals(s.Hkv * s.Scap * s.D);
+  let v = rng.normals(s.Hkv * s.Scap * s.D);
+  if (kvDType === 'f16') {
+    k = roundF16(k);
+    v = roundF16(v);
+  }
+  return {
+    q,
+    k,
+    v,
+    tq: gpu.upload(q, [s.H, s.Tq, s.D], 'f32', 'q'),
+    tk: gpu.upload(k, [s.Hkv, s.Scap, s.D], kvDType, 'k'),
+    tv: gpu.upload(v, [s.Hkv, s.Scap, s.D], kvDType, 'v'),
+  };
+}
+
+function all(H: number): number[] {
+  return Array.from({ length: H }, (_, i) => i);
+}
+
+interface DenseSpec {
+  H: number;
+  Hkv: number;
+  S: number;
+  D: number;
+  /** Decode/chunk: Tq query rows at qPos0, kvLen keys in a cache of Scap rows. */
+  Tq?: number;
+  qPos0?: number;
+  kvLen?: number;
+  Scap?: number;
+  kvDType?: KvDType;
+  heads?: number[];
+  quick?: boolean;
+}
+
+function denseName(c: DenseSpec): string {
+  const extra = c.Tq !== undefined ? `,Tq=${c.Tq},qPos0=${c.qPos0},kvLen=${c.kvLen},Scap=${c.Scap}` : '';
+  const heads = c.heads ? `,heads=${c.heads.join('/')}` : '';
+  return `attention.dense:H=${c.H},Hkv=${c.Hkv},S=${c.S},D=${c.D}${extra}${heads},kv=${c.kvDType ?? 'f32'}`;
+}
+
+const DENSE: DenseSpec[] = [
+  { H: 1, Hkv: 1, S: 1, D: 64, quick: true },
+  { H: 2, Hkv: 1, S: 63, D: 64, quick: true },
+  { H: 1, Hkv: 1, S: 64, D: 96 },
+  { H: 4, Hkv: 1, S: 65, D: 128 },
+  { H: 7, Hkv: 1, S: 65, D: 64 },
+  { H: 2, Hkv: 2, S: 200, D: 64 },
+  { H: 1, Hkv: 1, S: 200, D: 96 },
+  { H: 1, Hkv: 1, S: 1000, D: 64 },
+  // Only some heads listed: the others must stay untouched (NaN poison).
+  { H: 4, Hkv: 2, S: 70, D: 64, heads: [3, 0] },
+  // Packed f16 K/V.
+  { H: 2, Hkv: 1, S: 130, D: 128, kvDType: 'f16' },
+  // Chunked prefill: 40 queries at positions 100..139 against 140 keys in a 160-row cache.
+  { H: 2, Hkv: 1, S: 140, D: 64, Tq: 40, qPos0: 100, kvLen: 140, Scap: 160 },
+  // Decode: one query at position 2999 over 3000 keys (split across workgroups: flash-decoding).
+  { H: 4, Hkv: 1, S: 3000, D: 64, Tq: 1, qPos0: 2999, kvLen: 3000, Scap: 3100, quick: true },
+  // Decode with a query position past the cache's valid rows (kvLen limits) and D=128.
+  { H: 2, Hkv: 2, S: 70, D: 128, Tq: 1, qPos0: 80, kvLen: 70, Scap: 96 },
+];
+
+export const denseCases: KernelCase[] = DENSE.map((c) => ({
+  name: denseName(c),
+  quick: c.quick ?? false,
+  async run(gpu, seed) {
+    const rng = new Rng(seed);
+    const Tq = c.Tq ?? c.S;
+    const Scap = c.Scap ?? c.S;
+    const kvLen = c.kvLen ?? c.S;
+    const qPos0 = c.qPos0 ?? 0;
+    const kvDType = c.kvDType ?? 'f32';
+    const s: AttnRefShape = { H: c.H, Hkv: c.Hkv, Tq, Scap, D: c.D };
+    const x = inputs(gpu, rng, s, kvDType);
+    const out = poisoned(gpu, [c.H, Tq, c.D]);
+    const kernel = await DenseAttentionKernel.create(gpu, { headDim: c.D, kvDType, splitKeys: Tq === 1 });
+    const batch = gpu.batch();
+    const heads = c.heads ?? all(c.H);
+    kernel.encode(batch, x.tq, x.tk, x.tv, out, heads, { qPos0, kvLen });
+    await batch.submit();
+    const ref = denseRef(x.q, x.k, x.v, s, qPos0, kvLen, c.heads);
+    compareArrays(this.name, await gpu.read(out), ref, TOL_F32);
+    gpu.release(x.tq, x.tk, x.tv, out);
+    kernel.destroy();
+  },
+}));
+
+
+interface StreamSpec {
+  H: number;
+  Hkv: number;
+  S: number;
+  D: number;
+  nInit: number;
+  nLocal: number;
+  quick?: boolean;
+}
+
+const STREAM: StreamSpec[] = [
+  { H: 2, Hkv: 1, S: 65, D: 64, nInit: 1, nLocal: 16, quick: true },
+  { H: 4, Hkv: 4, S: 200, D: 64, nInit: 4, nLocal: 32 },
+  // No sink; window longer than S (= dense).
+  { H: 1, Hkv: 1, S: 63, D: 64, nInit: 0, nLocal: 100 },
+  // Sink and window overlap in the first tiles; unaligned window ends.
+  { H: 2, Hkv: 1, S: 300, D: 128, nInit: 40, nLocal: 50 },
+  { H: 1, Hkv: 1, S: 1000, D: 64, nInit: 16, nLocal: 100 },
+];
+
+export const streamCases: KernelCase[] = STREAM.map((c) => ({
+  name: `attention.stream_llm:H=${c.H},Hkv=${c.Hkv},S=${c.S},D=${c.D},nInit=${c.nInit},nLocal=${c.nLocal}`,
+  quick: c.quick ?? false,
+  async run(gpu, seed) {
+    const rng = new Rng(seed);
+    const s: AttnRefShape = { H: c.H, Hkv: c.Hkv, Tq: c.S, Scap: c.S, D: c.D };
+    const x = inputs(gpu, rng, s);
+    const out = poisoned(gpu, [c.H, c.S, c.D]);
+    const kernel = await StreamAttentionKernel.create(gpu, { headDim: c.D });
+    const batch = gpu.batch();
+    kernel.encode(batch, x.tq, x.tk, x.tv, out, all(c.H), { nInit: c.nInit, nLocal: c.nLocal });
+    await batch.submit();
+    compareArrays(this.name, await gpu.read(out), streamRef(x.q, x.k, x.v, s, c.nInit, c.nLocal), TOL_F32);
+    gpu.release(x.tq, x.tk, x.tv, out);
+    kernel.destroy();
+  },
+}));
+
+/**
+ * A random hand-made index: per block, ranges with unaligned starts (some crossing the diagonal or
+ * past S), and single columns outside them, many near the diagonal, one past S.
+ */
+export function randomHostIndex(rng: Rng, S: number, slots: number): HostIndex {
+  const qb = Math.ceil(S / 64);
+  const ranges: number[][][] = [];
+  const columns: number[][][] = [];
+  for (let h = 0; h < slots; h++) {
+    const r: number[][] = [];
+    const c: number[][] = [];
+    for (let b = 0; b < qb; b++) {
+      const last = b * 64 + 63;
+      const starts: number[] = [];
+      let pos = rng.int(0, 40);
+      while (pos <= last) {
+        if (rng.next() < 0.5) {
+          starts.push(pos);
+          pos += 64 + rng.int(0, 50);
+        } else pos += rng.int(1, 90);
+      }
+      const inRange = (j: number): boolean => starts.some((o) => j >= o && j < o + 64);
+      const cols = new Set<number>();
+      const want = rng.int(0, 24);
+      for (let t = 0; t < want * 3 && cols.size < want; t++) {
+        const j = rng.next() < 0.5 ? b * 64 + rng.int(0, 64) : rng.int(0, last + 1);
+        if (!inRange(j)) cols.add(j);
+      }
+      if (b === qb - 1 && !inRange(S + 1)) cols.add(S + 1);
+      r.push(starts);
+      c.push([...cols].sort((x, y) => x - y));
+    }
+    ranges.push(r);
+    columns.push(c);
+  }
+  return { ranges, columns };
+}
+
+/** Every aligned key block up to the diagonal: the index of dense attention. */
+export function fullHostIndex(S: number, slots: number): HostIndex {
+  const qb = Math.ceil(S / 64);
+  const per = (): number[][] => Array.from({ length: qb }, (_, b) => Array.from({ length: b + 1 }, (_, i) => i * 64));
+  return { ranges: Array.from({ length: slots }, per), columns: Array.from({ length: slots }, () => Array.from({ length: qb }, () => [])) };
+}
+
+interface SparseSpec {
+  H: number;
+  Hkv: number;
+  S: number;
+  D: number;
+  heads?: number[];
+  full?: boolean;
+  kvDType?: KvDType;
+  quick?: boolean;
+}
+
+const SPARSE: SparseSpec[] = [
+  { H: 2, Hkv: 1, S: 65, D: 64, quick: true },
+  { H: 4, Hkv: 2, S: 200, D: 64 },
+  { H: 7, Hkv: 1, S: 130, D: 128, heads: [6, 2, 3] },
+  { H: 1, Hkv: 1, S: 63, D: 96 },
+  { H: 1, Hkv: 1, S: 1000, D: 64 },
+  { H: 2, Hkv: 1, S: 200, D: 64, kvDType: 'f16' },
+  // Budget covers everything: equals dense.
+  { H: 2, Hkv: 1, S: 200, D: 64, full: true },
+];
+
+export const sparseCases: KernelCase[] = SPARSE.map((c) => ({
+  name: `attention.sparse:H=${c.H},Hkv=${c.Hkv},S=${c.S},D=${c.D}${c.heads ? `,heads=${c.heads.join('/')}` : ''}${c.full ? ',index=full' : ''},kv=${c.kvDType ?? 'f32'}`,
+  quick: c.quick ?? false,
+  async run(gpu, seed) {
+    const rng = new Rng(seed);
+    const kvDType = c.kvDType ?? 'f32';
+    const s: AttnRefShape = { H: c.H, Hkv: c.Hkv, Tq: c.S, Scap: c.S, D: c.D };
+    const x = inputs(gpu, rng, s, kvDType);
+    const heads = c.heads ?? all(c.H);
+    const host = c.full ? fullHostIndex(c.S, heads.length) : randomHostIndex(rng, c.S, heads.length);
+    const index = uploadHostIndex(gpu, c.S, host);
+    const out = poisoned(gpu, [c.H, c.S, c.D]);
+    const kernel = await SparseAttentionKernel.create(gpu, { headDim: c.D, kvDType });
+    const counts = gpu.empty([heads.length, index.queryBlocks], 'u32', 'counts');
+    const batch = gpu.batch();
+    kernel.encode(batch, x.tq, x.tk, x.tv, out, heads, index);
+    kernel.encodeCount(batch, index, counts);
+    await batch.submit();
+    const ref = c.full ? denseRef(x.q, x.k, x.v, s, 0, c.S, heads) : indexRef(x.q, x.k, x.v, s, heads, host);
+    compareArrays(this.name, await gpu.read(out), ref, TOL_F32);
+    // The GPU entry count (density numerator) equals the host count.
+    const got = (await gpu.read(counts)) as Uint32Array;
+    const want = indexEntries(c.S, host);
+    for (let h = 0; h < heads.length; h++) {
+      let n = 0;
+      for (let b = 0; b < index.queryBlocks; b++) n += got[h * index.queryBlocks + b]!;
+      if (n !== want[h]) throw new Error(`${this.name}: slot ${h} counts ${n} causal entries, host says ${want[h]}`);
+    }
+    gpu.release(x.tq, x.tk, x.tv, out, counts, index.blockCount, index.blockOffset, index.columnCount, index.columnIndex);
+    kernel.destroy();
+  },
+}));
+
+export const attentionCases: KernelCase[] = [...denseCases, ...streamCases, ...sparseCases];
