@@ -207,7 +207,7 @@ export class Checkpoint {
   }
 
   /** A whole tensor's bytes (for small tensors and tests; large ones should go through readRange). */
-  read(name: string): Promise<Uint8Array> {
+  async read(name: string): Promise<Uint8Array> {
     return this.readRange(name, 0, this.info(name).byteLength);
   }
 

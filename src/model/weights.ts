@@ -1,0 +1,227 @@
+/**
+ * Uploads a checkpoint's weights to the GPU, streaming each tensor in slices (at most 64 MiB per
+ * writeBuffer) so no multi-GB file is ever held in memory. Dtypes are kept as stored: f32 as f32,
+ * f16/bf16 as packed halves (two per u32, element 2i in the low half, which is exactly the
+ * little-endian byte order of the safetensors data, so bytes are copied unchanged).
+ *
+ * Every tensor's name and shape are checked against the config before anything is uploaded
+ * (Hugging Face names, Linear weights stored [out, in]):
+ *   model.embed_tokens.weight                          [vocab, hidden]
+ *   model.layers.N.input_layernorm.weight              [hidden]
+ *   model.layers.N.self_attn.q_proj.weight             [heads * headDim, hidden]   (+ .bias [heads * headDim] on Qwen2)
+ *   model.layers.N.self_attn.k_proj.weight / v_proj    [kvHeads * headDim, hidden] (+ .bias [kvHeads * headDim] on Qwen2)
+ *   model.layers.N.self_attn.o_proj.weight             [hidden, heads * headDim]
+ *   model.layers.N.post_attention_layernorm.weight     [hidden]
+ *   model.layers.N.mlp.gate_proj.weight / up_proj      [intermediate, hidden]
+ *   model.layers.N.mlp.down_proj.weight                [hidden, intermediate]
+ *   model.norm.weight                                  [hidden]
+ *   lm_head.weight                                     [vocab, hidden]  (absent/ignored when tied: lmHead === embed)
+ * A failure (missing tensor, wrong shape, device error) destroys every buffer created so far.
+ */
+import type { Gpu } from '../gpu/gpu.ts';
+import { BadInputError, GpuOutOfMemoryError, GpuValidationError, ShapeError, TensorTooLargeError } from '../gpu/errors.ts';
+import { Tensor, byteSizeOf } from '../tensor.ts';
+import type { ModelConfig } from './config.ts';
+import type { Checkpoint, WeightDType } from './safetensors.ts';
+
+export interface LayerWeights {
+  inputNorm: Tensor;
+  q: Tensor;
+  k: Tensor;
+  v: Tensor;
+  qBias?: Tensor;
+  kBias?: Tensor;
+  vBias?: Tensor;
+  o: Tensor;
+  postNorm: Tensor;
+  gate: Tensor;
+  up: Tensor;
+  down: Tensor;
+}
+
+export interface ModelWeights {
+  embed: Tensor;
+  layers: LayerWeights[];
+  finalNorm: Tensor;
+  /** The same Tensor as `embed` when the config ties word embeddings. */
+  lmHead: Tensor;
+  /** Bytes of GPU memory the weights occupy. */
+  bytes: number;
+  /** Destroys every weight buffer (once). */
+  destroy(): void;
+}
+
+export type LayerRole = keyof LayerWeights;
+
+export interface ExpectedTensor {
+  name: string;
+  shape: number[];
+  /** Where it goes: 'embed' | 'finalNorm' | 'lmHead', or a layer role with its layer index. */
+  role: 'embed' | 'finalNorm' | 'lmHead' | LayerRole;
+  layer?: number;
+}
+
+/** The Hugging Face tensor names and shapes a config implies, in load order. */
+export function expectedTensors(config: ModelConfig): ExpectedTensor[] {
+  const { hiddenSize: h, intermediateSize: inter, numHeads, numKvHeads, headDim, vocabSize } = config;
+  const qDim = numHeads * headDim;
+  const kvDim = numKvHeads * headDim;
+  const out: ExpectedTensor[] = [{ name: 'model.embed_tokens.weight', shape: [vocabSize, h], role: 'embed' }];
+  for (let l = 0; l < config.numLayers; l++) {
+    const p = `model.layers.${l}.`;
+    const add = (suffix: string, shape: number[], role: LayerRole): void => {
+      out.push({ name: p + suffix, shape, role, layer: l });
+    };
+    add('input_layernorm.weight', [h], 'inputNorm');
+    add('self_attn.q_proj.weight', [qDim, h], 'q');
+    add('self_attn.k_proj.weight', [kvDim, h], 'k');
+    add('self_attn.v_proj.weight', [kvDim, h], 'v');
+    if (config.attentionBias) {
+      add('self_attn.q_proj.bias', [qDim], 'qBias');
+      add('self_attn.k_proj.bias', [kvDim], 'kBias');
+      add('self_attn.v_proj.bias', [kvDim], 'vBias');
+    }
+    add('self_attn.o_proj.weight', [h, qDim], 'o');
+    add('post_attention_layernorm.weight', [h], 'postNorm');
+    add('mlp.gate_proj.weight', [inter, h], 'gate');
+    add('mlp.up_proj.weight', [inter, h], 'up');
+    add('mlp.down_proj.weight', [h, inter], 'down');
+  }
+  out.push({ name: 'model.norm.weight', shape: [h], role: 'finalNorm' });
+  if (!config.tieWordEmbeddings) out.push({ name: 'lm_head.weight', shape: [vocabSize, h], role: 'lmHead' });
+  return out;
+}
+
+/** GPU bytes of all weights if stored in `dtype` (tied embeddings counted once); for memory planning. */
+export function weightsBytes(config: ModelConfig, dtype: WeightDType): number {
+  let total = 0;
+  for (const t of expectedTensors(config)) total += byteSizeOf(t.shape, dtype);
+  return total;
+}
+
+/** Largest slice handed to one writeBuffer (and held in host memory at once). */
+export const UPLOAD_SLICE_BYTES = 64 * 1024 * 1024;
+/** Waits for the queue after this many uploaded bytes, so staging memory stays bounded. */
+const FLUSH_EVERY_BYTES = 256 * 1024 * 1024;
+
+export interface LoadProgress {
+  loadedBytes: number;
+  totalBytes: number;
+  /** The tensor being uploaded. */
+  tensor: string;
+}
+
+export interface LoadWeightsOptions {
+  onProgress?: (p: LoadProgress) => void;
+  /** Slice size for streaming (multiple of 4, at most UPLOAD_SLICE_BYTES); tests use small ones. */
+  sliceBytes?: number;
+}
+
+function sameShape(a: readonly number[], b: readonly number[]): boolean {
+  return a.length === b.length && a.every((d, i) => d === b[i]);
+}
+
+export async function loadWeights(gpu: Gpu, checkpoint: Checkpoint, config: ModelConfig, options: LoadWeightsOptions = {}): Promise<ModelWeights> {
+  const slice = options.sliceBytes ?? UPLOAD_SLICE_BYTES;
+  if (!Number.isInteger(slice) || slice <= 0 || slice % 4 !== 0 || slice > UPLOAD_SLICE_BYTES) {
+    throw new BadInputError(`loadWeights: sliceBytes must be a positive multiple of 4 up to ${UPLOAD_SLICE_BYTES}, got ${slice}`);
+  }
+  // Check names, shapes and sizes of everything before uploading anything.
+  const expected = expectedTensors(config);
+  const limit = Math.min(gpu.caps.limits.maxStorageBufferBindingSize, gpu.caps.limits.maxBufferSize);
+  const plan = expected.map((e) => {
+    const info = checkpoint.info(e.name);
+    if (!sameShape(info.shape, e.shape)) {
+      throw new ShapeError(`${e.name}: checkpoint shape [${info.shape.join(', ')}] does not match the config, which implies [${e.shape.join(', ')}]`);
+    }
+    const bytes = byteSizeOf(e.shape, info.dtype);
+    if (bytes > limit) throw new TensorTooLargeError(bytes, limit, `weight ${e.name} [${e.shape.join(', ')}] ${info.dtype}`);
+    return { e, info, bytes };
+  });
+  const totalBytes = plan.reduce((a, p) => a + p.info.byteLength, 0);
+
+  const device = gpu.device;
+  const created: GPUBuffer[] = [];
+  const destroyAll = (): void => {
+    for (const b of created) b.destroy();
+    created.length = 0;
+  };
+  let loadedBytes = 0;
+  let sinceFlush = 0;
+  const byRole = new Map<string, Tensor>();
+  try {
+    for (const { e, info, bytes } of plan) {
+      gpu.check();
+      device.pushErrorScope('out-of-memory');
+      device.pushErrorScope('validation');
+      const buffer = device.createBuffer({
+        size: bytes,
+        usage: GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_DST | GPUBufferUsage.COPY_SRC,
+        label: e.name,
+      });
+      const validation = device.popErrorScope();
+      const oom = device.popErrorScope();
+      created.push(buffer);
+      const [vErr, oErr] = await gpu.guard(Promise.all([validation, oom]));
+      if (oErr) throw new GpuOutOfMemoryError(`out of GPU memory allocating ${e.name} (${bytes} bytes): ${oErr.message}`);
+      if (vErr) throw new GpuValidationError(`allocating ${e.name} (${bytes} bytes): ${vErr.message}`);
+
+      for (let off = 0; off < info.byteLength; off += slice) {
+        const len = Math.min(slice, info.byteLength - off);
+        let data = await checkpoint.readRange(e.name, off, len);
+        if (len % 4 !== 0) {
+          // Only the last slice of an odd-length half tensor: pad to whole u32 words.
+          const padded = new Uint8Array(Math.ceil(len / 4) * 4);
+          padded.set(data);
+          data = padded;
+        }
+        device.queue.writeBuffer(buffer, off, data.buffer, data.byteOffset, data.byteLength);
+        loadedBytes += len;
+        sinceFlush += len;
+        options.onProgress?.({ loadedBytes, totalBytes, tensor: e.name });
+        if (sinceFlush >= FLUSH_EVERY_BYTES) {
+          sinceFlush = 0;
+          await gpu.sync();
+        }
+      }
+      const key = e.layer === undefined ? e.role : `${e.layer}.${e.role}`;
+      byRole.set(key, new Tensor(buffer, e.shape, info.dtype, 0, e.name));
+    }
+    await gpu.sync();
+  } catch (err) {
+    destroyAll();
+    throw err;
+  }
+
+  const get = (key: string): Tensor => byRole.get(key)!;
+  const layers: LayerWeights[] = [];
+  for (let l = 0; l < config.numLayers; l++) {
+    const w: LayerWeights = {
+      inputNorm: get(`${l}.inputNorm`),
+      q: get(`${l}.q`),
+      k: get(`${l}.k`),
+      v: get(`${l}.v`),
+      o: get(`${l}.o`),
+      postNorm: get(`${l}.postNorm`),
+      gate: get(`${l}.gate`),
+      up: get(`${l}.up`),
+      down: get(`${l}.down`),
+    };
+    if (config.attentionBias) {
+      w.qBias = get(`${l}.qBias`);
+      w.kBias = get(`${l}.kBias`);
+      w.vBias = get(`${l}.vBias`);
+    }
+    layers.push(w);
+  }
+  const embed = get('embed');
+  const bytes = created.reduce((a, b) => a + b.size, 0);
+  return {
+    embed,
+    layers,
+    finalNorm: get('finalNorm'),
+    lmHead: config.tieWordEmbeddings ? embed : get('lmHead'),
+    bytes,
+    destroy: destroyAll,
+  };
+}
