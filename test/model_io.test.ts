@@ -561,3 +561,64 @@ describe('reference forward', () => {
   });
 });
 
+
+// ------------------------------------------------------------------- against Hugging Face outputs
+
+interface HfReference {
+  fixture: string;
+  dtype: string;
+  ids: number[];
+  vocab: number;
+  hidden: number[][][];
+  final_hidden: number[][];
+  top: { ids: number[]; values: number[] };
+  sample: { stride: number; values: number[] };
+}
+
+const fixturesDir = new URL('./fixtures/', import.meta.url);
+
+describe('Hugging Face parity', async () => {
+  const { readFile, readdir } = await import('node:fs/promises');
+  const prompts = JSON.parse(await readFile(new URL('prompt_ids.json', fixturesDir), 'utf8')) as Record<string, unknown>;
+
+  it('the tokenizers still produce the committed prompt ids', async () => {
+    // One fixture per tokenizer file; the others share it.
+    for (const name of ['llama-untied-bf16', 'qwen2-tiny-bf16']) {
+      const tok = await loadTokenizer(await openLocalModel(await ensureFixture(name)));
+      expect(tok.encode(prompts.text as string), name).toEqual(prompts[name]);
+    }
+    for (const name of Object.keys(FIXTURES)) {
+      expect(prompts[name], name).toEqual(prompts[FIXTURES[name]!.tokenizer === 'llama3' ? 'llama-untied-bf16' : 'qwen2-tiny-bf16']);
+    }
+  });
+
+  const files = await readdir(new URL('hf/', fixturesDir)).catch(() => [] as string[]);
+  const refs = files.filter((f) => f.endsWith('.json'));
+  if (refs.length === 0) it.skip('no test/fixtures/hf/*.json yet (see test/fixtures/README.md)', () => {});
+  for (const file of refs) {
+    it(`float64 reference matches transformers: ${file}`, async () => {
+      const hf = JSON.parse(await readFile(new URL(`hf/${file}`, fixturesDir), 'utf8')) as HfReference;
+      expect(hf.dtype).toBe('float64');
+      expect(hf.ids).toEqual(prompts[hf.fixture]);
+      const model = await loadReferenceModel(await ensureFixture(hf.fixture));
+      const r = await referenceForward(model, hf.ids);
+      const H = model.config.hiddenSize;
+      const T = hf.ids.length;
+      // Relative to the largest magnitude of each compared block; see README for the 1e-4 budget.
+      const close = (got: ArrayLike<number>, want: number[], what: string): void => {
+        let scale = 0;
+        for (const w of want) scale = Math.max(scale, Math.abs(w));
+        expect(got.length, what).toBe(want.length);
+        expect(maxAbsDiff(got, want) / scale, what).toBeLessThan(1e-4);
+      };
+      expect(hf.hidden.length).toBe(model.config.numLayers);
+      for (let l = 0; l < hf.hidden.length; l++) close(r.hidden[l + 1]!, hf.hidden[l]!.flat(), `layer ${l}`);
+      close(r.finalHidden, hf.final_hidden.flat(), 'final norm');
+      expect(r.finalHidden.length).toBe(T * H);
+      close(hf.top.ids.map((i) => r.logits[i]!), hf.top.values, 'top logits');
+      const sampled: number[] = [];
+      for (let i = 0; i < r.logits.length; i += hf.sample.stride) sampled.push(r.logits[i]!);
+      close(sampled, hf.sample.values, 'sampled logits');
+    });
+  }
+});
