@@ -16,6 +16,8 @@ import type { Llama3RopeScaling } from '../model/config.ts';
 import { ceilDiv, foldGrid } from './grid.ts';
 
 const WG = 256;
+/** Positions a RopeTable covers unless told otherwise: 1M tokens, far beyond any WebGPU prefill. */
+export const ROPE_DEFAULT_MAX_POSITIONS = 1 << 20;
 const f = Math.fround;
 
 export interface RopeConfig {
@@ -88,8 +90,11 @@ export class RopeTable {
     return 2 ** this.shift;
   }
 
-  /** Uploads the table for `config` (or explicit f32 inv_freq values) covering positions < maxPositions. */
-  static create(gpu: Gpu, config: RopeConfig | { headDim: number; invFreq: Float32Array }, maxPositions: number): RopeTable {
+  /**
+   * Uploads the table for `config` (or explicit f32 inv_freq values) covering positions < maxPositions
+   * (default 2^20: 2048 rows, 1 MiB for D = 128).
+   */
+  static create(gpu: Gpu, config: RopeConfig | { headDim: number; invFreq: Float32Array }, maxPositions = ROPE_DEFAULT_MAX_POSITIONS): RopeTable {
     const invFreq = 'invFreq' in config ? config.invFreq : ropeInvFreq(config);
     const D = config.headDim;
     if (invFreq.length !== D / 2) throw new ShapeError(`RopeTable: ${invFreq.length} inverse frequencies for headDim ${D} (need ${D / 2})`);

@@ -5,5 +5,10 @@ import { attentionCases } from './attention.ts';
 import { matmulCases } from './matmul.ts';
 import { rmsNormCases } from './rms_norm.ts';
 import { ropeCases } from './rope.ts';
+import { siluMulCases } from './silu_mul.ts';
+import { embeddingCases } from './embedding.ts';
+import { softmaxCases } from './softmax.ts';
+import { headsToTokensCases } from './heads_to_tokens.ts';
+import { argmaxCases } from './argmax.ts';
 
-export const allCases: KernelCase[] = [...addCases, ...attentionCases, ...matmulCases, ...rmsNormCases, ...ropeCases];
+export const allCases: KernelCase[] = [...addCases, ...attentionCases, ...matmulCases, ...rmsNormCases, ...ropeCases, ...siluMulCases, ...embeddingCases, ...softmaxCases, ...headsToTokensCases, ...argmaxCases];
