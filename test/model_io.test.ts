@@ -205,6 +205,51 @@ describe('sources', () => {
     await expect(src.readRange('model.safetensors', 10, 5)).rejects.toThrow(/ignored the HTTP Range request/);
   });
 
+  it('HTTP end to end: a real Range-honouring server serves a sharded checkpoint, one that ignores Range is refused', async () => {
+    const { createServer } = await import('node:http');
+    const { readFile } = await import('node:fs/promises');
+    const dir = await ensureFixture('llama32-rope-bf16');
+    const serve = (honourRange: boolean) =>
+      createServer((req, res) => {
+        const file = decodeURIComponent((req.url ?? '/').slice(1));
+        if (file.includes('..')) return void res.writeHead(400).end();
+        readFile(`${dir}/${file}`).then(
+          (body) => {
+            const m = /^bytes=(\d+)-(\d+)$/.exec(req.headers.range ?? '');
+            if (honourRange && m) {
+              const a = Number(m[1]);
+              const b = Math.min(Number(m[2]), body.length - 1);
+              res.writeHead(206, { 'content-range': `bytes ${a}-${b}/${body.length}`, 'content-length': b - a + 1 });
+              return void res.end(req.method === 'HEAD' ? undefined : body.subarray(a, b + 1));
+            }
+            res.writeHead(200, { 'content-length': body.length });
+            res.end(req.method === 'HEAD' ? undefined : body);
+          },
+          () => void res.writeHead(404).end(),
+        );
+      });
+    for (const honour of [true, false]) {
+      const server = serve(honour);
+      await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+      try {
+        const port = (server.address() as { port: number }).port;
+        const src = openHttpModel(`http://127.0.0.1:${port}/`);
+        expect(parseModelConfig(await readJson(src, 'config.json')).ropeScaling?.factor).toBe(32);
+        if (honour) {
+          const ckpt = await Checkpoint.open(src);
+          const local = await Checkpoint.open(await openLocalModel(dir));
+          expect(await ckpt.readFloat32('model.layers.1.mlp.up_proj.weight')).toEqual(await local.readFloat32('model.layers.1.mlp.up_proj.weight'));
+          expect(await src.exists('model.safetensors')).toBe(false);
+        } else {
+          await expect(Checkpoint.open(src)).rejects.toThrow(/ignored the HTTP Range request/);
+        }
+      } finally {
+        server.closeAllConnections();
+        await new Promise((r) => server.close(r));
+      }
+    }
+  });
+
   it('File list: finds files by path inside the picked folder', async () => {
     const f = new File([payload], 'model.safetensors');
     Object.defineProperty(f, 'webkitRelativePath', { value: 'MyModel/model.safetensors' });
