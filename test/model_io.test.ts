@@ -11,6 +11,7 @@ import { ensureFixture, FIXTURES, fixtureConfig } from '../scripts/make-fixtures
 import { causalAttention, loadReferenceModel, readRows, referenceForward, rmsNorm, rope, ropeInvFreq, type RefModel } from './reference/model.ts';
 import { testGpu } from './harness/gpu.ts';
 import { Rng } from './harness/rng.ts';
+import { f32ToBf16Bits } from '../src/util/half.ts';
 
 // ------------------------------------------------------------------------------------ helpers
 
@@ -452,6 +453,32 @@ describe('weights', () => {
       } finally {
         w.destroy();
       }
+    }
+  });
+
+  it('odd-sized half tensors are padded to whole words (hidden 3, head_dim 2, vocab 7)', async () => {
+    const gpu = await testGpu();
+    const config = parseModelConfig({
+      architectures: ['Qwen2ForCausalLM'], hidden_size: 3, intermediate_size: 5, num_hidden_layers: 1, num_attention_heads: 1,
+      num_key_value_heads: 1, head_dim: 2, vocab_size: 7, tie_word_embeddings: false, torch_dtype: 'bfloat16',
+    });
+    const r = new Rng(77);
+    const tensors: TensorToWrite[] = expectedTensors(config).map((e) => {
+      const vals = r.normals(e.shape.reduce((a, b) => a * b, 1));
+      const bits = new Uint16Array(vals.length);
+      for (let i = 0; i < vals.length; i++) bits[i] = f32ToBf16Bits(vals[i]!);
+      return { name: e.name, dtype: 'BF16', shape: e.shape, data: new Uint8Array(bits.buffer) };
+    });
+    const ckpt = await Checkpoint.open(memorySource({ 'model.safetensors': encodeSafetensors(tensors) }));
+    const w = await loadWeights(gpu, ckpt, config, { sliceBytes: 4 });
+    try {
+      expect(w.embed.shape).toEqual([7, 3]);
+      for (const [t, n] of [[w.embed, 'model.embed_tokens.weight'], [w.lmHead, 'lm_head.weight'], [w.layers[0]!.inputNorm, 'model.layers.0.input_layernorm.weight'], [w.layers[0]!.down, 'model.layers.0.mlp.down_proj.weight']] as const) {
+        expect(t.numel % 2, n).toBe(1);
+        expect(await gpu.readF32(t), n).toEqual(await ckpt.readFloat32(n));
+      }
+    } finally {
+      w.destroy();
     }
   });
 
