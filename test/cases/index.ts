@@ -10,5 +10,6 @@ import { embeddingCases } from './embedding.ts';
 import { softmaxCases } from './softmax.ts';
 import { headsToTokensCases } from './heads_to_tokens.ts';
 import { argmaxCases } from './argmax.ts';
+import { estimateCases } from './estimate.ts';
 
-export const allCases: KernelCase[] = [...addCases, ...attentionCases, ...matmulCases, ...rmsNormCases, ...ropeCases, ...siluMulCases, ...embeddingCases, ...softmaxCases, ...headsToTokensCases, ...argmaxCases];
+export const allCases: KernelCase[] = [...addCases, ...attentionCases, ...matmulCases, ...rmsNormCases, ...ropeCases, ...siluMulCases, ...embeddingCases, ...softmaxCases, ...headsToTokensCases, ...argmaxCases, ...estimateCases];
