@@ -4,7 +4,7 @@ import { beforeAll, describe, expect, it } from 'vitest';
 import { checkPromptLength, parseModelConfig, ropeInvFrequencies, SUPPORTED_ARCHITECTURES } from '../src/model/config.ts';
 import { Checkpoint, encodeSafetensors, type TensorToWrite } from '../src/model/safetensors.ts';
 import { openFileListModel, openHttpModel, openLocalModel, readJson, type FetchLike, type ModelSource } from '../src/model/source.ts';
-import { loadTokenizer } from '../src/model/tokenizer.ts';
+import { loadTokenizer, type ModelTokenizer } from '../src/model/tokenizer.ts';
 import { expectedTensors, loadWeights, weightsBytes } from '../src/model/weights.ts';
 import { BadInputError, DTypeError, ShapeError, UnsupportedError } from '../src/gpu/errors.ts';
 import { ensureFixture, FIXTURES, fixtureConfig } from '../scripts/make-fixtures.ts';
@@ -72,6 +72,14 @@ const llama31Config = {
   bos_token_id: 128000,
   eos_token_id: [128001, 128008, 128009],
 };
+
+/** Tokenizers are slow to build (large vocabularies): one per fixture per test run. */
+const tokenizers = new Map<string, Promise<ModelTokenizer>>();
+function fixtureTokenizer(name: string): Promise<ModelTokenizer> {
+  let t = tokenizers.get(name);
+  if (!t) tokenizers.set(name, (t = ensureFixture(name).then(openLocalModel).then(loadTokenizer)));
+  return t;
+}
 
 // ------------------------------------------------------------------------------------- config
 
@@ -365,7 +373,7 @@ describe('safetensors', () => {
 
 describe('tokenizer', () => {
   it('Llama 3: BOS from the post-processor, exact ids, round trip, chat template', async () => {
-    const tok = await loadTokenizer(await openLocalModel(await ensureFixture('llama-untied-bf16')));
+    const tok = await fixtureTokenizer('llama-untied-bf16');
     expect(tok.bosTokenId).toBe(128000);
     expect(tok.eosTokenIds).toEqual([128001]);
     const ids = tok.encode('Hello world!');
@@ -382,7 +390,7 @@ describe('tokenizer', () => {
   });
 
   it('Qwen: no BOS, round trip, ChatML template', async () => {
-    const tok = await loadTokenizer(await openLocalModel(await ensureFixture('qwen2-tiny-bf16')));
+    const tok = await fixtureTokenizer('qwen2-tiny-bf16');
     expect(tok.bosTokenId).toBeUndefined();
     const text = 'Hello world! 你好，世界。 x=1+2';
     const ids = tok.encode(text);
@@ -656,7 +664,7 @@ describe('Hugging Face parity', async () => {
   it('the tokenizers still produce the committed prompt ids', async () => {
     // One fixture per tokenizer file; the others share it.
     for (const name of ['llama-untied-bf16', 'qwen2-tiny-bf16']) {
-      const tok = await loadTokenizer(await openLocalModel(await ensureFixture(name)));
+      const tok = await fixtureTokenizer(name);
       expect(tok.encode(prompts.text as string), name).toEqual(prompts[name]);
     }
     for (const name of Object.keys(FIXTURES)) {
