@@ -27,11 +27,15 @@ export interface RopeConfig {
 }
 
 /**
- * inv_freq[i] for i < headDim/2, in float32 as transformers computes it:
+ * inv_freq[i] for i < headDim/2, in float32 as transformers computes it (on the CPU, at model init):
  *   inv_freq = 1 / theta^(arange(0, D, 2) / D)                               (every step in f32)
  *   llama3:  wavelen = 2π / inv_freq; kept where wavelen < orig/high_freq_factor, divided by
  *            `factor` where wavelen > orig/low_freq_factor, and in between blended with
  *            s = (orig / wavelen - low) / (high - low): (1 - s) * inv_freq / factor + s * inv_freq.
+ * Each step is rounded to f32 like the torch op it mirrors; note that `scalar / tensor` in torch is
+ * `tensor.reciprocal() * scalar` (two roundings), and Python scalars are cast to f32 first.
+ * theta^x is float64 pow rounded to f32 (correctly rounded); torch's vectorised powf is within
+ * 1 ulp of that, so individual values may differ from transformers' by 1 f32 ulp.
  */
 export function ropeInvFreq(config: RopeConfig): Float32Array {
   const D = config.headDim;
@@ -41,7 +45,7 @@ export function ropeInvFreq(config: RopeConfig): Float32Array {
   const inv = new Float32Array(half);
   for (let i = 0; i < half; i++) {
     const exponent = f(f(2 * i) / f(D));
-    inv[i] = f(1 / f(Math.pow(f(config.ropeTheta), exponent)));
+    inv[i] = f(f(1 / f(Math.pow(f(config.ropeTheta), exponent))) * 1); // 1.0 / tensor: reciprocal, times 1
   }
   const s = config.ropeScaling;
   if (!s) return inv;
@@ -59,11 +63,11 @@ export function ropeInvFreq(config: RopeConfig): Float32Array {
   const twoPi = f(2 * Math.PI);
   for (let i = 0; i < half; i++) {
     const fi = inv[i]!;
-    const wavelen = f(twoPi / fi);
+    const wavelen = f(f(1 / fi) * twoPi); // 2π / inv_freq: reciprocal, then times f32(2π)
     const scaled = wavelen > lowWavelen ? f(fi / factor) : fi;
     const medium = !(wavelen < highWavelen) && !(wavelen > lowWavelen);
     if (medium) {
-      const smooth = f(f(f(orig / wavelen) - low) / span);
+      const smooth = f(f(f(f(1 / wavelen) * orig) - low) / span); // orig / wavelen: reciprocal, then times orig
       inv[i] = f(f(f(f(1 - smooth) * scaled) / factor) + f(smooth * scaled));
     } else {
       inv[i] = scaled;
