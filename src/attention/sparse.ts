@@ -138,9 +138,11 @@ export class SparseAttentionKernel {
     const kvDType = options.kvDType ?? 'f32';
     const tiles = chooseTiles(gpu, options.headDim, options.tiles);
     const defines = attentionDefines(2, options.headDim, kvDType, tiles);
+    // The count entry reads only the index: one program serves every head dim and K/V type.
+    const countDefines = attentionDefines(2, 64, 'f32', { bq: 32, bk: 16 });
     const [program, countProgram] = await Promise.all([
       gpu.compile({ shader: 'attention.wgsl', defines }),
-      gpu.compile({ shader: 'attention.wgsl', defines, entryPoint: 'count_entries' }),
+      gpu.compile({ shader: 'attention.wgsl', defines: countDefines, entryPoint: 'count_entries' }),
     ]);
     return new SparseAttentionKernel(gpu, options.headDim, kvDType, tiles, program, countProgram);
   }
@@ -187,7 +189,7 @@ export class SparseAttentionKernel {
     const n = index.heads;
     validateIndex(op, index, index.seqLen, n);
     if (counts.dtype !== 'u32' || counts.numel !== n * index.queryBlocks) throw new ShapeError(`${op}: counts ${counts.describe()} must be u32 [${n}, ${index.queryBlocks}]`);
-    const s: AttentionShape = { H: 1, Hkv: 1, Tq: index.seqLen, Scap: index.seqLen, D: this.headDim };
+    const s: AttentionShape = { H: 1, Hkv: 1, Tq: index.seqLen, Scap: index.seqLen, D: 64 };
     const [x, y] = foldGrid(Math.ceil((n * index.queryBlocks) / 64), this.gpu.caps.limits.maxComputeWorkgroupsPerDimension);
     batch.dispatch({
       program: this.countProgram,

@@ -12,7 +12,11 @@ import { DenseAttentionKernel, type KvDType } from '../../src/attention/dense.ts
 import { StreamAttentionKernel } from '../../src/attention/stream.ts';
 import { SparseAttentionKernel, uploadHostIndex } from '../../src/attention/sparse.ts';
 import type { Gpu } from '../../src/gpu/gpu.ts';
-import type { Tensor } from '../../src/tensor.ts';
+import { Tensor } from '../../src/tensor.ts';
+import { attention, type EstimatorSet, type IndexEstimator } from '../../src/attention/attention.ts';
+import { streamEntries } from '../../src/attention/stream.ts';
+import type { Pattern } from '../../src/attention/types.ts';
+import { BadInputError, ShapeError, TensorTooLargeError, UnsupportedError } from '../../src/gpu/errors.ts';
 import { f16BitsToF32, f32ToF16Bits } from '../../src/util/half.ts';
 
 interface Inputs {
@@ -90,7 +94,7 @@ const DENSE: DenseSpec[] = [
   // Decode: one query at position 2999 over 3000 keys (split across workgroups: flash-decoding).
   { H: 4, Hkv: 1, S: 3000, D: 64, Tq: 1, qPos0: 2999, kvLen: 3000, Scap: 3100, quick: true },
   // Decode with a query position past the cache's valid rows (kvLen limits) and D=128.
-  { H: 2, Hkv: 2, S: 70, D: 128, Tq: 1, qPos0: 80, kvLen: 70, Scap: 96 },
+  { H: 2, Hkv: 2, S: 70, D: 64, Tq: 1, qPos0: 80, kvLen: 70, Scap: 96 },
 ];
 
 export const denseCases: KernelCase[] = DENSE.map((c) => ({
@@ -135,7 +139,7 @@ const STREAM: StreamSpec[] = [
   // No sink; window longer than S (= dense).
   { H: 1, Hkv: 1, S: 63, D: 64, nInit: 0, nLocal: 100 },
   // Sink and window overlap in the first tiles; unaligned window ends.
-  { H: 2, Hkv: 1, S: 300, D: 128, nInit: 40, nLocal: 50 },
+  { H: 2, Hkv: 1, S: 300, D: 64, nInit: 40, nLocal: 50 },
   { H: 1, Hkv: 1, S: 1000, D: 64, nInit: 16, nLocal: 100 },
 ];
 
@@ -216,10 +220,8 @@ interface SparseSpec {
 const SPARSE: SparseSpec[] = [
   { H: 2, Hkv: 1, S: 65, D: 64, quick: true },
   { H: 4, Hkv: 2, S: 200, D: 64 },
-  { H: 7, Hkv: 1, S: 130, D: 128, heads: [6, 2, 3] },
-  { H: 1, Hkv: 1, S: 63, D: 96 },
+  { H: 7, Hkv: 1, S: 130, D: 64, heads: [6, 2, 3] },
   { H: 1, Hkv: 1, S: 1000, D: 64 },
-  { H: 2, Hkv: 1, S: 200, D: 64, kvDType: 'f16' },
   // Budget covers everything: equals dense.
   { H: 2, Hkv: 1, S: 200, D: 64, full: true },
 ];
@@ -257,4 +259,118 @@ export const sparseCases: KernelCase[] = SPARSE.map((c) => ({
   },
 }));
 
-export const attentionCases: KernelCase[] = [...denseCases, ...streamCases, ...sparseCases];
+
+/** Test estimators: they hand out a host-made index (per listed head) instead of estimating one. */
+function hostEstimators(gpu: Gpu, S: number, byHead: Map<number, { ranges: number[][]; columns: number[][] }>): EstimatorSet {
+  const make = <P>(): IndexEstimator<P> => ({
+    encode(_batch, _q, _k, heads) {
+      return uploadHostIndex(gpu, S, { ranges: heads.map((h) => byHead.get(h)!.ranges), columns: heads.map((h) => byHead.get(h)!.columns) });
+    },
+  });
+  return { verticalSlash: async () => make(), blockSparse: async () => make() };
+}
+
+const API_PATTERNS: Pattern[] = [
+  { type: 'vertical_and_slash', verticalSize: 30, slashSize: 100 },
+  { type: 'dense' },
+  { type: 'stream_llm', nInit: 4, nLocal: 40 },
+  { type: 'block_sparse', topK: 2 },
+  { type: 'vertical_and_slash', verticalSize: 30, slashSize: 100 },
+  { type: 'stream_llm', nInit: 4, nLocal: 40 },
+];
+
+export const apiCases: KernelCase[] = [
+  {
+    name: 'attention.api:mixed patterns H=6,Hkv=2,S=150,D=64',
+    quick: true,
+    async run(gpu, seed) {
+      const rng = new Rng(seed);
+      const H = 6;
+      const S = 150;
+      const D = 64;
+      const s: AttnRefShape = { H, Hkv: 2, Tq: S, Scap: S, D };
+      const x = inputs(gpu, rng, s);
+      const sparseHeads = [0, 3, 4];
+      const host = randomHostIndex(rng, S, sparseHeads.length);
+      const byHead = new Map(sparseHeads.map((h, i) => [h, { ranges: host.ranges[i]!, columns: host.columns[i]! }]));
+      const r = await attention(gpu, { q: x.tq, k: x.tk, v: x.tv, patterns: API_PATTERNS, returnIndexes: true, profile: true, estimators: hostEstimators(gpu, S, byHead) });
+      const got = await gpu.read(r.out);
+      const ref = new Float64Array(H * S * D);
+      ref.set(denseRef(x.q, x.k, x.v, s, 0, S, [1]).subarray(S * D, 2 * S * D), S * D);
+      for (const h of [2, 5]) ref.set(streamRef(x.q, x.k, x.v, s, 4, 40, [h]).subarray(h * S * D, (h + 1) * S * D), h * S * D);
+      const sref = indexRef(x.q, x.k, x.v, s, sparseHeads, host);
+      for (const h of sparseHeads) ref.set(sref.subarray(h * S * D, (h + 1) * S * D), h * S * D);
+      compareArrays(this.name, got, ref, TOL_F32);
+      const causal = (S * (S + 1)) / 2;
+      const entries = indexEntries(S, host);
+      const want = [entries[0]! / causal, 1, streamEntries(S, 4, 40) / causal, entries[1]! / causal, entries[2]! / causal, streamEntries(S, 4, 40) / causal];
+      want.forEach((d, h) => {
+        if (Math.abs(r.density[h]! - d) > 1e-12) throw new Error(`${this.name}: density of head ${h} is ${r.density[h]}, want ${d}`);
+      });
+      sparseHeads.forEach((h, i) => {
+        const idx = r.indexes?.[h];
+        if (!idx || JSON.stringify(idx.blockOffsets) !== JSON.stringify(host.ranges[i]) || JSON.stringify(idx.columns) !== JSON.stringify(host.columns[i])) {
+          throw new Error(`${this.name}: returned index of head ${h} differs from the estimated one`);
+        }
+      });
+      if (r.indexes?.[1] !== null || !r.timings || !(r.timings.attentionMs >= 0)) throw new Error(`${this.name}: missing null index for a dense head or timings`);
+      gpu.release(x.tq, x.tk, x.tv, r.out);
+    },
+  },
+  {
+    // The GPU estimators with budgets that cover every key: equals dense, density 1.
+    name: 'attention.api:estimated budget covers everything H=2,Hkv=1,S=130,D=64',
+    async run(gpu, seed) {
+      const rng = new Rng(seed);
+      const S = 130;
+      const s: AttnRefShape = { H: 2, Hkv: 1, Tq: S, Scap: S, D: 64 };
+      const x = inputs(gpu, rng, s);
+      const patterns: Pattern[] = [
+        { type: 'vertical_and_slash', verticalSize: 1000, slashSize: 6096 },
+        { type: 'block_sparse', topK: 100 },
+      ];
+      const r = await attention(gpu, { q: x.tq, k: x.tk, v: x.tv, patterns });
+      compareArrays(this.name, await gpu.read(r.out), denseRef(x.q, x.k, x.v, s, 0, S), TOL_F32);
+      r.density.forEach((d, h) => {
+        if (Math.abs(d - 1) > 1e-12) throw new Error(`${this.name}: density of head ${h} is ${d}, want 1`);
+      });
+      gpu.release(x.tq, x.tk, x.tv, r.out);
+    },
+  },
+  {
+    name: 'attention.api:validation (typed errors before dispatch)',
+    quick: true,
+    async run(gpu) {
+      const t = (shape: number[], dtype: 'f32' | 'f16' = 'f32'): Tensor => gpu.empty(shape, dtype, 'x');
+      const q = t([4, 10, 64]);
+      const k = t([2, 10, 64]);
+      const v = t([2, 10, 64]);
+      const dense: Pattern = { type: 'dense' };
+      const expect = async (what: string, cls: new (...a: never[]) => Error, req: Parameters<typeof attention>[1]): Promise<void> => {
+        try {
+          await attention(gpu, req);
+        } catch (e) {
+          if (e instanceof cls) return;
+          throw new Error(`${what}: expected ${cls.name}, got ${(e as Error).name}: ${(e as Error).message}`);
+        }
+        throw new Error(`${what}: expected ${cls.name}, nothing was thrown`);
+      };
+      await expect('k/v shapes differ', ShapeError, { q, k, v: t([2, 11, 64]), patterns: dense });
+      await expect('H not a multiple of Hkv', ShapeError, { q: t([3, 10, 64]), k, v, patterns: dense });
+      await expect('unsupported D', UnsupportedError, { q: t([4, 10, 80]), k: t([2, 10, 80]), v: t([2, 10, 80]), patterns: dense });
+      await expect('unknown pattern', BadInputError, { q, k, v, patterns: { type: 'diagonal' } as unknown as Pattern });
+      await expect('pattern count', BadInputError, { q, k, v, patterns: [dense, dense] });
+      await expect('bad pattern params', BadInputError, { q, k, v, patterns: { type: 'stream_llm', nInit: 4, nLocal: 0 } });
+      await expect('kvLen beyond k', ShapeError, { q, k, v, patterns: dense, kvLen: 11 });
+      await expect('kvLen <= 0', ShapeError, { q, k, v, patterns: dense, kvLen: 0 });
+      await expect('out shape', ShapeError, { q, k, v, out: t([4, 9, 64]), patterns: dense });
+      // S beyond what a binding holds (a view with a huge shape on a small buffer: nothing runs).
+      const S = 1 << 23;
+      const big = (h: number): Tensor => new Tensor(q.buffer, [h, S, 128], 'f32');
+      await expect('S beyond bindings', TensorTooLargeError, { q: big(32), k: big(8), v: big(8), patterns: dense });
+      gpu.release(q, k, v);
+    },
+  },
+];
+
+export const attentionCases: KernelCase[] = [...denseCases, ...streamCases, ...sparseCases, ...apiCases];

@@ -1,0 +1,343 @@
+/**
+ * The public attention API (MInference 1.0 prefill): one call computes causal attention for every
+ * query head with that head's pattern.
+ *
+ *   const { out, density } = await attention(gpu, { q, k, v, patterns });
+ *
+ * q [H, S, D] f32; k, v [Hkv, Scap >= S, D] f32 or packed f16 (the first S rows are the keys);
+ * H a multiple of Hkv; D in {64, 96, 128}. patterns: one Pattern for all heads or one per query head.
+ *
+ * Heads are grouped by pattern: dense and A-shape heads run in one batch (one dispatch per
+ * pattern); Vertical-Slash and Block-Sparse heads run per pattern in chunks of heads whose sparse
+ * index stays well under the binding limit: estimate the index (src/attention/estimate.ts), attend
+ * with it, count its causal entries (density), release it.
+ * Everything is validated before anything is dispatched (typed errors).
+ */
+import type { Batch, Gpu } from '../gpu/gpu.ts';
+import { BadInputError, DTypeError, ShapeError, TensorTooLargeError, UnsupportedError } from '../gpu/errors.ts';
+import type { Tensor } from '../tensor.ts';
+import { BLOCK, type Pattern, type SparseIndex } from './types.ts';
+import { DenseAttentionKernel, SUPPORTED_HEAD_DIMS, type KvDType } from './dense.ts';
+import { StreamAttentionKernel, streamEntries } from './stream.ts';
+import { SparseAttentionKernel, readIndex, releaseIndex, validateIndex } from './sparse.ts';
+import { BlockSparseEstimator, VerticalSlashEstimator } from './estimate.ts';
+
+/** An index estimator as src/attention/estimate.ts provides them. */
+export interface IndexEstimator<P> {
+  encode(batch: Batch, q: Tensor, k: Tensor, heads: number[], params: P): SparseIndex;
+}
+
+export interface VerticalSlashParams {
+  verticalSize: number;
+  slashSize: number;
+}
+export interface BlockSparseParams {
+  topK: number;
+}
+
+/** Factories of the estimators (default: src/attention/estimate.ts; tests may substitute). */
+export interface EstimatorSet {
+  verticalSlash(gpu: Gpu, headDim: number): Promise<IndexEstimator<VerticalSlashParams>>;
+  blockSparse(gpu: Gpu, headDim: number): Promise<IndexEstimator<BlockSparseParams>>;
+}
+
+/** The GPU estimators of src/attention/estimate.ts (q and k f32, k with exactly S rows). */
+const DEFAULT_ESTIMATORS: EstimatorSet = {
+  verticalSlash: (gpu, headDim) => VerticalSlashEstimator.create(gpu, { headDim, dtype: 'f32' }),
+  blockSparse: (gpu, headDim) => BlockSparseEstimator.create(gpu, { headDim, dtype: 'f32' }),
+};
+
+export interface AttentionRequest {
+  q: Tensor;
+  k: Tensor;
+  v: Tensor;
+  /** [H, S, D] f32; allocated when absent. */
+  out?: Tensor;
+  patterns: Pattern | readonly Pattern[];
+  /** Keys (= query rows S). Default: q's rows. k/v may hold more rows (a preallocated cache). */
+  kvLen?: number;
+  /** Read every sparse head's index back (block offsets and columns per query block). */
+  returnIndexes?: boolean;
+  /** Time estimation and attention separately (GPU timestamps where available, else wall clock). */
+  profile?: boolean;
+  estimators?: EstimatorSet;
+}
+
+/** A head's index as plain arrays: per 64-query block, the 64-key range starts and the single columns. */
+export interface HeadIndex {
+  pattern: Pattern;
+  blockOffsets: number[][];
+  columns: number[][];
+}
+
+export interface AttentionResult {
+  out: Tensor;
+  /** Per head: computed causal entries / all causal entries S(S+1)/2. */
+  density: number[];
+  /** Per head (returnIndexes): its sparse index, or null for dense and A-shape heads. */
+  indexes?: (HeadIndex | null)[];
+  /** profile: total estimation and attention time in ms. */
+  timings?: { estimationMs: number; attentionMs: number };
+  /** profile: every dispatch (or batch, without timestamps) with its time. */
+  times?: { label: string; ms: number }[];
+}
+
+/** Index bytes allowed per chunk of heads: well under the binding limit, and bounded in memory. */
+const INDEX_CHUNK_BYTES = 512 * 1024 * 1024;
+
+function patternKey(p: Pattern): string {
+  switch (p.type) {
+    case 'dense':
+      return 'dense';
+    case 'stream_llm':
+      return `stream_llm:${p.nInit}:${p.nLocal}`;
+    case 'vertical_and_slash':
+      return `vertical_and_slash:${p.verticalSize}:${p.slashSize}`;
+    case 'block_sparse':
+      return `block_sparse:${p.topK}`;
+  }
+}
+
+function positiveInt(x: unknown): boolean {
+  return typeof x === 'number' && Number.isInteger(x) && x > 0;
+}
+
+export function validatePattern(p: Pattern, where: string): void {
+  const t = (p as { type?: unknown } | null)?.type;
+  switch (t) {
+    case 'dense':
+      return;
+    case 'stream_llm': {
+      const s = p as Extract<Pattern, { type: 'stream_llm' }>;
+      if (!(Number.isInteger(s.nInit) && s.nInit >= 0) || !positiveInt(s.nLocal)) {
+        throw new BadInputError(`${where}: stream_llm needs integer nInit >= 0 and nLocal >= 1, got nInit=${s.nInit}, nLocal=${s.nLocal}`);
+      }
+      return;
+    }
+    case 'vertical_and_slash': {
+      const s = p as Extract<Pattern, { type: 'vertical_and_slash' }>;
+      if (!positiveInt(s.verticalSize) || !positiveInt(s.slashSize)) {
+        throw new BadInputError(`${where}: vertical_and_slash needs positive integer verticalSize and slashSize, got ${s.verticalSize}, ${s.slashSize}`);
+      }
+      return;
+    }
+    case 'block_sparse': {
+      const s = p as Extract<Pattern, { type: 'block_sparse' }>;
+      if (!positiveInt(s.topK)) throw new BadInputError(`${where}: block_sparse needs a positive integer topK, got ${s.topK}`);
+      return;
+    }
+    default:
+      throw new BadInputError(`${where}: unknown pattern type ${JSON.stringify(t)} (expected dense, stream_llm, vertical_and_slash or block_sparse)`);
+  }
+}
+
+/** Upper bound of an estimated index's bytes per head (blockOffset + columnIndex + counts). */
+export function indexBytesPerHead(p: Pattern, S: number): number {
+  const qb = Math.ceil(S / BLOCK);
+  const kb = Math.ceil(S / BLOCK);
+  if (p.type === 'vertical_and_slash') {
+    // Every slash can become a range of its own; the ranges can never exceed the key blocks + 1.
+    const blocks = Math.min(p.slashSize, kb + 1);
+    return qb * (blocks + Math.min(p.verticalSize, S) + 2) * 4;
+  }
+  if (p.type === 'block_sparse') return qb * (Math.min(p.topK, kb) + 3) * 4;
+  return 0;
+}
+
+interface Validated {
+  H: number;
+  Hkv: number;
+  S: number;
+  D: number;
+  kvDType: KvDType;
+  patterns: Pattern[];
+}
+
+export function validateAttentionRequest(gpu: Gpu, r: AttentionRequest): Validated {
+  const op = 'attention';
+  for (const [name, t] of [['q', r.q], ['k', r.k], ['v', r.v]] as const) {
+    if (!t || t.shape.length !== 3) throw new ShapeError(`${op}: ${name} must be a 3-D tensor [heads, rows, D]${t ? `, got ${t.describe()}` : ''}`);
+    if (t.shape.some((d) => !Number.isInteger(d) || d <= 0)) throw new ShapeError(`${op}: ${name} ${t.describe()} has a size <= 0`);
+  }
+  const [H, Sq, D] = r.q.shape as [number, number, number];
+  const [Hkv, Scap, Dk] = r.k.shape as [number, number, number];
+  if (r.q.dtype !== 'f32') throw new DTypeError(`${op}: q must be f32, got ${r.q.describe()}`);
+  if (r.k.dtype !== 'f32' && r.k.dtype !== 'f16') throw new DTypeError(`${op}: k must be f32 or f16, got ${r.k.describe()}`);
+  if (r.v.dtype !== r.k.dtype) throw new DTypeError(`${op}: v must have k's dtype ${r.k.dtype}, got ${r.v.describe()}`);
+  if (!SUPPORTED_HEAD_DIMS.includes(D)) throw new UnsupportedError(`${op}: head dim ${D} is not supported (supported: ${SUPPORTED_HEAD_DIMS.join(', ')})`);
+  if (Dk !== D) throw new ShapeError(`${op}: k ${r.k.describe()} has head dim ${Dk}, q ${r.q.describe()} has ${D}`);
+  if (r.v.shape[0] !== Hkv || r.v.shape[1] !== Scap || r.v.shape[2] !== D) throw new ShapeError(`${op}: v ${r.v.describe()} must have k's shape [${Hkv}, ${Scap}, ${D}]`);
+  if (H % Hkv !== 0) throw new ShapeError(`${op}: query heads H=${H} must be a multiple of kv heads Hkv=${Hkv}`);
+  const S = r.kvLen ?? Sq;
+  if (!Number.isInteger(S) || S <= 0) throw new ShapeError(`${op}: kvLen=${S} must be a positive integer`);
+  if (S !== Sq) throw new ShapeError(`${op}: prefill needs kvLen (${S}) equal to q's rows (${Sq})`);
+  if (S > Scap) throw new ShapeError(`${op}: kvLen=${S} exceeds k/v rows ${Scap}`);
+  if (r.out) {
+    if (r.out.dtype !== 'f32') throw new DTypeError(`${op}: out must be f32, got ${r.out.describe()}`);
+    if (r.out.shape.length !== 3 || r.out.shape[0] !== H || r.out.shape[1] !== Sq || r.out.shape[2] !== D) {
+      throw new ShapeError(`${op}: out ${r.out.describe()} must have q's shape [${H}, ${Sq}, ${D}]`);
+    }
+  }
+  const list = Array.isArray(r.patterns) ? (r.patterns as readonly Pattern[]) : [r.patterns as Pattern];
+  if (Array.isArray(r.patterns) && list.length !== H) throw new BadInputError(`${op}: ${list.length} patterns for ${H} query heads (give one per head, or one for all)`);
+  if (list.length === 0) throw new BadInputError(`${op}: no pattern given`);
+  list.forEach((p, i) => validatePattern(p, `${op}: pattern ${Array.isArray(r.patterns) ? `of head ${i}` : ''}`.trimEnd()));
+  const patterns = Array.isArray(r.patterns) ? [...list] : Array.from({ length: H }, () => list[0]!);
+  if (!r.estimators && patterns.some((p) => p.type === 'vertical_and_slash' || p.type === 'block_sparse')) {
+    // The built-in estimators read q and k as one dtype and k with exactly S rows.
+    if (r.k.dtype !== 'f32') throw new UnsupportedError(`${op}: sparse patterns need f32 k and v (the index estimators read q and k as f32), got ${r.k.describe()}`);
+    if (Scap !== S) throw new ShapeError(`${op}: sparse patterns need k/v with exactly S=${S} rows (the index estimators do not take a larger cache), got ${r.k.describe()}`);
+  }
+  // Bindings: every tensor must fit one binding; the kernels index vec4 elements with u32.
+  const limit = gpu.caps.limits.maxStorageBufferBindingSize;
+  const qBytes = H * Sq * D * 4;
+  if (qBytes > limit) throw new TensorTooLargeError(qBytes, limit, `${op}: q/out [${H}, ${Sq}, ${D}] f32 at S=${S}`);
+  for (const p of patterns) {
+    const per = indexBytesPerHead(p, S);
+    if (per > Math.min(limit, INDEX_CHUNK_BYTES)) throw new TensorTooLargeError(per, Math.min(limit, INDEX_CHUNK_BYTES), `${op}: the ${patternKey(p)} index of one head at S=${S}`);
+  }
+  const qBlocksMax = Math.ceil(S / 32);
+  if (qBlocksMax > gpu.caps.limits.maxComputeWorkgroupsPerDimension) {
+    throw new ShapeError(`${op}: S=${S} needs ${qBlocksMax} query blocks, more than ${gpu.caps.limits.maxComputeWorkgroupsPerDimension} workgroups per dimension`);
+  }
+  return { H, Hkv, S, D, kvDType: r.k.dtype, patterns };
+}
+
+// ------------------------------------------------------------------ kernel cache
+
+type AnyKernel = DenseAttentionKernel | StreamAttentionKernel | SparseAttentionKernel | IndexEstimator<VerticalSlashParams> | IndexEstimator<BlockSparseParams>;
+const kernelCache = new WeakMap<Gpu, Map<string, Promise<AnyKernel>>>();
+
+function cached<T extends AnyKernel>(gpu: Gpu, key: string, make: () => Promise<T>): Promise<T> {
+  let m = kernelCache.get(gpu);
+  if (!m) kernelCache.set(gpu, (m = new Map()));
+  let p = m.get(key);
+  if (!p) {
+    p = make();
+    m.set(key, p);
+    p.catch(() => m!.delete(key));
+  }
+  return p as Promise<T>;
+}
+
+async function timedSubmit(gpu: Gpu, batch: Batch, profile: boolean, label: string): Promise<{ ms: number; times: { label: string; ms: number }[] }> {
+  const t0 = performance.now();
+  const times = await batch.submit();
+  const wall = performance.now() - t0;
+  if (!profile) return { ms: 0, times: [] };
+  if (times.length) return { ms: times.reduce((a, t) => a + t.ms, 0), times };
+  return { ms: wall, times: [{ label, ms: wall }] };
+}
+
+/** Runs attention for every head with its pattern. */
+export async function attention(gpu: Gpu, request: AttentionRequest): Promise<AttentionResult> {
+  const { H, S, D, kvDType, patterns } = validateAttentionRequest(gpu, request);
+  const profile = request.profile === true;
+  const estimators = request.estimators ?? DEFAULT_ESTIMATORS;
+  const { q, k, v } = request;
+
+  // Group heads by pattern (first-seen order).
+  const groups = new Map<string, { pattern: Pattern; heads: number[] }>();
+  patterns.forEach((p, h) => {
+    const key = patternKey(p);
+    const g = groups.get(key) ?? { pattern: p, heads: [] };
+    g.heads.push(h);
+    groups.set(key, g);
+  });
+
+  // Compile (or fetch) every kernel needed before allocating anything.
+  const kopts = { headDim: D, kvDType };
+  const dense = [...groups.values()].some((g) => g.pattern.type === 'dense')
+    ? await cached(gpu, `dense:${D}:${kvDType}`, () => DenseAttentionKernel.create(gpu, { ...kopts, splitKeys: false }))
+    : undefined;
+  const stream = [...groups.values()].some((g) => g.pattern.type === 'stream_llm')
+    ? await cached(gpu, `stream:${D}:${kvDType}`, () => StreamAttentionKernel.create(gpu, kopts))
+    : undefined;
+  const anySparse = [...groups.values()].some((g) => g.pattern.type === 'vertical_and_slash' || g.pattern.type === 'block_sparse');
+  const sparse = anySparse ? await cached(gpu, `sparse:${D}:${kvDType}`, () => SparseAttentionKernel.create(gpu, kopts)) : undefined;
+  const vsEst = [...groups.values()].some((g) => g.pattern.type === 'vertical_and_slash')
+    ? await cached(gpu, `est.vs:${D}:${request.estimators ? 'custom' : 'default'}`, () => estimators.verticalSlash(gpu, D))
+    : undefined;
+  const bsEst = [...groups.values()].some((g) => g.pattern.type === 'block_sparse')
+    ? await cached(gpu, `est.bs:${D}:${request.estimators ? 'custom' : 'default'}`, () => estimators.blockSparse(gpu, D))
+    : undefined;
+
+  const out = request.out ?? gpu.empty([H, S, D], 'f32', 'attention.out');
+  const causal = (S * (S + 1)) / 2;
+  const density = new Array<number>(H).fill(1);
+  const indexes: (HeadIndex | null)[] | undefined = request.returnIndexes ? new Array<HeadIndex | null>(H).fill(null) : undefined;
+  const times: { label: string; ms: number }[] = [];
+  let estimationMs = 0;
+  let attentionMs = 0;
+
+  // Dense and A-shape heads: one batch.
+  const simple = [...groups.values()].filter((g) => g.pattern.type === 'dense' || g.pattern.type === 'stream_llm');
+  if (simple.length) {
+    const batch = gpu.batch({ label: 'attention', profile });
+    for (const g of simple) {
+      const p = g.pattern;
+      if (p.type === 'dense') dense!.encode(batch, q, k, v, out, g.heads, { qPos0: 0, kvLen: S });
+      else if (p.type === 'stream_llm') {
+        stream!.encode(batch, q, k, v, out, g.heads, { nInit: p.nInit, nLocal: p.nLocal });
+        const d = streamEntries(S, p.nInit, p.nLocal) / causal;
+        for (const h of g.heads) density[h] = d;
+      }
+    }
+    const r = await timedSubmit(gpu, batch, profile, 'attention');
+    attentionMs += r.ms;
+    times.push(...r.times);
+  }
+
+  // Sparse heads: per pattern, per chunk of heads.
+  for (const g of groups.values()) {
+    const p = g.pattern;
+    if (p.type !== 'vertical_and_slash' && p.type !== 'block_sparse') continue;
+    const perHead = Math.max(indexBytesPerHead(p, S), 1);
+    const chunk = Math.max(1, Math.min(g.heads.length, Math.floor(Math.min(gpu.caps.limits.maxStorageBufferBindingSize, INDEX_CHUNK_BYTES) / perHead)));
+    for (let c0 = 0; c0 < g.heads.length; c0 += chunk) {
+      const heads = g.heads.slice(c0, c0 + chunk);
+      const estBatch = gpu.batch({ label: `attention.estimate.${p.type}`, profile });
+      const index = p.type === 'vertical_and_slash' ? vsEst!.encode(estBatch, q, k, heads, { verticalSize: p.verticalSize, slashSize: p.slashSize }) : bsEst!.encode(estBatch, q, k, heads, { topK: p.topK });
+      let counts: Tensor | undefined;
+      try {
+        validateIndex(`attention: ${p.type} estimator`, index, S, heads.length);
+        let attBatch = estBatch;
+        if (profile) {
+          const r = await timedSubmit(gpu, estBatch, profile, `estimate.${p.type}`);
+          estimationMs += r.ms;
+          times.push(...r.times);
+          attBatch = gpu.batch({ label: `attention.${p.type}`, profile });
+        }
+        counts = gpu.empty([heads.length, index.queryBlocks], 'u32', 'attention.counts');
+        sparse!.encode(attBatch, q, k, v, out, heads, index);
+        sparse!.encodeCount(attBatch, index, counts);
+        const r = await timedSubmit(gpu, attBatch, profile, `attention.${p.type}`);
+        attentionMs += r.ms;
+        times.push(...r.times);
+        const got = (await gpu.read(counts)) as Uint32Array;
+        heads.forEach((h, i) => {
+          let n = 0;
+          for (let b = 0; b < index.queryBlocks; b++) n += got[i * index.queryBlocks + b]!;
+          density[h] = n / causal;
+        });
+        if (indexes) {
+          const host = await readIndex(gpu, index);
+          heads.forEach((h, i) => {
+            indexes[h] = { pattern: p, blockOffsets: host.ranges[i]!, columns: host.columns[i]! };
+          });
+        }
+      } finally {
+        releaseIndex(gpu, index);
+        gpu.release(counts);
+      }
+    }
+  }
+
+  const result: AttentionResult = { out, density };
+  if (indexes) result.indexes = indexes;
+  if (profile) {
+    result.timings = { estimationMs, attentionMs };
+    result.times = times;
+  }
+  return result;
+}
