@@ -21,7 +21,8 @@
 //   TILED*, SGMATRIX: BM, BN (workgroup tile), BK (k step), NT (threads per workgroup),
 //            PREFETCH (vector loads only: fetch the next k-slice into registers during the current one,
 //            two workgroup-memory buffers, one barrier per k-step)
-//   TILED*:   TM, TN (per-thread block; multiples of 4); PROBE_COMPUTE_ONLY (benchmark probe only)
+//   TILED*:   TM, TN (per-thread block; multiples of 4); UNROLL (8x8 blocks: inner product written
+//            out with constant indices); PROBE_COMPUTE_ONLY (benchmark probe only)
 //   SGMATRIX: SG_M, SG_N (subgroups along M, N), SG_TM, SG_TN (16x16 matrices per subgroup);
 //            BM = SG_M*SG_TM*16, BN = SG_N*SG_TN*16, BK a multiple of 16
 //
@@ -314,6 +315,30 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid
     let ab = buf * A_TILE;
     let bb = buf * B_TILE;
     for (var kk = 0u; kk < BK; kk++) {
+#if UNROLL && TM == 8 && TN == 8
+      // The same 8x8 block written out: only constant indices into acc, so acc stays in registers
+      // even where the compiler does not unroll loops (wgpu/naga bounds every loop with a counter).
+      let a0 = vec4<f32>(As[ab + kk * (BM / 4u) + ty]);
+      let a1 = vec4<f32>(As[ab + kk * (BM / 4u) + WG_Y + ty]);
+      let b0 = vec4<f32>(Bs[bb + kk * (BN / 4u) + tx]);
+      let b1 = vec4<f32>(Bs[bb + kk * (BN / 4u) + WG_X + tx]);
+      acc[0] = fma(vec4<f32>(a0.x), b0, acc[0]);
+      acc[1] = fma(vec4<f32>(a0.x), b1, acc[1]);
+      acc[2] = fma(vec4<f32>(a0.y), b0, acc[2]);
+      acc[3] = fma(vec4<f32>(a0.y), b1, acc[3]);
+      acc[4] = fma(vec4<f32>(a0.z), b0, acc[4]);
+      acc[5] = fma(vec4<f32>(a0.z), b1, acc[5]);
+      acc[6] = fma(vec4<f32>(a0.w), b0, acc[6]);
+      acc[7] = fma(vec4<f32>(a0.w), b1, acc[7]);
+      acc[8] = fma(vec4<f32>(a1.x), b0, acc[8]);
+      acc[9] = fma(vec4<f32>(a1.x), b1, acc[9]);
+      acc[10] = fma(vec4<f32>(a1.y), b0, acc[10]);
+      acc[11] = fma(vec4<f32>(a1.y), b1, acc[11]);
+      acc[12] = fma(vec4<f32>(a1.z), b0, acc[12]);
+      acc[13] = fma(vec4<f32>(a1.z), b1, acc[13]);
+      acc[14] = fma(vec4<f32>(a1.w), b0, acc[14]);
+      acc[15] = fma(vec4<f32>(a1.w), b1, acc[15]);
+#else
       var a: array<vec4<f32>, TM / 4>;
       var b: array<vec4<f32>, TN / 4>;
       for (var i = 0u; i < TM / 4u; i++) {
@@ -329,6 +354,7 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid
           }
         }
       }
+#endif
     }
 #if VEC && PREFETCH
     if (more) {
@@ -337,6 +363,8 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid
 #endif
     workgroupBarrier();
   }
+  // A copy for the dynamically indexed write-out, so that only the copy (not acc) may need memory.
+  let res = acc;
   for (var i = 0u; i < TM / 4u; i++) {
     for (var q = 0u; q < 4u; q++) {
       let m = m0 + (i * WG_Y + ty) * 4u + q;
@@ -344,7 +372,7 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid
         continue;
       }
       for (var j = 0u; j < TN / 4u; j++) {
-        let v = acc[(i * 4u + q) * (TN / 4u) + j];
+        let v = res[(i * 4u + q) * (TN / 4u) + j];
         for (var c = 0u; c < 4u; c++) {
           let n = n0 + (j * WG_X + tx) * 4u + c;
           if (n < N) {
@@ -532,6 +560,13 @@ const GEMV_ROWS: u32 = GEMV_WG / GEMV_LANES;
 
 var<workgroup> red: array<f32, GEMV_MAX_M * GEMV_WG>;
 
+#if VEC && WDT != 0
+// x row (starting at vec4 index row) times eight weights at chunk c (x elements 8c .. 8c+7).
+fn xdot8(row: u32, c: u32, wv: array<vec4<f32>, 2>) -> f32 {
+  return dot(x[row + 2u * c], wv[0]) + dot(x[row + 2u * c + 1u], wv[1]);
+}
+#endif
+
 @compute @workgroup_size(GEMV_WG)
 fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_index) lidx: u32) {
   let M = params.M;
@@ -543,8 +578,22 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec
   var acc: array<f32, GEMV_MAX_M>;
   if (n < N) {
 #if VEC && WDT == 0
+    // Four independent 16-byte weight loads per lane per step keep more bytes in flight.
     let kq = K / 4u;
-    for (var c = lane; c < kq; c += GEMV_LANES) {
+    var c = lane;
+    for (; c + 3u * GEMV_LANES < kq; c += 4u * GEMV_LANES) {
+      let w0 = w[n * kq + c];
+      let w1 = w[n * kq + c + GEMV_LANES];
+      let w2 = w[n * kq + c + 2u * GEMV_LANES];
+      let w3 = w[n * kq + c + 3u * GEMV_LANES];
+      for (var m = 0u; m < GEMV_MAX_M; m++) {
+        if (m < M) {
+          let xb = m * kq + c;
+          acc[m] += dot(x[xb], w0) + dot(x[xb + GEMV_LANES], w1) + dot(x[xb + 2u * GEMV_LANES], w2) + dot(x[xb + 3u * GEMV_LANES], w3);
+        }
+      }
+    }
+    for (; c < kq; c += GEMV_LANES) {
       let wv = w[n * kq + c];
       for (var m = 0u; m < GEMV_MAX_M; m++) {
         if (m < M) {
@@ -554,12 +603,23 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec
     }
 #elif VEC
     let ko = K / 8u;
-    for (var c = lane; c < ko; c += GEMV_LANES) {
+    var c = lane;
+    for (; c + 3u * GEMV_LANES < ko; c += 4u * GEMV_LANES) {
+      let w0 = w8_at(n * ko + c);
+      let w1 = w8_at(n * ko + c + GEMV_LANES);
+      let w2 = w8_at(n * ko + c + 2u * GEMV_LANES);
+      let w3 = w8_at(n * ko + c + 3u * GEMV_LANES);
+      for (var m = 0u; m < GEMV_MAX_M; m++) {
+        if (m < M) {
+          acc[m] += xdot8(m * (K / 4u), c, w0) + xdot8(m * (K / 4u), c + GEMV_LANES, w1) + xdot8(m * (K / 4u), c + 2u * GEMV_LANES, w2) + xdot8(m * (K / 4u), c + 3u * GEMV_LANES, w3);
+        }
+      }
+    }
+    for (; c < ko; c += GEMV_LANES) {
       let wv = w8_at(n * ko + c);
       for (var m = 0u; m < GEMV_MAX_M; m++) {
         if (m < M) {
-          let xi = m * (K / 4u) + 2u * c;
-          acc[m] += dot(x[xi], wv[0]) + dot(x[xi + 1u], wv[1]);
+          acc[m] += xdot8(m * (K / 4u), c, wv);
         }
       }
     }

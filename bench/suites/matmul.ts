@@ -90,15 +90,18 @@ const GEMV: Shape[] = [
 ];
 const GEMV_QUICK: Shape[] = [{ M: 1, N: 1024, K: 512, wdtype: 'bf16' }];
 
-const F32_SWEEP: { name: string; tile: TileConfig }[] = [
-  { name: '128x128x16/8x8', tile: LARGE_TILE },
-  { name: '128x128x16/8x8-noprefetch', tile: { ...LARGE_TILE, prefetch: false } },
-  { name: '128x128x32/8x8', tile: { ...LARGE_TILE, BK: 32 } },
-  { name: '128x128x8/8x8', tile: { ...LARGE_TILE, BK: 8 } },
-  { name: '128x64x16/8x4', tile: { BM: 128, BN: 64, BK: 16, TM: 8, TN: 4, prefetch: true } },
-  { name: '64x128x16/4x8', tile: { BM: 64, BN: 128, BK: 16, TM: 4, TN: 8, prefetch: true } },
-  { name: '64x64x16/4x4', tile: { ...SMALL_TILE, prefetch: true } },
-  { name: '128x128x16/8x8@128t', tile: { BM: 128, BN: 128, BK: 16, TM: 16, TN: 8, prefetch: true } },
+const F32_SWEEP: { name: string; variant: 'f32' | 'f16'; tile: TileConfig }[] = [
+  { name: '128x128x8/8x8', variant: 'f32', tile: LARGE_TILE },
+  { name: '128x128x8/8x8-unroll', variant: 'f32', tile: { ...LARGE_TILE, unroll: true } },
+  { name: '128x128x8/8x8-noprefetch', variant: 'f32', tile: { ...LARGE_TILE, prefetch: false } },
+  { name: '128x128x16/8x8-noprefetch-unroll', variant: 'f32', tile: { ...LARGE_TILE, BK: 16, prefetch: false, unroll: true } },
+  { name: '128x128x16/8x8-unroll', variant: 'f32', tile: { ...LARGE_TILE, BK: 16, unroll: true } },
+  { name: '128x64x8/8x4', variant: 'f32', tile: { BM: 128, BN: 64, BK: 8, TM: 8, TN: 4, prefetch: true } },
+  { name: '64x128x8/4x8', variant: 'f32', tile: { BM: 64, BN: 128, BK: 8, TM: 4, TN: 8, prefetch: true } },
+  { name: '64x64x8/4x4', variant: 'f32', tile: { BM: 64, BN: 64, BK: 8, TM: 4, TN: 4, prefetch: true } },
+  { name: '128x128x8/8x8', variant: 'f16', tile: LARGE_TILE },
+  { name: '128x128x8/8x8-unroll', variant: 'f16', tile: { ...LARGE_TILE, unroll: true } },
+  { name: '128x128x16/8x8-unroll', variant: 'f16', tile: { ...LARGE_TILE, BK: 16, unroll: true } },
 ];
 const SG_SWEEP: { name: string; sg: SgTileConfig }[] = [
   { name: '2x2sg/4x4m/k32', sg: SG_TILE },
@@ -215,6 +218,8 @@ export const matmulSuite: BenchSuite = {
       { variant: 'f32-noprefetch', vec: true, tile: { ...LARGE_TILE, prefetch: false } },
       { variant: 'f32-compute-only', vec: true, tile: { ...LARGE_TILE, prefetch: false }, extra: { PROBE_COMPUTE_ONLY: 1 } },
       { variant: 'f32-small-tile', vec: true, tile: SMALL_TILE },
+      { variant: 'f32-unroll', vec: true, tile: { ...LARGE_TILE, unroll: true } },
+      { variant: 'f32-unroll-compute-only', vec: true, tile: { ...LARGE_TILE, prefetch: false, unroll: true }, extra: { PROBE_COMPUTE_ONLY: 1 } },
     ];
     for (const pr of probes) {
       await tryRow(pr.variant, async () => {
@@ -232,9 +237,10 @@ export const matmulSuite: BenchSuite = {
     if (tune) {
       const s = BIG[0]!;
       for (const c of F32_SWEEP) {
-        await tryRow(`tune f32 ${c.name}`, async () => {
-          const k = await kernel(s.wdtype, 'f32', c.tile);
-          return computeRow(`f32[${c.name}]`, s, await measure(k, s), { tune: true });
+        if (c.variant === 'f16' && pathAvailable(gpu, 'f16')) continue;
+        await tryRow(`tune ${c.variant} ${c.name}`, async () => {
+          const k = await kernel(s.wdtype, c.variant, c.tile);
+          return computeRow(`${c.variant}[${c.name}]`, s, await measure(k, s), { tune: true });
         });
       }
       if (!pathAvailable(gpu, 'sgmatrix')) {

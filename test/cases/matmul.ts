@@ -87,7 +87,8 @@ specs.push({ variant: 'f32', shape: [7, 33, 65], wdt: 'f32', bias: false, tile: 
 specs.push({ variant: 'f32', shape: [65, 129, 47], wdt: 'f16', bias: true, tile: SMALL_TILE });
 // The 128x128 register tile with prefetch (the default for large M*N): ragged in M, N and K, both load flavours.
 specs.push({ variant: 'f32', tag: 'large', shape: [130, 70, 200], wdt: 'f32', bias: true, tile: LARGE_TILE });
-specs.push({ variant: 'f32', tag: 'large', shape: [129, 131, 47], wdt: 'f16', bias: false, tile: LARGE_TILE });
+specs.push({ variant: 'f32', tag: 'large-unroll', shape: [129, 131, 47], wdt: 'f16', bias: false, tile: { ...LARGE_TILE, unroll: true } });
+specs.push({ variant: 'f32', tag: 'large-unroll', shape: [131, 129, 64], wdt: 'f16', bias: false, tile: { ...LARGE_TILE, unroll: true } });
 specs.push({ variant: 'f32', tag: 'large', shape: [140, 136, 24], wdt: 'bf16', bias: true, tile: LARGE_TILE });
 // Register prefetch (double-buffered workgroup tiles) on the 64x64 tile, where packed-B chunks are fewer than threads.
 specs.push({ variant: 'f32', tag: 'small-prefetch', shape: [65, 129, 200], wdt: 'bf16', bias: true, tile: { ...SMALL_TILE, prefetch: true } });
@@ -98,6 +99,9 @@ for (const wdt of DTYPES) {
   specs.push({ variant: 'gemv', shape: [8, 70, 200], wdt, bias: withBias(wdt) });
 }
 specs.push({ variant: 'gemv', shape: [1, 1, 1], wdt: 'bf16', bias: true });
+// K long enough for the 4-chunk unrolled loop plus a remainder (f32: 258 vec4 chunks, packed: 129 chunks of 8).
+specs.push({ variant: 'gemv', shape: [2, 20, 1032], wdt: 'f32', bias: true });
+specs.push({ variant: 'gemv', shape: [2, 20, 1032], wdt: 'bf16', bias: true });
 specs.push({ variant: 'gemv', shape: [3, 17, 9], wdt: 'f16', bias: true });
 // auto: gemv, the f32 tiles (small or large by M*N) or sgmatrix, by shape and device.
 specs.push({ variant: 'auto', shape: [3, 40, 72], wdt: 'bf16', bias: true });
