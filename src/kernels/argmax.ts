@@ -32,6 +32,7 @@ export class ArgmaxKernel {
     if (x.shape.length !== 1 && x.shape.length !== 2) throw new ShapeError(`argmax: x must be [V] or [R, V], got ${x.describe()}`);
     const [R, V] = x.shape.length === 1 ? [1, x.shape[0]!] : (x.shape as [number, number]);
     if (out.numel !== R || out.shape.length !== 1) throw new ShapeError(`argmax: out ${out.describe()} must be [${R}] for x ${x.describe()}`);
+    if (out.buffer === x.buffer) throw new ShapeError('argmax: out must not share a buffer with x');
     const [gx, gy] = foldGrid(R, this.gpu.caps.limits.maxComputeWorkgroupsPerDimension);
     batch.dispatch({ program: this.program, bindings: { x, out }, params: { R, V }, workgroups: [gx, gy], label: 'argmax' });
   }

@@ -45,6 +45,7 @@ export class EmbeddingKernel {
     const T = ids.shape[0]!;
     const [V, C] = table.shape as [number, number];
     if (out.shape.length !== 2 || out.shape[0] !== T || out.shape[1] !== C) throw new ShapeError(`embedding: out ${out.describe()} must be [${T}, ${C}] for ids ${ids.describe()} and table ${table.describe()}`);
+    if (out.buffer === ids.buffer || out.buffer === table.buffer) throw new ShapeError('embedding: out must not share a buffer with ids or table');
     if (V * C > 2 ** 32 - 1) throw new UnsupportedError(`embedding: table ${table.describe()} has more than 2^32 - 1 elements`);
     const [x, y] = foldGrid(ceilDiv(T * C, WG), this.gpu.caps.limits.maxComputeWorkgroupsPerDimension);
     batch.dispatch({ program: this.program, bindings: { ids, table, out }, params: { T, C, V }, workgroups: [x, y], label: 'embedding' });

@@ -40,6 +40,7 @@ export class HeadsToTokensKernel {
     if (out.dtype !== 'f32') throw new DTypeError(`heads_to_tokens: out ${out.describe()} must be f32`);
     if (x.shape.length !== 3) throw new ShapeError(`heads_to_tokens: x must be [H, Scap, D], got ${x.describe()}`);
     if (out.shape.length !== 2) throw new ShapeError(`heads_to_tokens: out must be [T, Htot * D], got ${out.describe()}`);
+    if (out.buffer === x.buffer) throw new ShapeError('heads_to_tokens: out must not share a buffer with x');
     const [H, Scap, D] = x.shape as [number, number, number];
     const [Tout, width] = out.shape as [number, number];
     const tokens = p.tokens ?? Tout;

@@ -31,6 +31,7 @@ function validateRows(op: string, x: Tensor, weight: Tensor, out: Tensor, weight
   const [T, C] = x.shape as [number, number];
   if (weight.shape.length !== 1 || weight.shape[0] !== C) throw new ShapeError(`${op}: weight ${weight.describe()} must be [${C}] for x ${x.describe()}`);
   if (out.shape.length !== 2 || out.shape[0] !== T || out.shape[1] !== C) throw new ShapeError(`${op}: out ${out.describe()} must be [${T}, ${C}] like x`);
+  if (out.buffer === x.buffer || out.buffer === weight.buffer) throw new ShapeError(`${op}: out must not share a buffer with x or weight (WebGPU forbids a written binding aliasing another)`);
   if (!Number.isFinite(eps) || eps < 0) throw new ShapeError(`${op}: eps must be a finite number >= 0, got ${eps}`);
   return [T, C];
 }

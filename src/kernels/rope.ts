@@ -173,6 +173,7 @@ export class RopeKernel {
     if (out.dtype !== this.options.outDType) throw new DTypeError(`${op}: out ${out.describe()} must be ${this.options.outDType} (the kernel was created for it)`);
     if (x.shape.length !== 2 || x.shape[1]! % D !== 0) throw new ShapeError(`${op}: x must be [T, Htot * ${D}], got ${x.describe()}`);
     if (out.shape.length !== 3 || out.shape[2] !== D) throw new ShapeError(`${op}: out must be [Hout, Scap, ${D}], got ${out.describe()}`);
+    if (out.buffer === x.buffer) throw new ShapeError(`${op}: out must not share a buffer with x`);
     const [T, width] = x.shape as [number, number];
     const Htot = width / D;
     const [Hout, Scap] = out.shape as [number, number, number];

@@ -4,7 +4,7 @@ import { expectEqualInts } from '../harness/compare.ts';
 import { argmaxRef } from '../reference/argmax.ts';
 import { ArgmaxKernel } from '../../src/kernels/argmax.ts';
 import type { ReduceVariant } from '../../src/kernels/reduce.ts';
-import { expectTypedError, VARIANTS } from './ops_common.ts';
+import { expectTypedError, folded, VARIANTS } from './ops_common.ts';
 
 /** Output poison for u32 results: a value no row can legitimately produce here. */
 const POISON_U32 = 0xdeadbeef;
@@ -62,6 +62,8 @@ export const argmaxCases: KernelCase[] = [
   argmaxCase(1, 1000, 'auto', undefined, true),
   argmaxCase(1, 128257, 'auto', undefined, true),
   argmaxCase(7, 33, 'auto'),
+  folded(argmaxCase(10, 300, 'auto'), 4),
+  folded(argmaxCase(10, 300, 'workgroup'), 4),
   ...VARIANTS.filter((v) => v.variant !== 'auto').flatMap((v) => [argmaxCase(11, 3001, v.variant, v.needs), argmaxCase(1, 65539, v.variant, v.needs, true)]),
   {
     name: 'argmax:typed errors',

@@ -4,7 +4,7 @@ import { compareArrays, TOL_F32 } from '../harness/compare.ts';
 import { embeddingRef } from '../reference/embedding.ts';
 import { EmbeddingKernel, validateIds, type EmbeddingTableDType } from '../../src/kernels/embedding.ts';
 import { roundTo } from '../../src/util/half.ts';
-import { expectTypedError, fillSentinel } from './ops_common.ts';
+import { expectTypedError, fillSentinel, folded } from './ops_common.ts';
 
 function embedCase(T: number, V: number, C: number, dtype: EmbeddingTableDType, invalid: number[] = []): KernelCase {
   return {
@@ -41,6 +41,7 @@ export const embeddingCases: KernelCase[] = [
   embedCase(64, 300, 129, 'bf16', [0]),
   embedCase(130, 1000, 64, 'f32', [129]),
   embedCase(17, 33, 255, 'f16'),
+  folded(embedCase(130, 1000, 64, 'bf16', [77]), 6),
   {
     name: 'embedding:typed errors',
     quick: true,

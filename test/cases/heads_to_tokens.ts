@@ -5,7 +5,7 @@ import { compareArrays } from '../harness/compare.ts';
 import { headsToTokensRef } from '../reference/heads_to_tokens.ts';
 import { HeadsToTokensKernel } from '../../src/kernels/heads_to_tokens.ts';
 import { roundTo } from '../../src/util/half.ts';
-import { expectTypedError } from './ops_common.ts';
+import { expectTypedError, folded } from './ops_common.ts';
 
 const EXACT = { relL2: 0, atol: 0, rtol: 0 };
 
@@ -52,6 +52,7 @@ export const headsToTokensCases: KernelCase[] = [
   h2tCase({ H: 4, Scap: 33, D: 64, dtype: 'f16', Tout: 33, Htot: 4, srcOffset: 0 }),
   h2tCase({ H: 2, Scap: 300, D: 128, dtype: 'bf16', Tout: 130, Htot: 6, srcOffset: 170, headStart: 3 }),
   h2tCase({ H: 3, Scap: 11, D: 5, dtype: 'bf16', Tout: 1, Htot: 3, srcOffset: 10 }),
+  folded(h2tCase({ H: 2, Scap: 300, D: 128, dtype: 'f16', Tout: 130, Htot: 3, srcOffset: 100, headStart: 1 }), 12),
   {
     name: 'heads_to_tokens:typed errors',
     quick: true,

@@ -34,3 +34,26 @@ export function fillSentinel(gpu: Gpu, shape: readonly number[], label = 'out') 
   gpu.fillWords(t, SENTINEL_WORD);
   return t;
 }
+
+/**
+ * The same case with maxComputeWorkgroupsPerDimension lowered while it runs, so that grid.ts folds
+ * its grid into 2D (x * y >= workgroups, the spare ones must exit) at a size SwiftShader can run:
+ * the real limit (65535) needs far more workgroups than a software adapter gets through quickly.
+ * Cases run one at a time in every runner, so the temporary change is not seen by others.
+ */
+export function folded(c: KernelCase, maxPerDim: number): KernelCase {
+  return {
+    name: `${c.name},grid folded at ${maxPerDim}`,
+    needs: c.needs,
+    async run(gpu, seed) {
+      const limits = gpu.caps.limits;
+      const saved = limits.maxComputeWorkgroupsPerDimension;
+      limits.maxComputeWorkgroupsPerDimension = maxPerDim;
+      try {
+        await c.run.call(c, gpu, seed);
+      } finally {
+        limits.maxComputeWorkgroupsPerDimension = saved;
+      }
+    },
+  };
+}

@@ -5,7 +5,7 @@ import { compareArrays, TOL_F32 } from '../harness/compare.ts';
 import { rmsNormRef, addRmsNormRef } from '../reference/rms_norm.ts';
 import { RmsNormKernel, AddRmsNormKernel, type NormWeightDType } from '../../src/kernels/rms_norm.ts';
 import { roundTo } from '../../src/util/half.ts';
-import { expectTypedError, VARIANTS } from './ops_common.ts';
+import { expectTypedError, folded, VARIANTS } from './ops_common.ts';
 import type { ReduceVariant } from '../../src/kernels/reduce.ts';
 
 /** Rows at very different scales (1e-3 .. 1e2), so eps and the reduction both matter. */
@@ -89,6 +89,9 @@ export const rmsNormCases: KernelCase[] = [
   normCase(4, 2048, 'f16', 'workgroup'),
   ...VARIANTS.map((v) => addNormCase(7, 515, (['f32', 'bf16', 'f16'] as const)[VARIANTS.indexOf(v)], v.variant, v.needs)),
   addNormCase(1, 3, 'f32', 'auto'),
+  folded(normCase(10, 33, 'bf16', 'auto'), 4),
+  folded(normCase(10, 33, 'f16', 'workgroup'), 4),
+  folded(addNormCase(11, 20, 'f32', 'auto'), 4),
   {
     name: 'rms_norm:typed errors',
     quick: true,
@@ -104,6 +107,7 @@ export const rmsNormCases: KernelCase[] = [
       await expectTypedError('weight length', 'SHAPE', 'weight', () => k.encode(b, x, wBad, out, 1e-5));
       await expectTypedError('weight dtype', 'DTYPE', 'must be f32', () => k.encode(b, x, wHalf, out, 1e-5));
       await expectTypedError('out shape', 'SHAPE', 'out', () => k.encode(b, x, w, outBad, 1e-5));
+      await expectTypedError('alias', 'SHAPE', 'share', () => k.encode(b, x, w, x, 1e-5));
       await expectTypedError('eps', 'SHAPE', 'eps', () => k.encode(b, x, w, out, Number.NaN));
       await expectTypedError('weightDType', 'UNSUPPORTED', 'weightDType', () => RmsNormKernel.create(gpu, { weightDType: 'i32' as NormWeightDType }));
       const ka = await AddRmsNormKernel.create(gpu, { weightDType: 'f32' });

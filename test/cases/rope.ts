@@ -5,7 +5,7 @@ import { compareArrays, MismatchError, TOL_F16, TOL_F32 } from '../harness/compa
 import { ropeRef } from '../reference/rope.ts';
 import { RopeKernel, RopeTable, ropeInvFreq, type RopeConfig } from '../../src/kernels/rope.ts';
 import { ropeInvFrequencies } from '../../src/model/config.ts';
-import { expectTypedError } from './ops_common.ts';
+import { expectTypedError, folded } from './ops_common.ts';
 
 /** Llama 3.1 8B's rope: theta 500000 with llama3 scaling (factor 8, low 1, high 4, original 8192). */
 const LLAMA31: RopeConfig = {
@@ -72,6 +72,7 @@ export const ropeCases: KernelCase[] = [
   ropeCase({ ...base, out: 'f16', T: 3, Htot: 8, D: 128, headStart: 6, heads: 2, Hout: 3, Scap: 4, posOffset: 65535, dstOffset: 1, config: LLAMA31, maxPositions: 131072 }),
   ropeCase({ rotate: false, out: 'f32', T: 11, Htot: 5, D: 16, headStart: 3, heads: 2, Hout: 2, Scap: 13, posOffset: 0, dstOffset: 2, quick: true }),
   ropeCase({ rotate: false, out: 'f16', T: 6, Htot: 2, D: 64, headStart: 0, heads: 2, Hout: 3, Scap: 6, posOffset: 0, dstOffset: 0 }),
+  folded(ropeCase({ ...base, out: 'f16', T: 40, Htot: 4, D: 64, headStart: 1, heads: 3, Hout: 3, Scap: 50, posOffset: 300, dstOffset: 9 }), 3),
   {
     name: 'rope:inv_freq (plain and llama3) vs an independent float64 derivation',
     quick: true,
@@ -103,6 +104,7 @@ export const ropeCases: KernelCase[] = [
       await expectTypedError('heads', 'SHAPE', 'outside x', () => k.encode(b, x, out, { ...p, headStart: 1 }));
       await expectTypedError('capacity', 'SHAPE', 'capacity', () => k.encode(b, x, out, { ...p, dstOffset: 3 }));
       await expectTypedError('positions', 'BAD_INPUT', 'exceed', () => k.encode(b, x, out, { ...p, posOffset: 13 }));
+      await expectTypedError('alias', 'SHAPE', 'share', () => k.encode(b, x, x.reshape([2, 4, 8]), { ...p, heads: 1 }));
       await expectTypedError('no table', 'BAD_INPUT', 'RopeTable', () => k.encode(b, x, out, { ...p, table: undefined }));
       await expectTypedError('out dtype', 'DTYPE', 'f32', () => k.encode(b, x, outHalf, p));
       await expectTypedError('headDim', 'UNSUPPORTED', 'multiple of 4', () => RopeKernel.create(gpu, { headDim: 6, rotate: true, outDType: 'f32' }));

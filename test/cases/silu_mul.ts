@@ -4,7 +4,7 @@ import { Rng } from '../harness/rng.ts';
 import { compareArrays, TOL_F32 } from '../harness/compare.ts';
 import { siluMulRef } from '../reference/silu_mul.ts';
 import { SiluMulKernel } from '../../src/kernels/silu_mul.ts';
-import { expectTypedError } from './ops_common.ts';
+import { expectTypedError, folded } from './ops_common.ts';
 
 const SHAPES: [number, number][] = [
   [1, 1],
@@ -14,8 +14,8 @@ const SHAPES: [number, number][] = [
   [300, 1025],
 ];
 
-export const siluMulCases: KernelCase[] = [
-  ...SHAPES.map(([T, F]): KernelCase => ({
+function siluMulCase(T: number, F: number): KernelCase {
+  return {
     name: `silu_mul:T=${T},F=${F}`,
     quick: T * F <= 1000,
     async run(gpu, seed) {
@@ -34,7 +34,12 @@ export const siluMulCases: KernelCase[] = [
       compareArrays(this.name, await gpu.read(out), siluMulRef(gate, up), TOL_F32);
       gpu.release(tg, tu, out);
     },
-  })),
+  };
+}
+
+export const siluMulCases: KernelCase[] = [
+  ...SHAPES.map(([T, F]) => siluMulCase(T, F)),
+  folded(siluMulCase(37, 1000), 13),
   {
     name: 'silu_mul:typed errors',
     quick: true,

@@ -5,7 +5,7 @@ import { compareArrays, type Tolerance } from '../harness/compare.ts';
 import { softmaxRef } from '../reference/softmax.ts';
 import { SoftmaxKernel } from '../../src/kernels/softmax.ts';
 import type { ReduceVariant } from '../../src/kernels/reduce.ts';
-import { expectTypedError, fillSentinel, VARIANTS } from './ops_common.ts';
+import { expectTypedError, fillSentinel, folded, VARIANTS } from './ops_common.ts';
 
 /** exp in f32 (WGSL: 3 + 2|x| ulp) over logits up to ~50 in magnitude: a few 1e-6 relative per element. */
 const TOL_SOFTMAX: Tolerance = { relL2: 2e-5, atol: 1e-7, rtol: 3e-5 };
@@ -48,6 +48,8 @@ export const softmaxCases: KernelCase[] = [
   softmaxCase(5, 1000, 'auto'),
   softmaxCase(2, 131075, 'auto'),
   softmaxCase(70, 257, 'auto'),
+  folded(softmaxCase(10, 300, 'auto'), 4),
+  folded(softmaxCase(10, 300, 'workgroup'), 4),
   ...VARIANTS.filter((v) => v.variant !== 'auto').flatMap((v) => [softmaxCase(4, 3001, v.variant, v.needs), softmaxCase(1, 131075, v.variant, v.needs)]),
   ...VARIANTS.map((v) => softmaxCase(3, 513, v.variant, v.needs, true)),
   {
