@@ -4,7 +4,7 @@
  * small random case, checked against a float64 reference.
  */
 import { execFileSync, spawnSync } from 'node:child_process';
-import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { fileURLToPath } from 'node:url';
 import { join } from 'node:path';
@@ -15,6 +15,9 @@ import { ATTENTION_COMMAND, attentionInputs, COMMANDS, PROGRAM, reportError, run
 import { decodeSafetensors, encodeSafetensors, type DecodedTensor } from '../src/io/safetensors_write.ts';
 import { BadInputError, DTypeError, NoWebGpuError, ShapeError } from '../src/gpu/errors.ts';
 import { f32ToBf16Bits, f32ToF16Bits } from '../src/util/half.ts';
+import { compareArrays, TOL_F32 } from './harness/compare.ts';
+import { Rng, runSeed } from './harness/rng.ts';
+import { denseRef } from './reference/attention.ts';
 
 const SPEC: CommandSpec = {
   name: 'demo',
@@ -348,4 +351,39 @@ describe('cli end to end (node dist/cli.mjs)', () => {
       expect(existsSync(join(dir, 'never.safetensors'))).toBe(false);
     },
   );
+
+  /** Writes a seeded random case, runs `cmd args attention --pattern dense`, checks o against float64. */
+  function denseCase(name: string, cmd: string, args: string[], extraEnv: Record<string, string> = {}): void {
+    const [H, S, D, Hkv] = [2, 70, 64, 1];
+    const seed = runSeed();
+    const rng = new Rng(seed);
+    const q = rng.normals(H * S * D);
+    const k = rng.normals(Hkv * S * D);
+    const v = rng.normals(Hkv * S * D);
+    const inPath = join(dir, `${name}-case.safetensors`);
+    const outPath = join(dir, `${name}-out.safetensors`);
+    writeFileSync(inPath, encodeSafetensors({ q: { shape: [H, S, D], data: q }, k: { shape: [Hkv, S, D], data: k }, v: { shape: [Hkv, S, D], data: v } }));
+    const env = { ...process.env, ...extraEnv };
+    const r = spawnSync(cmd, [...args, 'attention', '--in', inPath, '--pattern', 'dense', '--out', outPath], { cwd: root, env, encoding: 'utf8', timeout: 110_000 });
+    expect(r.status, `seed ${seed}\nstdout: ${r.stdout}\nstderr: ${r.stderr}`).toBe(0);
+    expect(r.stderr).toContain('wrote');
+    const out = decodeSafetensors(readFileSync(outPath), outPath);
+    const o = out.tensors.get('o')!;
+    expect(o.dtype).toBe('F32');
+    expect(o.shape).toEqual([H, S, D]);
+    expect(out.metadata.pattern).toBe('dense');
+    expect(JSON.parse(out.metadata.density!)).toEqual([1, 1]);
+    compareArrays(`${name} cli dense o (seed ${seed})`, o.data, denseRef(q, k, v, { H, Hkv, Tq: S, Scap: S, D }, 0, S), TOL_F32);
+  }
+
+  it('node dist/cli.mjs: dense attention H=2 S=70 D=64 Hkv=1 (S ragged against the 64 tile) matches the float64 reference', () => {
+    const gpuLess = !existsSync('/dev/dri') && !existsSync('/dev/nvidia0');
+    const icd: Record<string, string> = !process.env.VK_ICD_FILENAMES && gpuLess && existsSync(swiftshader) ? { VK_ICD_FILENAMES: swiftshader } : {};
+    denseCase('node', process.execPath, [cli], icd);
+  });
+
+  const deno = join(root, 'node_modules/.bin/deno');
+  it.runIf(existsSync(deno))('deno run src/cli/main.ts: the same dense case matches the float64 reference', () => {
+    denseCase('deno', deno, ['run', '-A', 'src/cli/main.ts'], { XDG_RUNTIME_DIR: process.env.XDG_RUNTIME_DIR ?? '/tmp' });
+  });
 });

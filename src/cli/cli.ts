@@ -163,7 +163,8 @@ async function attentionCommand(argv: readonly string[], io: CliIo): Promise<num
         io.err(`${PROGRAM}: note: pattern ${patternText(pattern)} builds no sparse index; --indexes wrote none`);
       }
     }
-    const out = encodeSafetensors(tensors, { format: 'pt', pattern: patternText(pattern), producer: `${PROGRAM} ${VERSION}` });
+    const meta = { format: 'pt', pattern: patternText(pattern), density: JSON.stringify(r.density), producer: `${PROGRAM} ${VERSION}` };
+    const out = encodeSafetensors(tensors, meta);
     await writeOutput(outPath, out);
     progress.step(`wrote ${outPath} (${formatBytes(out.byteLength)}: ${Object.keys(tensors).join(', ')})`);
   } finally {
