@@ -13,6 +13,7 @@ import { commandHelp, editDistance, parseArgs, programHelp, UsageError, type Com
 import { parsePattern, patternText } from '../src/cli/pattern.ts';
 import { ATTENTION_COMMAND, attentionInputs, COMMANDS, PROGRAM, reportError, runCli } from '../src/cli/cli.ts';
 import { decodeSafetensors, encodeSafetensors, type DecodedTensor } from '../src/io/safetensors_write.ts';
+import { packIndexes } from '../src/cli/attention_run.ts';
 import { BadInputError, DTypeError, NoWebGpuError, ShapeError } from '../src/gpu/errors.ts';
 import { f32ToBf16Bits, f32ToF16Bits } from '../src/util/half.ts';
 import { compareArrays, TOL_F32 } from './harness/compare.ts';
@@ -277,6 +278,31 @@ describe('attention command input checks', () => {
     ];
     for (const [shapes, re] of bad) expect(() => attentionInputs(mk(shapes), 'c.st'), String(re)).toThrow(re);
     expect(() => attentionInputs(mk({ q: [1, 1, 64], k: [1, 1, 64], v: [1, 1, 64] }, 'I32'), 'c.st')).toThrow(/is I32; expected F32/);
+  });
+});
+
+describe('sparse index packing for --indexes', () => {
+  it('packs per-head lists into [heads, queryBlocks, max] u32 with counts, zero padding and a 1-wide column axis when empty', () => {
+    const p = { type: 'block_sparse', topK: 2 } as const;
+    // S = 130: 3 query blocks. Head 1 is dense (no index).
+    const ix = packIndexes(
+      [
+        { pattern: p, blockOffsets: [[0], [0, 64], [64, 128]], columns: [[], [], []] },
+        null,
+      ],
+      130,
+    )!;
+    expect([ix.heads, ix.queryBlocks, ix.maxBlocks, ix.maxColumns]).toEqual([2, 3, 2, 0]);
+    expect(Array.from(ix.blockCount)).toEqual([1, 2, 2, 0, 0, 0]);
+    expect(Array.from(ix.blockOffset)).toEqual([0, 0, 0, 64, 64, 128, 0, 0, 0, 0, 0, 0]);
+    expect(Array.from(ix.columnCount)).toEqual([0, 0, 0, 0, 0, 0]);
+    expect(ix.columnIndex.length).toBe(2 * 3 * 1);
+    const vs = { type: 'vertical_and_slash', verticalSize: 3, slashSize: 1 } as const;
+    const iy = packIndexes([{ pattern: vs, blockOffsets: [[0]], columns: [[5, 9, 33]] }], 40)!;
+    expect([iy.maxBlocks, iy.maxColumns]).toEqual([1, 3]);
+    expect(Array.from(iy.columnIndex)).toEqual([5, 9, 33]);
+    expect(Array.from(iy.columnCount)).toEqual([3]);
+    expect(packIndexes([null, null], 64)).toBeUndefined();
   });
 });
 
