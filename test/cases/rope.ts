@@ -1,11 +1,19 @@
 import type { KernelCase } from '../harness/cases.ts';
 import { poisoned } from '../harness/cases.ts';
 import { Rng } from '../harness/rng.ts';
-import { compareArrays, MismatchError, TOL_F16, TOL_F32 } from '../harness/compare.ts';
+import { compareArrays, MismatchError, TOL_F16, type Tolerance } from '../harness/compare.ts';
 import { ropeRef } from '../reference/rope.ts';
 import { RopeKernel, RopeTable, ropeInvFreq, type RopeConfig } from '../../src/kernels/rope.ts';
 import { ropeInvFrequencies } from '../../src/model/config.ts';
 import { expectTypedError, folded } from './ops_common.ts';
+
+/**
+ * f32 output tolerance, tighter than TOL_F32 so that it holds the accuracy claim at long positions:
+ * the split table gives cos/sin within a few f32 ulps at any position (measured: max abs error
+ * 4e-7 for |x| <= 3.6 at positions 131008..131071), while an f32 angle p * inv_freq would be off
+ * by up to 3.9e-3 rad there, i.e. errors of ~1e-2 on outputs of this size.
+ */
+const TOL_ROPE: Tolerance = { relL2: 1e-6, atol: 2e-6, rtol: 2e-6 };
 
 /** Llama 3.1 8B's rope: theta 500000 with llama3 scaling (factor 8, low 1, high 4, original 8192). */
 const LLAMA31: RopeConfig = {
@@ -51,7 +59,7 @@ function ropeCase(s: RopeShape): KernelCase {
       k.encode(batch, tx, out, { headStart: s.headStart, heads: s.heads, posOffset: s.posOffset, dstOffset: s.dstOffset, table });
       await batch.submit();
       const ref = ropeRef(x, { ...s, invFreq: table?.invFreq ?? ropeInvFreq(cfg) });
-      compareArrays(this.name, await gpu.read(out), ref, s.out === 'f16' ? TOL_F16 : TOL_F32);
+      compareArrays(this.name, await gpu.read(out), ref, s.out === 'f16' ? TOL_F16 : TOL_ROPE);
       gpu.release(tx, out);
       table?.release(gpu);
     },
