@@ -93,7 +93,10 @@ export async function requestGpu(options: RequestGpuOptions = {}): Promise<Gpu> 
     subgroupMinSize: info.subgroupMinSize ?? 0,
     subgroupMaxSize: info.subgroupMaxSize ?? 0,
     subgroupMatrix,
-    subgroupMatrixConfigs: subgroupMatrix ? [...(info.subgroupMatrixConfigs ?? [])].map((c) => ({ ...c })) : [],
+    // Dawn keeps these fields on the prototype, so they are read one by one (a spread copies none).
+    subgroupMatrixConfigs: subgroupMatrix
+      ? [...(info.subgroupMatrixConfigs ?? [])].map((c) => ({ M: c.M, N: c.N, K: c.K, componentType: c.componentType, resultComponentType: c.resultComponentType }))
+      : [],
     timestamps,
     limits: {
       maxStorageBufferBindingSize: device.limits.maxStorageBufferBindingSize,

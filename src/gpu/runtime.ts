@@ -28,6 +28,11 @@ export interface GpuEntry {
 
 /** Dawn toggles that expose shader-f16 and tensor-core subgroup matrices on NVIDIA Vulkan drivers. */
 export const DAWN_EXPERIMENTAL_TOGGLES = 'enable-dawn-features=allow_unsafe_apis,vulkan_enable_f16_on_nvidia';
+/**
+ * Dawn rounds GPU timestamps to 65.5 us by default (a browser anti-fingerprinting measure), which
+ * makes short kernels read 0 ms; a native runtime has no reason to keep it.
+ */
+export const DAWN_PRECISE_TIMESTAMPS = 'disable-dawn-features=timestamp_quantization';
 
 interface DawnModule {
   create(flags: string[]): GPU;
@@ -43,7 +48,12 @@ let dawnCache: { key: string; gpu: GPU } | undefined;
 export async function getGpuEntry(options: { experimental?: boolean; dawnFlags?: readonly string[] } = {}): Promise<GpuEntry> {
   const runtime = detectRuntime();
   if (runtime === 'node-dawn') {
-    const flags = [...(host.process?.platform === 'linux' ? ['backend=vulkan'] : []), ...(options.experimental ? [DAWN_EXPERIMENTAL_TOGGLES] : []), ...(options.dawnFlags ?? [])];
+    const flags = [
+      ...(host.process?.platform === 'linux' ? ['backend=vulkan'] : []),
+      DAWN_PRECISE_TIMESTAMPS,
+      ...(options.experimental ? [DAWN_EXPERIMENTAL_TOGGLES] : []),
+      ...(options.dawnFlags ?? []).filter((f) => f !== DAWN_PRECISE_TIMESTAMPS),
+    ];
     const key = flags.join(' ');
     if (dawnCache?.key === key) return { gpu: dawnCache.gpu, runtime };
     let dawn: DawnModule;
