@@ -105,7 +105,7 @@ export class RopeTable {
     if (!Number.isInteger(maxPositions) || maxPositions < 1 || maxPositions > 2 ** 31) {
       throw new BadInputError(`RopeTable: maxPositions must be an integer in 1..2^31, got ${maxPositions}`);
     }
-    const shift = Math.max(4, Math.ceil(Math.log2(maxPositions) / 2));
+    const shift = Math.ceil(Math.log2(maxPositions) / 2); // B = 2^shift >= sqrt(maxPositions): B + maxPositions / B rows is near its minimum
     const B = 2 ** shift;
     const rows = B + ceilDiv(maxPositions, B);
     const half = D / 2;
