@@ -17,11 +17,11 @@
 //            1 TILED_F16: the same with f16 workgroup tiles (needs shader-f16), f32 accumulation
 //            2 SGMATRIX: tensor-core tiles, subgroup_matrix f16 16x16x16, f32 accumulation
 //                        (needs chromium_experimental_subgroup_matrix and 32-wide subgroups)
-//            3 GEMV: matrix-vector for M <= GEMV_MAX_M (decode), bandwidth bound on W
+//            3 GEMV: matrix-vector for M <= 8 (decode), bandwidth bound on W; GEMV_WG threads
 //   TILED*, SGMATRIX: BM, BN (workgroup tile), BK (k step), NT (threads per workgroup),
 //            PREFETCH (vector loads only: fetch the next k-slice into registers during the current one,
 //            two workgroup-memory buffers, one barrier per k-step)
-//   TILED*:   TM, TN (per-thread block; multiples of 4); UNROLL (8x8 blocks: inner product written
+//   TILED*:   TM, TN (per-thread block; multiples of 4); UNROLL (8x8 and 4x4 blocks: inner product written
 //            out with constant indices); PROBE_COMPUTE_ONLY (benchmark probe only)
 //   SGMATRIX: SG_M, SG_N (subgroups along M, N), SG_TM, SG_TN (16x16 matrices per subgroup);
 //            BM = SG_M*SG_TM*16, BN = SG_N*SG_TN*16, BK a multiple of 16
@@ -316,7 +316,7 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid
     let bb = buf * B_TILE;
     for (var kk = 0u; kk < BK; kk++) {
 #if UNROLL && TM == 8 && TN == 8
-      // The same 8x8 block written out: only constant indices into acc, so acc stays in registers
+      // The 8x8 (and below 4x4) block written out: only constant indices into acc, so acc stays in registers
       // even where the compiler does not unroll loops (wgpu/naga bounds every loop with a counter).
       let a0 = vec4<f32>(As[ab + kk * (BM / 4u) + ty]);
       let a1 = vec4<f32>(As[ab + kk * (BM / 4u) + WG_Y + ty]);
@@ -338,6 +338,13 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid
       acc[13] = fma(vec4<f32>(a1.z), b1, acc[13]);
       acc[14] = fma(vec4<f32>(a1.w), b0, acc[14]);
       acc[15] = fma(vec4<f32>(a1.w), b1, acc[15]);
+#elif UNROLL && TM == 4 && TN == 4
+      let a0 = vec4<f32>(As[ab + kk * (BM / 4u) + ty]);
+      let b0 = vec4<f32>(Bs[bb + kk * (BN / 4u) + tx]);
+      acc[0] = fma(vec4<f32>(a0.x), b0, acc[0]);
+      acc[1] = fma(vec4<f32>(a0.y), b0, acc[1]);
+      acc[2] = fma(vec4<f32>(a0.z), b0, acc[2]);
+      acc[3] = fma(vec4<f32>(a0.w), b0, acc[3]);
 #else
       var a: array<vec4<f32>, TM / 4>;
       var b: array<vec4<f32>, TN / 4>;
@@ -400,7 +407,10 @@ const NBUF: u32 = 1u;
 
 var<workgroup> As: array<f16, NBUF * BM * SPAD>; // [m][k] row-major
 var<workgroup> Bs: array<f16, NBUF * BN * SPAD>; // [n][k]: the Wᵀ tile stored column-major
-var<workgroup> Cs: array<f32, SG_M * SG_N * 256>; // one 16x16 f32 staging block per subgroup
+// One 16x16 f32 staging block per subgroup. subgroupMatrixStore needs a uniform offset, and the
+// subgroup index is not uniform to WGSL's (workgroup-scope) analysis, so each subgroup stores at
+// offset 0 of its own block, addressed through the pointer instead.
+var<workgroup> Cs: array<array<f32, 256>, SG_M * SG_N>;
 
 #if VEC
 fn store_tiles(buf: u32, ra: array<vec4<f32>, A_PER>, rb: array<BChunk, B_PER>, lidx: u32) {
@@ -478,7 +488,11 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
   let K = params.K;
   let n0 = wid.x * BN;
   let m0 = wid.y * BM;
+#if SG_M * SG_N == 1
+  let sg = 0u; // one subgroup: every offset is workgroup-uniform
+#else
   let sg = lidx / SG_SIZE;
+#endif
   let lane = lidx % SG_SIZE;
   let sm = sg / SG_N; // subgroup row in the workgroup tile
   let sn = sg % SG_N; // subgroup column
@@ -532,10 +546,9 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
   }
   // Each result block goes through the subgroup's own staging area, so that ragged edges and the
   // bias are handled by plain bounds-checked stores.
-  let cs = sg * 256u;
   for (var i = 0u; i < SG_TM; i++) {
     for (var j = 0u; j < SG_TN; j++) {
-      subgroupMatrixStore(&Cs, cs, acc[i * SG_TN + j], false, 16u);
+      subgroupMatrixStore(&Cs[sg], 0u, acc[i * SG_TN + j], false, 16u);
       workgroupBarrier();
       let mb = m0 + (sm * SG_TM + i) * 16u;
       let nb = n0 + (sn * SG_TN + j) * 16u;
@@ -543,7 +556,7 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
         let m = mb + e / 16u;
         let n = nb + e % 16u;
         if (m < M && n < N) {
-          y[m * N + n] = Cs[cs + e] + bias_at(n);
+          y[m * N + n] = Cs[sg][e] + bias_at(n);
         }
       }
       workgroupBarrier();
@@ -556,14 +569,24 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
 #if VARIANT == 3
 
 const GEMV_LANES: u32 = 32u; // lanes per row: 32 consecutive vec4 loads = 512 contiguous bytes
+const GEMV_MAX_M: u32 = 8u; // rows of x; the accumulation sites below are written out for 8 rows
 const GEMV_ROWS: u32 = GEMV_WG / GEMV_LANES;
 
 var<workgroup> red: array<f32, GEMV_MAX_M * GEMV_WG>;
 
-#if VEC && WDT != 0
+#if VEC && WDT == 0
+// Four vec4 chunks of an x row (x vec4 index xb, then + 32, + 64, + 96) times four weight chunks.
+fn xdot4x4(xb: u32, w0: vec4<f32>, w1: vec4<f32>, w2: vec4<f32>, w3: vec4<f32>) -> f32 {
+  return dot(x[xb], w0) + dot(x[xb + GEMV_LANES], w1) + dot(x[xb + 2u * GEMV_LANES], w2) + dot(x[xb + 3u * GEMV_LANES], w3);
+}
+#elif VEC
 // x row (starting at vec4 index row) times eight weights at chunk c (x elements 8c .. 8c+7).
 fn xdot8(row: u32, c: u32, wv: array<vec4<f32>, 2>) -> f32 {
   return dot(x[row + 2u * c], wv[0]) + dot(x[row + 2u * c + 1u], wv[1]);
+}
+
+fn xdot8x4(row: u32, c: u32, w0: array<vec4<f32>, 2>, w1: array<vec4<f32>, 2>, w2: array<vec4<f32>, 2>, w3: array<vec4<f32>, 2>) -> f32 {
+  return xdot8(row, c, w0) + xdot8(row, c + GEMV_LANES, w1) + xdot8(row, c + 2u * GEMV_LANES, w2) + xdot8(row, c + 3u * GEMV_LANES, w3);
 }
 #endif
 
@@ -575,6 +598,8 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec
   let r = lidx / GEMV_LANES;
   let lane = lidx % GEMV_LANES;
   let n = linear_workgroup(wid, nwg) * GEMV_ROWS + r;
+  // Rows are accumulated with constant indices (8 lines per site, generated): acc stays in
+  // registers also where loops are not unrolled (wgpu/naga; see bench/suites/matmul.ts).
   var acc: array<f32, GEMV_MAX_M>;
   if (n < N) {
 #if VEC && WDT == 0
@@ -586,56 +611,72 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec
       let w1 = w[n * kq + c + GEMV_LANES];
       let w2 = w[n * kq + c + 2u * GEMV_LANES];
       let w3 = w[n * kq + c + 3u * GEMV_LANES];
-      for (var m = 0u; m < GEMV_MAX_M; m++) {
-        if (m < M) {
-          let xb = m * kq + c;
-          acc[m] += dot(x[xb], w0) + dot(x[xb + GEMV_LANES], w1) + dot(x[xb + 2u * GEMV_LANES], w2) + dot(x[xb + 3u * GEMV_LANES], w3);
-        }
-      }
+      acc[0] += xdot4x4(0u * kq + c, w0, w1, w2, w3);
+      if (M > 1u) { acc[1] += xdot4x4(1u * kq + c, w0, w1, w2, w3); }
+      if (M > 2u) { acc[2] += xdot4x4(2u * kq + c, w0, w1, w2, w3); }
+      if (M > 3u) { acc[3] += xdot4x4(3u * kq + c, w0, w1, w2, w3); }
+      if (M > 4u) { acc[4] += xdot4x4(4u * kq + c, w0, w1, w2, w3); }
+      if (M > 5u) { acc[5] += xdot4x4(5u * kq + c, w0, w1, w2, w3); }
+      if (M > 6u) { acc[6] += xdot4x4(6u * kq + c, w0, w1, w2, w3); }
+      if (M > 7u) { acc[7] += xdot4x4(7u * kq + c, w0, w1, w2, w3); }
     }
     for (; c < kq; c += GEMV_LANES) {
       let wv = w[n * kq + c];
-      for (var m = 0u; m < GEMV_MAX_M; m++) {
-        if (m < M) {
-          acc[m] += dot(x[m * kq + c], wv);
-        }
-      }
+      acc[0] += dot(x[0u * kq + c], wv);
+      if (M > 1u) { acc[1] += dot(x[1u * kq + c], wv); }
+      if (M > 2u) { acc[2] += dot(x[2u * kq + c], wv); }
+      if (M > 3u) { acc[3] += dot(x[3u * kq + c], wv); }
+      if (M > 4u) { acc[4] += dot(x[4u * kq + c], wv); }
+      if (M > 5u) { acc[5] += dot(x[5u * kq + c], wv); }
+      if (M > 6u) { acc[6] += dot(x[6u * kq + c], wv); }
+      if (M > 7u) { acc[7] += dot(x[7u * kq + c], wv); }
     }
 #elif VEC
     let ko = K / 8u;
+    let kq = K / 4u;
     var c = lane;
     for (; c + 3u * GEMV_LANES < ko; c += 4u * GEMV_LANES) {
       let w0 = w8_at(n * ko + c);
       let w1 = w8_at(n * ko + c + GEMV_LANES);
       let w2 = w8_at(n * ko + c + 2u * GEMV_LANES);
       let w3 = w8_at(n * ko + c + 3u * GEMV_LANES);
-      for (var m = 0u; m < GEMV_MAX_M; m++) {
-        if (m < M) {
-          acc[m] += xdot8(m * (K / 4u), c, w0) + xdot8(m * (K / 4u), c + GEMV_LANES, w1) + xdot8(m * (K / 4u), c + 2u * GEMV_LANES, w2) + xdot8(m * (K / 4u), c + 3u * GEMV_LANES, w3);
-        }
-      }
+      acc[0] += xdot8x4(0u * kq, c, w0, w1, w2, w3);
+      if (M > 1u) { acc[1] += xdot8x4(1u * kq, c, w0, w1, w2, w3); }
+      if (M > 2u) { acc[2] += xdot8x4(2u * kq, c, w0, w1, w2, w3); }
+      if (M > 3u) { acc[3] += xdot8x4(3u * kq, c, w0, w1, w2, w3); }
+      if (M > 4u) { acc[4] += xdot8x4(4u * kq, c, w0, w1, w2, w3); }
+      if (M > 5u) { acc[5] += xdot8x4(5u * kq, c, w0, w1, w2, w3); }
+      if (M > 6u) { acc[6] += xdot8x4(6u * kq, c, w0, w1, w2, w3); }
+      if (M > 7u) { acc[7] += xdot8x4(7u * kq, c, w0, w1, w2, w3); }
     }
     for (; c < ko; c += GEMV_LANES) {
       let wv = w8_at(n * ko + c);
-      for (var m = 0u; m < GEMV_MAX_M; m++) {
-        if (m < M) {
-          acc[m] += xdot8(m * (K / 4u), c, wv);
-        }
-      }
+      acc[0] += xdot8(0u * kq, c, wv);
+      if (M > 1u) { acc[1] += xdot8(1u * kq, c, wv); }
+      if (M > 2u) { acc[2] += xdot8(2u * kq, c, wv); }
+      if (M > 3u) { acc[3] += xdot8(3u * kq, c, wv); }
+      if (M > 4u) { acc[4] += xdot8(4u * kq, c, wv); }
+      if (M > 5u) { acc[5] += xdot8(5u * kq, c, wv); }
+      if (M > 6u) { acc[6] += xdot8(6u * kq, c, wv); }
+      if (M > 7u) { acc[7] += xdot8(7u * kq, c, wv); }
     }
 #else
     for (var k = lane; k < K; k += GEMV_LANES) {
       let wv = w_at(n * K + k);
-      for (var m = 0u; m < GEMV_MAX_M; m++) {
-        if (m < M) {
-          acc[m] += x[m * K + k] * wv;
-        }
-      }
+      acc[0] += x[0u * K + k] * wv;
+      if (M > 1u) { acc[1] += x[1u * K + k] * wv; }
+      if (M > 2u) { acc[2] += x[2u * K + k] * wv; }
+      if (M > 3u) { acc[3] += x[3u * K + k] * wv; }
+      if (M > 4u) { acc[4] += x[4u * K + k] * wv; }
+      if (M > 5u) { acc[5] += x[5u * K + k] * wv; }
+      if (M > 6u) { acc[6] += x[6u * K + k] * wv; }
+      if (M > 7u) { acc[7] += x[7u * K + k] * wv; }
     }
 #endif
   }
+  let accv = acc;
   for (var m = 0u; m < GEMV_MAX_M; m++) {
-    red[m * GEMV_WG + lidx] = acc[m];
+    red[m * GEMV_WG + lidx] = accv[m];
   }
   workgroupBarrier();
   // Tree reduction over the 32 lanes of each row.

@@ -91,27 +91,26 @@ const GEMV: Shape[] = [
 const GEMV_QUICK: Shape[] = [{ M: 1, N: 1024, K: 512, wdtype: 'bf16' }];
 
 const F32_SWEEP: { name: string; variant: 'f32' | 'f16'; tile: TileConfig }[] = [
-  { name: '128x128x8/8x8', variant: 'f32', tile: LARGE_TILE },
-  { name: '128x128x8/8x8-unroll', variant: 'f32', tile: { ...LARGE_TILE, unroll: true } },
-  { name: '128x128x8/8x8-noprefetch', variant: 'f32', tile: { ...LARGE_TILE, prefetch: false } },
-  { name: '128x128x16/8x8-noprefetch-unroll', variant: 'f32', tile: { ...LARGE_TILE, BK: 16, prefetch: false, unroll: true } },
-  { name: '128x128x16/8x8-unroll', variant: 'f32', tile: { ...LARGE_TILE, BK: 16, unroll: true } },
+  { name: '128x128x8/8x8-unroll', variant: 'f32', tile: LARGE_TILE },
+  { name: '128x128x8/8x8-loops', variant: 'f32', tile: { ...LARGE_TILE, unroll: false } },
+  { name: '128x128x8/8x8-unroll-noprefetch', variant: 'f32', tile: { ...LARGE_TILE, prefetch: false } },
+  { name: '128x128x16/8x8-unroll-noprefetch', variant: 'f32', tile: { ...LARGE_TILE, BK: 16, prefetch: false } },
   { name: '128x64x8/8x4', variant: 'f32', tile: { BM: 128, BN: 64, BK: 8, TM: 8, TN: 4, prefetch: true } },
-  { name: '64x128x8/4x8', variant: 'f32', tile: { BM: 64, BN: 128, BK: 8, TM: 4, TN: 8, prefetch: true } },
-  { name: '64x64x8/4x4', variant: 'f32', tile: { BM: 64, BN: 64, BK: 8, TM: 4, TN: 4, prefetch: true } },
-  { name: '128x128x8/8x8', variant: 'f16', tile: LARGE_TILE },
-  { name: '128x128x8/8x8-unroll', variant: 'f16', tile: { ...LARGE_TILE, unroll: true } },
-  { name: '128x128x16/8x8-unroll', variant: 'f16', tile: { ...LARGE_TILE, BK: 16, unroll: true } },
+  { name: '64x64x8/4x4-unroll', variant: 'f32', tile: { BM: 64, BN: 64, BK: 8, TM: 4, TN: 4, prefetch: true, unroll: true } },
+  { name: '128x128x8/8x8-loops', variant: 'f16', tile: { ...LARGE_TILE, unroll: false } },
 ];
+// Workgroup memory (H100: 48 KiB): (BM + BN) * (SBK + 8) * 2 B * (2 with prefetch) + subgroups * 1 KiB.
 const SG_SWEEP: { name: string; sg: SgTileConfig }[] = [
   { name: '2x2sg/4x4m/k32', sg: SG_TILE },
   { name: '2x2sg/4x4m/k32-noprefetch', sg: { ...SG_TILE, prefetch: false } },
-  { name: '2x2sg/4x4m/k64', sg: { ...SG_TILE, SBK: 64 } },
+  { name: '2x2sg/4x4m/k64-noprefetch', sg: { ...SG_TILE, SBK: 64, prefetch: false } },
   { name: '2x4sg/4x2m/k32', sg: { SG_M: 2, SG_N: 4, SG_TM: 4, SG_TN: 2, SBK: 32, prefetch: true } },
   { name: '4x2sg/2x4m/k32', sg: { SG_M: 4, SG_N: 2, SG_TM: 2, SG_TN: 4, SBK: 32, prefetch: true } },
   { name: '2x2sg/2x4m/k32', sg: { SG_M: 2, SG_N: 2, SG_TM: 2, SG_TN: 4, SBK: 32, prefetch: true } },
-  { name: '4x4sg/2x2m/k32', sg: { SG_M: 4, SG_N: 4, SG_TM: 2, SG_TN: 2, SBK: 32, prefetch: true } },
-  { name: '2x2sg/4x8m/k32', sg: { SG_M: 2, SG_N: 2, SG_TM: 4, SG_TN: 8, SBK: 32, prefetch: true } },
+  { name: '1x1sg/4x4m/k32', sg: { SG_M: 1, SG_N: 1, SG_TM: 4, SG_TN: 4, SBK: 32, prefetch: true } },
+  { name: '1x1sg/4x4m/k64', sg: { SG_M: 1, SG_N: 1, SG_TM: 4, SG_TN: 4, SBK: 64, prefetch: true } },
+  { name: '1x2sg/4x4m/k32', sg: { SG_M: 1, SG_N: 2, SG_TM: 4, SG_TN: 4, SBK: 32, prefetch: true } },
+  { name: '2x2sg/4x2m/k32', sg: { SG_M: 2, SG_N: 2, SG_TM: 4, SG_TN: 2, SBK: 32, prefetch: true } },
 ];
 
 function shapeOf(s: Shape): BenchRow['shape'] {
@@ -218,8 +217,9 @@ export const matmulSuite: BenchSuite = {
       { variant: 'f32-noprefetch', vec: true, tile: { ...LARGE_TILE, prefetch: false } },
       { variant: 'f32-compute-only', vec: true, tile: { ...LARGE_TILE, prefetch: false }, extra: { PROBE_COMPUTE_ONLY: 1 } },
       { variant: 'f32-small-tile', vec: true, tile: SMALL_TILE },
-      { variant: 'f32-unroll', vec: true, tile: { ...LARGE_TILE, unroll: true } },
-      { variant: 'f32-unroll-compute-only', vec: true, tile: { ...LARGE_TILE, prefetch: false, unroll: true }, extra: { PROBE_COMPUTE_ONLY: 1 } },
+      { variant: 'f32-loops', vec: true, tile: { ...LARGE_TILE, unroll: false } },
+      { variant: 'f32-loops-compute-only', vec: true, tile: { ...LARGE_TILE, prefetch: false, unroll: false }, extra: { PROBE_COMPUTE_ONLY: 1 } },
+      { variant: 'f32-small-tile-loops', vec: true, tile: { ...SMALL_TILE, unroll: false } },
     ];
     for (const pr of probes) {
       await tryRow(pr.variant, async () => {

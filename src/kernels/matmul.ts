@@ -30,7 +30,11 @@ export interface TileConfig {
   TN: number;
   /** Vector-load programs fetch the next k-slice into registers while multiplying the current one. */
   prefetch: boolean;
-  /** 8x8 thread blocks only: the inner product written out with constant register indices. */
+  /**
+   * 8x8 and 4x4 thread blocks: the inner product written out with constant register indices. Neutral
+   * under Dawn; 12x faster under Deno (wgpu does not unroll loops, so loop-indexed accumulators
+   * live in local memory).
+   */
   unroll?: boolean;
 }
 
@@ -60,12 +64,12 @@ export interface MatmulOptions {
  * 2 buffers * 2 tiles * 8 * 128 * 4 B = 16 KiB of workgroup memory; 64 FMAs per 4 shared vec4 reads.
  * H100 (Dawn), 4096³: 37 TFLOP/s vs 25 at k-step 16 with prefetch (bench/suites/matmul.ts).
  */
-export const LARGE_TILE: TileConfig = { BM: 128, BN: 128, BK: 8, TM: 8, TN: 8, prefetch: true };
+export const LARGE_TILE: TileConfig = { BM: 128, BN: 128, BK: 8, TM: 8, TN: 8, prefetch: true, unroll: true };
 /** 64x64 per workgroup, 4x4 per thread (256 threads), 8 KiB: for small M*N, where 128 tiles idle the GPU. */
-export const SMALL_TILE: TileConfig = { BM: 64, BN: 64, BK: 16, TM: 4, TN: 4, prefetch: false };
+export const SMALL_TILE: TileConfig = { BM: 64, BN: 64, BK: 16, TM: 4, TN: 4, prefetch: false, unroll: true };
 /** 2x2 subgroups of 64x64 (4x4 matrices of 16x16 each): 128 threads, 128x128 outputs, k-step 32. */
 export const SG_TILE: SgTileConfig = { SG_M: 2, SG_N: 2, SG_TM: 4, SG_TN: 4, SBK: 32, prefetch: true };
-/** Rows of x the gemv path accepts (its per-thread accumulators are a fixed array of this size). */
+/** Rows of x the gemv path accepts (shaders/matmul.wgsl GEMV_MAX_M: its accumulation is written out for 8 rows). */
 export const GEMV_MAX_M = 8;
 /** gemv workgroup: 8 rows of W x 32 lanes. */
 const GEMV_WG = 256;
@@ -274,7 +278,7 @@ export class MatmulKernel {
           ),
         );
       } else {
-        jobs.push(compilePair({ VARIANT: 3, GEMV_MAX_M, GEMV_WG }, {}).then((r) => void (programs.gemv = r)));
+        jobs.push(compilePair({ VARIANT: 3, GEMV_WG }, {}).then((r) => void (programs.gemv = r)));
       }
     }
     await Promise.all(jobs);
