@@ -101,6 +101,8 @@ export function weightsBytes(config: ModelConfig, dtype: WeightDType): number {
 
 /** Largest slice handed to one writeBuffer (and held in host memory at once). */
 export const UPLOAD_SLICE_BYTES = 64 * 1024 * 1024;
+/** Slices read ahead of the upload: host memory holds at most this many + 1 slices. */
+const PREFETCH_SLICES = 2;
 /** Waits for the queue after this many uploaded bytes, so staging memory stays bounded. */
 const FLUSH_EVERY_BYTES = 256 * 1024 * 1024;
 
@@ -149,43 +151,59 @@ export async function loadWeights(gpu: Gpu, checkpoint: Checkpoint, config: Mode
   let loadedBytes = 0;
   let sinceFlush = 0;
   const byRole = new Map<string, Tensor>();
+  // Every slice of every tensor, in order; reads run up to PREFETCH_SLICES ahead of the uploads so
+  // disk or network time overlaps with writeBuffer.
+  const jobs: { p: (typeof plan)[number]; off: number; len: number }[] = [];
+  for (const p of plan) for (let off = 0; off < p.info.byteLength; off += slice) jobs.push({ p, off, len: Math.min(slice, p.info.byteLength - off) });
+  const inflight: Promise<Uint8Array>[] = [];
+  let nextRead = 0;
+  const issueReads = (): void => {
+    while (inflight.length < PREFETCH_SLICES && nextRead < jobs.length) {
+      const j = jobs[nextRead++]!;
+      const read = checkpoint.readRange(j.p.e.name, j.off, j.len);
+      read.catch(() => undefined); // observed when awaited; this only silences reads abandoned by a failure
+      inflight.push(read);
+    }
+  };
   try {
-    for (const { e, info, bytes } of plan) {
-      gpu.check();
-      device.pushErrorScope('out-of-memory');
-      device.pushErrorScope('validation');
-      const buffer = device.createBuffer({
-        size: bytes,
-        usage: GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_DST | GPUBufferUsage.COPY_SRC,
-        label: e.name,
-      });
-      const validation = device.popErrorScope();
-      const oom = device.popErrorScope();
-      created.push(buffer);
-      const [vErr, oErr] = await gpu.guard(Promise.all([validation, oom]));
-      if (oErr) throw new GpuOutOfMemoryError(`out of GPU memory allocating ${e.name} (${bytes} bytes): ${oErr.message}`);
-      if (vErr) throw new GpuValidationError(`allocating ${e.name} (${bytes} bytes): ${vErr.message}`);
-
-      for (let off = 0; off < info.byteLength; off += slice) {
-        const len = Math.min(slice, info.byteLength - off);
-        let data = await checkpoint.readRange(e.name, off, len);
-        if (len % 4 !== 0) {
-          // Only the last slice of an odd-length half tensor: pad to whole u32 words.
-          const padded = new Uint8Array(Math.ceil(len / 4) * 4);
-          padded.set(data);
-          data = padded;
-        }
-        device.queue.writeBuffer(buffer, off, data.buffer, data.byteOffset, data.byteLength);
-        loadedBytes += len;
-        sinceFlush += len;
-        options.onProgress?.({ loadedBytes, totalBytes, tensor: e.name });
-        if (sinceFlush >= FLUSH_EVERY_BYTES) {
-          sinceFlush = 0;
-          await gpu.sync();
-        }
+    let buffer: GPUBuffer | undefined;
+    for (const { p, off, len } of jobs) {
+      const { e, info, bytes } = p;
+      issueReads();
+      if (off === 0) {
+        gpu.check();
+        device.pushErrorScope('out-of-memory');
+        device.pushErrorScope('validation');
+        buffer = device.createBuffer({
+          size: bytes,
+          usage: GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_DST | GPUBufferUsage.COPY_SRC,
+          label: e.name,
+        });
+        const validation = device.popErrorScope();
+        const oom = device.popErrorScope();
+        created.push(buffer);
+        const [vErr, oErr] = await gpu.guard(Promise.all([validation, oom]));
+        if (oErr) throw new GpuOutOfMemoryError(`out of GPU memory allocating ${e.name} (${bytes} bytes): ${oErr.message}`);
+        if (vErr) throw new GpuValidationError(`allocating ${e.name} (${bytes} bytes): ${vErr.message}`);
+        const key = e.layer === undefined ? e.role : `${e.layer}.${e.role}`;
+        byRole.set(key, new Tensor(buffer, e.shape, info.dtype, 0, e.name));
       }
-      const key = e.layer === undefined ? e.role : `${e.layer}.${e.role}`;
-      byRole.set(key, new Tensor(buffer, e.shape, info.dtype, 0, e.name));
+      let data = await inflight.shift()!;
+      if (data.byteLength !== len) throw new BadInputError(`${e.name}: read ${data.byteLength} bytes at ${off}, expected ${len}`);
+      if (len % 4 !== 0) {
+        // Only the last slice of an odd-length half tensor: pad to whole u32 words.
+        const padded = new Uint8Array(Math.ceil(len / 4) * 4);
+        padded.set(data);
+        data = padded;
+      }
+      device.queue.writeBuffer(buffer!, off, data.buffer, data.byteOffset, data.byteLength);
+      loadedBytes += len;
+      sinceFlush += len;
+      options.onProgress?.({ loadedBytes, totalBytes, tensor: e.name });
+      if (sinceFlush >= FLUSH_EVERY_BYTES) {
+        sinceFlush = 0;
+        await gpu.sync();
+      }
     }
     await gpu.sync();
   } catch (err) {
