@@ -16,8 +16,8 @@
 //   pq: [heads, nqb, D] f32 scratch      pk: [Hkv, nqb, D] f32 scratch
 //   block_count: [nhTotal, nqb] u32 out   block_offset: [nhTotal, nqb, maxBlocks] u32 out
 //   column_count: [nhTotal, nqb] u32 out (all 0)   column_index: [nhTotal, nqb, 1] u32 out (dummy 0)
-// Params: S, H, Hkv, nqb, topK, maxBlocks, head_base (first output head of this dispatch), scale.
-// Defines: D (head dim), DT (dtype), MAX_ITEMS (candidates per thread: nqb <= 256 * MAX_ITEMS).
+// Params: D (head dim <= 128), S, H, Hkv, nqb, topK, maxBlocks, head_base (first output head of this dispatch), scale.
+// Defines: DT (dtype: 0 f32, 1 f16, 2 bf16), MAX_ITEMS (candidates per thread: nqb <= 256 * MAX_ITEMS).
 // Workgroup contract: pool_*: 128 threads, thread d < D owns dim d. select: 256 threads.
 #include "lib/packing.wgsl"
 
@@ -27,6 +27,7 @@ const WG: u32 = 256u;
 const BINS: u32 = 256u; // one key byte per radix round
 
 struct Params {
+  D: u32, // head dim (a multiple of 16 for Vertical-Slash)
   S: u32,
   H: u32,
   Hkv: u32,
@@ -76,31 +77,31 @@ fn block_tokens(b: u32) -> u32 {
 fn pool_q(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) d: u32) {
   let b = wid.x;
   let hi = wid.y;
-  if (d >= D) {
+  if (d >= params.D) {
     return;
   }
   let h = head_ids[params.head_base + hi];
   let n = block_tokens(b);
   var s = 0.0;
   for (var t = 0u; t < n; t++) {
-    s += load_q((h * params.S + b * BLOCK + t) * D + d);
+    s += load_q((h * params.S + b * BLOCK + t) * params.D + d);
   }
-  pq[(hi * params.nqb + b) * D + d] = s / f32(n);
+  pq[(hi * params.nqb + b) * params.D + d] = s / f32(n);
 }
 
 @compute @workgroup_size(POOL_WG)
 fn pool_k(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) d: u32) {
   let b = wid.x;
   let g = wid.y;
-  if (d >= D) {
+  if (d >= params.D) {
     return;
   }
   let n = block_tokens(b);
   var s = 0.0;
   for (var t = 0u; t < n; t++) {
-    s += load_k((g * params.S + b * BLOCK + t) * D + d);
+    s += load_k((g * params.S + b * BLOCK + t) * params.D + d);
   }
-  pk[(g * params.nqb + b) * D + d] = s / f32(n);
+  pk[(g * params.nqb + b) * params.D + d] = s / f32(n);
 }
 
 // Order-preserving map f32 -> u32 (see topk.wgsl).
@@ -138,8 +139,8 @@ fn select_blocks(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocatio
   let row = (params.head_base + hi) * params.nqb + qb;
   let n = qb + 1u; // causal candidates
   let kk = min(params.topK, n);
-  if (lid < D) {
-    pq_row[lid] = pq[(hi * params.nqb + qb) * D + lid];
+  if (lid < params.D) {
+    pq_row[lid] = pq[(hi * params.nqb + qb) * params.D + lid];
   }
   workgroupBarrier();
   let ipt = (n + WG - 1u) / WG;
@@ -149,8 +150,8 @@ fn select_blocks(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocatio
     let kb = first + u;
     if (kb < n) {
       var s = 0.0;
-      let o = (g * params.nqb + kb) * D;
-      for (var d = 0u; d < D; d++) {
+      let o = (g * params.nqb + kb) * params.D;
+      for (var d = 0u; d < params.D; d++) {
         s += pq_row[d] * pk[o + d];
       }
       keys[u] = f32_key(s * params.scale);

@@ -23,9 +23,9 @@
 //   stats:    (heads * 64 * 2) f32 scratch
 //   diag:     (heads * ntiles * 127) f32 scratch
 //   scores:   [2, heads, S] f32 out: [0] vertical, [1] slash
-// Params: S, L, H, Hkv, heads, nchunks, ntiles, scale, head_base (added to hi: index of the first
+// Params: D (head dim, a multiple of 16), S, L, H, Hkv, heads, nchunks, ntiles, scale, head_base (added to hi: index of the first
 //   head of this dispatch in the scratch/score layout is 0; head_ids are read at head_base + hi).
-// Defines: D (head dim, a multiple of 16), DT (0 f32, 1 f16, 2 bf16).
+// Defines: DT (0 f32, 1 f16, 2 bf16). The head dim is a uniform, so one pipeline serves 64/96/128.
 // Workgroup contract: 256 threads as 16 x 16; thread (ty, tx) holds rows 4ty..4ty+3 and keys
 //   tx + 16b (b < 4) of a 64 x 64 logit tile; q and k are staged 16 dims at a time.
 #include "lib/packing.wgsl"
@@ -44,6 +44,7 @@ const NEG_BIG: f32 = -3.0e38; // "no value yet" for a running max (finite, so no
 const DIAGS: u32 = 127u; // diagonals crossing a 64 x 64 tile: r - c in [-63, 63]
 
 struct Params {
+  D: u32, // head dim (a multiple of 16 for Vertical-Slash)
   S: u32,
   L: u32,
   H: u32,
@@ -84,12 +85,12 @@ var<workgroup> sh: array<f32, 4096>;
 // Element offsets of the first of the last L query rows and of key row 0, for index head hi.
 fn q_base(hi: u32) -> u32 {
   let h = head_ids[params.head_base + hi];
-  return (h * params.S + (params.S - params.L)) * D;
+  return (h * params.S + (params.S - params.L)) * params.D;
 }
 fn k_base(hi: u32) -> u32 {
   let h = head_ids[params.head_base + hi];
   let kvh = (h * params.Hkv) / params.H;
-  return kvh * params.S * D;
+  return kvh * params.S * params.D;
 }
 
 // acc[a * 4 + b] = scale * q[row 4ty + a] . k[key j0 + tx + 16b] (unmasked).
@@ -97,7 +98,7 @@ fn tile_logits(lid: u32, qb: u32, kb: u32, j0: u32) -> array<f32, 16> {
   let tx = lid % 16u;
   let ty = lid / 16u;
   var acc: array<f32, 16>;
-  for (var d0 = 0u; d0 < D; d0 += DK) {
+  for (var d0 = 0u; d0 < params.D; d0 += DK) {
     workgroupBarrier();
     for (var u = 0u; u < 4u; u++) {
       let e = lid + u * WG; // 0..1023 -> (row or key, dim)
@@ -105,12 +106,12 @@ fn tile_logits(lid: u32, qb: u32, kb: u32, j0: u32) -> array<f32, 16> {
       let dd = e % DK;
       var qv = 0.0;
       if (row < params.L) {
-        qv = load_q(qb + row * D + d0 + dd);
+        qv = load_q(qb + row * params.D + d0 + dd);
       }
       sh[dd * TILE + row] = qv;
       var kv = 0.0;
       if (j0 + row < params.S) {
-        kv = load_k(kb + (j0 + row) * D + d0 + dd);
+        kv = load_k(kb + (j0 + row) * params.D + d0 + dd);
       }
       sh[DK * TILE + dd * TILE + row] = kv;
     }

@@ -204,7 +204,7 @@ export class VerticalSlashEstimator {
 
   static async create(gpu: Gpu, options: EstimatorOptions): Promise<VerticalSlashEstimator> {
     const dtype = headDimCheck('VerticalSlashEstimator', options);
-    const defines = { D: options.headDim, DT: DT_CODE[dtype] };
+    const defines = { DT: DT_CODE[dtype] };
     const names = ['row_partial', 'row_reduce', 'tile_scores', 'diag_combine'] as const;
     const [progs, index, topk] = await Promise.all([
       Promise.all(names.map((entryPoint) => gpu.compile({ shader: 'estimate_vertical_slash.wgsl', entryPoint, defines }))),
@@ -318,7 +318,7 @@ export class VerticalSlashEstimator {
     const scratch: Tensor[] = [headIds, part, stats, diag, scores];
     for (let g0 = 0; g0 < nh; g0 += G) {
       const gn = Math.min(G, nh - g0);
-      const params = { S, L, H, Hkv, heads: gn, nchunks, ntiles, scale: 1 / Math.sqrt(r.D), head_base: g0 };
+      const params = { D: r.D, S, L, H, Hkv, heads: gn, nchunks, ntiles, scale: 1 / Math.sqrt(r.D), head_base: g0 };
       const all = { q, k, head_ids: headIds, part, stats, diag, scores };
       const run = (name: keyof VerticalSlashEstimator['est'], workgroups: [number, number?]): void => {
         const program = this.est[name];
@@ -362,7 +362,7 @@ export class BlockSparseEstimator {
     checkCount('BlockSparseEstimator', 'maxSeqLen', maxSeqLen, 1);
     // Each of the 256 select threads holds ceil(nqb / 256) candidate keys in registers.
     const maxItems = Math.max(1, ceilDiv(ceilDiv(maxSeqLen, BLOCK), SELECT_THREADS));
-    const defines = { D: options.headDim, DT: DT_CODE[dtype], MAX_ITEMS: maxItems };
+    const defines = { DT: DT_CODE[dtype], MAX_ITEMS: maxItems };
     const names = ['pool_q', 'pool_k', 'select_blocks'] as const;
     const progs = await Promise.all(names.map((entryPoint) => gpu.compile({ shader: 'estimate_block_sparse.wgsl', entryPoint, defines })));
     return new BlockSparseEstimator(gpu, options.headDim, dtype, maxSeqLen, Object.fromEntries(names.map((n, i) => [n, progs[i]!])) as BlockSparseEstimator['programs']);
@@ -403,7 +403,7 @@ export class BlockSparseEstimator {
       column_count: index.columnCount,
       column_index: index.columnIndex,
     };
-    const params2 = { S, H, Hkv, nqb, topK, maxBlocks, head_base: 0, scale: 1 / Math.sqrt(D) };
+    const params2 = { D, S, H, Hkv, nqb, topK, maxBlocks, head_base: 0, scale: 1 / Math.sqrt(D) };
     const run = (name: keyof BlockSparseEstimator['programs'], workgroups: [number, number]): void => {
       const program = this.programs[name];
       batch.dispatch({ program, bindings: pick(program, all), params: params2, workgroups, label: `estimate.bs.${name}` });

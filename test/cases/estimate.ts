@@ -208,22 +208,32 @@ function bsInputs(s: BsShape, seed: number): { q: Float32Array; k: Float32Array;
   for (let attempt = 0; attempt < 20; attempt++) {
     const rng = new Rng(seed + attempt * 7919);
     // Pooling averages 64 tokens: a shared per-block offset keeps pooled vectors well separated.
+    const nb = Math.ceil(s.S / 64);
+    const offsets: Float32Array[][] = [];
     const gen = (heads: number): Float32Array => {
       const t = rng.normals(heads * s.S * s.D);
       for (let h = 0; h < heads; h++) {
-        for (let b = 0; b * 64 < s.S; b++) {
+        offsets[h] = [];
+        for (let b = 0; b < nb; b++) {
           const off = rng.normals(s.D);
+          offsets[h]![b] = off;
           for (let u = b * 64; u < Math.min(s.S, b * 64 + 64); u++) for (let d = 0; d < s.D; d++) t[(h * s.S + u) * s.D + d] += off[d]!;
         }
       }
       return t;
     };
     const q = gen(s.H);
+    const qOff = offsets.slice();
     const k = gen(s.Hkv);
+    // The last (partial) key block aligned with the last query block of the heads that read it, so
+    // that its pooled score is large and depends on pooling over the real token count.
+    for (let h = 0; h < s.H; h++) {
+      const g = Math.floor((h * s.Hkv) / s.H);
+      for (let u = (nb - 1) * 64; u < s.S; u++) for (let d = 0; d < s.D; d++) k[(g * s.S + u) * s.D + d] += 1.5 * qOff[h]![nb - 1]![d]!;
+    }
     const ref = s.heads.map((h) => bsIndexRef(q, k, s.H, s.Hkv, s.S, s.D, h, s.topK));
     // Gap check on the pooled scores, recomputed the readable way.
     let clear = true;
-    const nb = Math.ceil(s.S / 64);
     for (const h of s.heads) {
       const g = Math.floor((h * s.Hkv) / s.H);
       const pool = (t: Float32Array, head: number, b: number): number[] => {
@@ -280,28 +290,29 @@ function covers(ix: Lists, h: number, m: number, j: number): boolean {
 
 const plantedCases: KernelCase[] = [
   {
-    name: 'estimate.vertical_slash.planted:S=2048,D=64,H=2,Hkv=1',
+    name: 'estimate.vertical_slash.planted:S=2048,D=64,H=2,Hkv=2',
     async run(gpu, seed) {
       const S = 2048;
       const D = 64;
       const H = 2;
       const rng = new Rng(seed);
       const qn = rng.normals(H * S * D);
-      const k = rng.normals(S * D, 0.3);
-      // Heavy columns: keys aligned with a direction every query shares. Heavy diagonals: key j
-      // carries the noise part of q[j + delta] of heads 0 and 1 (both read kv head 0), so
-      // q_i . k_(i - delta) is large for every i.
+      const k = rng.normals(H * S * D, 0.3);
+      // Head 0 (kv head 0), heavy columns: keys aligned with a direction all its queries share.
+      // Head 1 (kv head 1), heavy diagonals: key j carries q[j + delta], so q_i . k_(i - delta) is
+      // large for every i. (Kept on separate kv heads: planted diagonals add random components to
+      // every key, which would blur the planted columns.)
       const dir = rng.normals(D);
-      const q = Float32Array.from(qn, (x, e) => x + 0.5 * dir[e % D]!);
+      const q = Float32Array.from(qn, (x, e) => (e < S * D ? x + 0.5 * dir[e % D]! : x));
       const columns = [0, 1, 2, 3, 31, 400, 777, 1234, 1500, 2000];
       for (const j of columns) for (let d = 0; d < D; d++) k[j * D + d] += 1.5 * dir[d]!;
       const diagonals = [0, 1, 150, 333, 900];
       for (const delta of diagonals) {
         if (delta < 1) continue; // 0 and 1 are among the forced nearest diagonals anyway
-        for (let j = 0; j + delta < S; j++) for (let d = 0; d < D; d++) k[j * D + d] += 0.8 * (qn[(j + delta) * D + d]! + qn[(S + j + delta) * D + d]!);
+        for (let j = 0; j + delta < S; j++) for (let d = 0; d < D; d++) k[(S + j) * D + d] += 0.8 * qn[(S + j + delta) * D + d]!;
       }
       const tq = gpu.upload(q, [H, S, D], 'f32', 'q');
-      const tk = gpu.upload(k, [1, S, D], 'f32', 'k');
+      const tk = gpu.upload(k, [H, S, D], 'f32', 'k');
       const est = await VerticalSlashEstimator.create(gpu, { headDim: D });
       const batch = gpu.batch();
       const ix = est.encode(batch, tq, tk, [0, 1], { verticalSize: 40, slashSize: 120 });
@@ -309,12 +320,10 @@ const plantedCases: KernelCase[] = [
       const got = await readIndex(gpu, ix);
       let hit = 0;
       let total = 0;
-      for (let h = 0; h < H; h++) {
-        for (let m = 0; m * 64 < S; m++) {
-          for (let i = m * 64; i < Math.min(S, m * 64 + 64); i++) {
-            for (const j of columns) if (j <= i) (total++, (hit += covers(got, h, m, j) ? 1 : 0));
-            for (const delta of diagonals) if (i - delta >= 0) (total++, (hit += covers(got, h, m, i - delta) ? 1 : 0));
-          }
+      for (let m = 0; m * 64 < S; m++) {
+        for (let i = m * 64; i < Math.min(S, m * 64 + 64); i++) {
+          for (const j of columns) if (j <= i) (total++, (hit += covers(got, 0, m, j) ? 1 : 0));
+          for (const delta of diagonals) if (i - delta >= 0) (total++, (hit += covers(got, 1, m, i - delta) ? 1 : 0));
         }
       }
       const recall = hit / total;
