@@ -12,6 +12,7 @@
  * while the prompt is no longer than the window. `checkPromptLength` enforces that with a typed error.
  */
 import { BadInputError, UnsupportedError } from '../gpu/errors.ts';
+import { readJson, type ModelSource } from './source.ts';
 
 export const SUPPORTED_ARCHITECTURES = ['LlamaForCausalLM', 'Qwen2ForCausalLM', 'MistralForCausalLM'] as const;
 export type Architecture = (typeof SUPPORTED_ARCHITECTURES)[number];
@@ -223,5 +224,24 @@ export function ropeInvFrequencies(config: Pick<ModelConfig, 'headDim' | 'ropeTh
     const smooth = (s.originalMaxPositionEmbeddings / wavelen - s.lowFreqFactor) / (s.highFreqFactor - s.lowFreqFactor);
     out[i] = (1 - smooth) * (f / s.factor) + smooth * f;
   }
+  return out;
+}
+
+export interface GenerationDefaults {
+  eosTokenIds: number[];
+  bosTokenId?: number;
+}
+
+/**
+ * generation_config.json's token ids, when the folder has one (instruct models often list more
+ * end-of-turn ids there than config.json does, e.g. Llama 3's <|eot_id|>). Undefined when absent.
+ */
+export async function loadGenerationConfig(source: ModelSource): Promise<GenerationDefaults | undefined> {
+  if (!(await source.exists('generation_config.json'))) return undefined;
+  const json = await readJson(source, 'generation_config.json');
+  if (!isObject(json)) throw new BadInputError(`${source.name}/generation_config.json: expected a JSON object`);
+  const bos = tokenIds(json.bos_token_id, 'bos_token_id');
+  const out: GenerationDefaults = { eosTokenIds: tokenIds(json.eos_token_id, 'eos_token_id') };
+  if (bos.length === 1) out.bosTokenId = bos[0];
   return out;
 }
