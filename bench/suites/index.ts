@@ -1,6 +1,7 @@
 /** Every benchmark suite. Add yours here: one import and one entry (re-read this file before editing). */
 import type { BenchSuite } from '../harness.ts';
 import { copySuite } from './copy.ts';
+import { estimateSuite } from './estimate.ts';
 import { matmulSuite } from './matmul.ts';
 
-export const suites: BenchSuite[] = [copySuite, matmulSuite];
+export const suites: BenchSuite[] = [copySuite, matmulSuite, estimateSuite];
