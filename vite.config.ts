@@ -22,15 +22,18 @@ export default defineConfig(({ command }) =>
       }
     : {
         root: '.',
-        server: { host: '127.0.0.1', strictPort: false },
+        // Under vitest (the e2e tests) no HMR: an edit anywhere in the watched tree would otherwise
+        // reload the page mid-test.
+        server: { host: '127.0.0.1', strictPort: false, hmr: process.env.VITEST ? false : undefined },
         plugins: [
           {
             name: 'demo-at-root',
             configureServer(server) {
               server.middlewares.use((req, res, next) => {
-                if (req.url === '/' || req.url === '/index.html') {
+                const [path, query] = (req.url ?? '').split('?', 2);
+                if (path === '/' || path === '/index.html') {
                   res.statusCode = 302;
-                  res.setHeader('Location', '/demo/');
+                  res.setHeader('Location', `/demo/${query ? `?${query}` : ''}`);
                   res.end();
                   return;
                 }
