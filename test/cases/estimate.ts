@@ -18,6 +18,7 @@ import {
   VerticalSlashEstimator,
   type VerticalSlashParams,
 } from '../../src/attention/estimate.ts';
+import { roundTo } from '../../src/util/half.ts';
 import { bsIndexRef, topKRef, vsIndexRef, vsKeptRef, vsScoresRef } from '../reference/sparse_index.ts';
 
 interface Lists {
@@ -202,6 +203,8 @@ interface BsShape {
   Hkv: number;
   heads: number[];
   topK: number;
+  /** q and k dtype (default f32); halves are rounded on the host first so the reference sees the same values. */
+  dtype?: 'f16' | 'bf16';
 }
 
 function bsInputs(s: BsShape, seed: number): { q: Float32Array; k: Float32Array; ref: number[][][] } {
@@ -222,15 +225,17 @@ function bsInputs(s: BsShape, seed: number): { q: Float32Array; k: Float32Array;
       }
       return t;
     };
-    const q = gen(s.H);
+    const round = (t: Float32Array): Float32Array => (s.dtype ? roundTo(s.dtype, t) : t);
+    const q = round(gen(s.H));
     const qOff = offsets.slice();
-    const k = gen(s.Hkv);
+    const k0 = gen(s.Hkv);
     // The last (partial) key block aligned with the last query block of the heads that read it, so
     // that its pooled score is large and depends on pooling over the real token count.
     for (let h = 0; h < s.H; h++) {
       const g = Math.floor((h * s.Hkv) / s.H);
-      for (let u = (nb - 1) * 64; u < s.S; u++) for (let d = 0; d < s.D; d++) k[(g * s.S + u) * s.D + d] += 1.5 * qOff[h]![nb - 1]![d]!;
+      for (let u = (nb - 1) * 64; u < s.S; u++) for (let d = 0; d < s.D; d++) k0[(g * s.S + u) * s.D + d] += 1.5 * qOff[h]![nb - 1]![d]!;
     }
+    const k = round(k0);
     const ref = s.heads.map((h) => bsIndexRef(q, k, s.H, s.Hkv, s.S, s.D, h, s.topK));
     // Gap check on the pooled scores, recomputed the readable way.
     let clear = true;
@@ -260,16 +265,19 @@ const bsShapes: BsShape[] = [
   { S: 200, D: 128, H: 7, Hkv: 1, heads: [6, 0], topK: 2 },
   { S: 1000, D: 64, H: 4, Hkv: 4, heads: [3, 1], topK: 5 },
   { S: 4097, D: 64, H: 2, Hkv: 1, heads: [1], topK: 20 },
+  { S: 200, D: 96, H: 4, Hkv: 2, heads: [3, 0], topK: 2, dtype: 'f16' },
+  { S: 300, D: 64, H: 2, Hkv: 1, heads: [0, 1], topK: 3, dtype: 'bf16' },
 ];
 
 const bsCases: KernelCase[] = bsShapes.map((s) => ({
-  name: `estimate.block_sparse:S=${s.S},D=${s.D},H=${s.H},Hkv=${s.Hkv},topK=${s.topK}`,
+  name: `estimate.block_sparse:S=${s.S},D=${s.D},H=${s.H},Hkv=${s.Hkv},topK=${s.topK}${s.dtype ? `,${s.dtype}` : ''}`,
   quick: s.S <= 200,
   async run(gpu, seed) {
     const { q, k, ref } = bsInputs(s, seed);
-    const tq = gpu.upload(q, [s.H, s.S, s.D], 'f32', 'q');
-    const tk = gpu.upload(k, [s.Hkv, s.S, s.D], 'f32', 'k');
-    const est = await BlockSparseEstimator.create(gpu, { headDim: s.D });
+    const dtype = s.dtype ?? 'f32';
+    const tq = gpu.upload(q, [s.H, s.S, s.D], dtype, 'q');
+    const tk = gpu.upload(k, [s.Hkv, s.S, s.D], dtype, 'k');
+    const est = await BlockSparseEstimator.create(gpu, { headDim: s.D, dtype });
     const batch = gpu.batch();
     const ix = est.encode(batch, tq, tk, s.heads, { topK: s.topK });
     await batch.submit();
