@@ -23,7 +23,7 @@
 //            two workgroup-memory buffers, one barrier per k-step)
 //   TILED*:   TM, TN (per-thread block; multiples of 4); UNROLL (8x8 and 4x4 blocks: inner product written
 //            out with constant indices); PROBE_COMPUTE_ONLY (benchmark probe only)
-//   SGMATRIX: SG_M, SG_N (subgroups along M, N), SG_TM, SG_TN (16x16 matrices per subgroup);
+//   SGMATRIX: SG_M, SG_N (subgroups along M, N), SG_COUNT = SG_M*SG_N, SG_TM, SG_TN (16x16 matrices per subgroup);
 //            BM = SG_M*SG_TM*16, BN = SG_N*SG_TN*16, BK a multiple of 16
 //
 // Workgroup contract
@@ -39,6 +39,11 @@
 #if VARIANT == 2
 enable f16;
 enable chromium_experimental_subgroup_matrix;
+// subgroupMatrixStore wants a uniform offset, but WGSL's analysis is workgroup-scoped and cannot see
+// that lidx / 32 is uniform within a subgroup; this waives that check (the offsets are
+// subgroup-uniform by construction). Devices/compilers that still reject it fall back to the
+// one-subgroup tile (SG_COUNT == 1), whose offsets are workgroup-uniform (src/kernels/matmul.ts).
+diagnostic(off, subgroup_uniformity);
 #elif VARIANT == 1
 enable f16;
 #endif
@@ -407,10 +412,15 @@ const NBUF: u32 = 1u;
 
 var<workgroup> As: array<f16, NBUF * BM * SPAD>; // [m][k] row-major
 var<workgroup> Bs: array<f16, NBUF * BN * SPAD>; // [n][k]: the Wᵀ tile stored column-major
-// One 16x16 f32 staging block per subgroup. subgroupMatrixStore needs a uniform offset, and the
-// subgroup index is not uniform to WGSL's (workgroup-scope) analysis, so each subgroup stores at
-// offset 0 of its own block, addressed through the pointer instead.
-var<workgroup> Cs: array<array<f32, 256>, SG_M * SG_N>;
+// Matrix types through aliases and a named size: the reflection parser (wgsl_reflect) does not
+// know subgroup-matrix types and rejects numeric template arguments on them.
+const SGK: u32 = 16u; // the 16x16x16 f16 -> f32 configuration
+alias LeftM = subgroup_matrix_left<f16, SGK, SGK>;
+alias RightM = subgroup_matrix_right<f16, SGK, SGK>;
+alias ResultM = subgroup_matrix_result<f32, SGK, SGK>;
+const SG_ACC: u32 = SG_TM * SG_TN;
+const CS_LEN: u32 = SG_COUNT * 256u;
+var<workgroup> Cs: array<f32, CS_LEN>; // one 16x16 f32 staging block per subgroup
 
 #if VEC
 fn store_tiles(buf: u32, ra: array<vec4<f32>, A_PER>, rb: array<BChunk, B_PER>, lidx: u32) {
@@ -488,7 +498,7 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
   let K = params.K;
   let n0 = wid.x * BN;
   let m0 = wid.y * BM;
-#if SG_M * SG_N == 1
+#if SG_COUNT == 1
   let sg = 0u; // one subgroup: every offset is workgroup-uniform
 #else
   let sg = lidx / SG_SIZE;
@@ -496,7 +506,7 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
   let lane = lidx % SG_SIZE;
   let sm = sg / SG_N; // subgroup row in the workgroup tile
   let sn = sg % SG_N; // subgroup column
-  var acc: array<subgroup_matrix_result<f32, 16, 16>, SG_TM * SG_TN>;
+  var acc: array<ResultM, SG_ACC>;
 #if VEC && PREFETCH
   var ra = fetch_a(m0, 0u, lidx);
   var rb = fetch_b(n0, 0u, lidx);
@@ -523,13 +533,13 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
     let ab = buf * BM * SPAD;
     let bb = buf * BN * SPAD;
     for (var kk = 0u; kk < BK; kk += 16u) {
-      var a: array<subgroup_matrix_left<f16, 16, 16>, SG_TM>;
-      var b: array<subgroup_matrix_right<f16, 16, 16>, SG_TN>;
+      var a: array<LeftM, SG_TM>;
+      var b: array<RightM, SG_TN>;
       for (var i = 0u; i < SG_TM; i++) {
-        a[i] = subgroupMatrixLoad<subgroup_matrix_left<f16, 16, 16>>(&As, ab + ((sm * SG_TM + i) * 16u) * SPAD + kk, false, SPAD);
+        a[i] = subgroupMatrixLoad<LeftM>(&As, ab + ((sm * SG_TM + i) * 16u) * SPAD + kk, false, SPAD);
       }
       for (var j = 0u; j < SG_TN; j++) {
-        b[j] = subgroupMatrixLoad<subgroup_matrix_right<f16, 16, 16>>(&Bs, bb + ((sn * SG_TN + j) * 16u) * SPAD + kk, true, SPAD);
+        b[j] = subgroupMatrixLoad<RightM>(&Bs, bb + ((sn * SG_TN + j) * 16u) * SPAD + kk, true, SPAD);
       }
       for (var i = 0u; i < SG_TM; i++) {
         for (var j = 0u; j < SG_TN; j++) {
@@ -548,7 +558,7 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
   // bias are handled by plain bounds-checked stores.
   for (var i = 0u; i < SG_TM; i++) {
     for (var j = 0u; j < SG_TN; j++) {
-      subgroupMatrixStore(&Cs[sg], 0u, acc[i * SG_TN + j], false, 16u);
+      subgroupMatrixStore(&Cs, sg * 256u, acc[i * SG_TN + j], false, 16u);
       workgroupBarrier();
       let mb = m0 + (sm * SG_TM + i) * 16u;
       let nb = n0 + (sn * SG_TN + j) * 16u;
@@ -556,7 +566,7 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
         let m = mb + e / 16u;
         let n = nb + e % 16u;
         if (m < M && n < N) {
-          y[m * N + n] = Cs[sg][e] + bias_at(n);
+          y[m * N + n] = Cs[sg * 256u + e] + bias_at(n);
         }
       }
       workgroupBarrier();

@@ -205,7 +205,7 @@ export const matmulSuite: BenchSuite = {
         await tryRow(`${p.variant} ${JSON.stringify(s)}`, async () => {
           const k = await kernel(s.wdtype, p.v);
           const t = await measure(k, s);
-          return computeRow(p.variant, s, t, { path: k.lastPath });
+          return computeRow(p.variant, s, t, { path: k.lastPath, ...(k.lastPath === 'sgmatrix' ? { sgTile: k.sgmatrixTile } : {}) });
         });
       }
     }

@@ -12,8 +12,12 @@
  * Every path has a vector-load flavour (K % 4 == 0 for f32 weights, K % 8 == 0 for packed) and an
  * element-load flavour for any K; both are compiled in create() so encode() stays synchronous.
  */
-import type { Batch, Gpu, Program, ProgramDesc } from '../gpu/gpu.ts';
-import { BadInputError, DTypeError, ShapeError, UnsupportedError } from '../gpu/errors.ts';
+import { programKey, type Batch, type Gpu, type Program, type ProgramDesc } from '../gpu/gpu.ts';
+import { reflectEntry } from '../gpu/reflect.ts';
+import type { CompileMessage } from '../gpu/errors.ts';
+import { preprocess } from '../shaders/preprocess.ts';
+import { WGSL_SOURCES } from '../shaders/sources.generated.ts';
+import { BadInputError, DTypeError, KernelCompileError, ShapeError, UnsupportedError } from '../gpu/errors.ts';
 import type { Tensor } from '../tensor.ts';
 import { ceilDiv, foldGrid } from './grid.ts';
 
@@ -67,8 +71,16 @@ export interface MatmulOptions {
 export const LARGE_TILE: TileConfig = { BM: 128, BN: 128, BK: 8, TM: 8, TN: 8, prefetch: true, unroll: true };
 /** 64x64 per workgroup, 4x4 per thread (256 threads), 8 KiB: for small M*N, where 128 tiles idle the GPU. */
 export const SMALL_TILE: TileConfig = { BM: 64, BN: 64, BK: 16, TM: 4, TN: 4, prefetch: false, unroll: true };
-/** 2x2 subgroups of 64x64 (4x4 matrices of 16x16 each): 128 threads, 128x128 outputs, k-step 32. */
+/**
+ * 2x2 subgroups of 64x64 (4x4 matrices of 16x16 each): 128 threads, 128x128 outputs, k-step 32,
+ * 2 * (128 + 128) * 40 * 2 B + 4 KiB = 44 KiB of workgroup memory.
+ */
 export const SG_TILE: SgTileConfig = { SG_M: 2, SG_N: 2, SG_TM: 4, SG_TN: 4, SBK: 32, prefetch: true };
+/**
+ * One subgroup of 64x64 per workgroup (32 threads): every subgroup-matrix offset is then
+ * workgroup-uniform, which compilers that insist on uniform subgroupMatrixStore offsets accept.
+ */
+export const SG_TILE_ONE: SgTileConfig = { SG_M: 1, SG_N: 1, SG_TM: 4, SG_TN: 4, SBK: 32, prefetch: true };
 /** Rows of x the gemv path accepts (shaders/matmul.wgsl GEMV_MAX_M: its accumulation is written out for 8 rows). */
 export const GEMV_MAX_M = 8;
 /** gemv workgroup: 8 rows of W x 32 lanes. */
@@ -172,6 +184,7 @@ function sgDefines(t: SgTileConfig): Record<string, number | boolean> {
   return {
     SG_M: t.SG_M,
     SG_N: t.SG_N,
+    SG_COUNT: t.SG_M * t.SG_N,
     SG_TM: t.SG_TM,
     SG_TN: t.SG_TN,
     BM: t.SG_M * t.SG_TM * 16,
@@ -210,6 +223,69 @@ function checkSgTile(t: SgTileConfig): void {
   if (!ok) throw new BadInputError(`matmul: invalid subgroup-matrix tile ${JSON.stringify(t)} (SBK a multiple of 16)`);
 }
 
+/**
+ * Compiles a subgroup-matrix program. gpu.compile() reflects bindings from the compiled text with
+ * wgsl_reflect, which cannot parse subgroup-matrix types or templated builtin calls; the bindings of
+ * every matmul variant are the same declarations, so they are reflected from the tiled variant
+ * with the same WDT / HAS_BIAS / VEC defines, and the module and pipeline are created here with the
+ * same error handling as gpu.compile (typed KernelCompileError naming shaders/matmul.wgsl:line).
+ */
+const sgPrograms = new WeakMap<Gpu, Map<string, Promise<Program>>>();
+
+export function compileSgmatrix(gpu: Gpu, desc: ProgramDesc, reflectDefines: Record<string, number | boolean>): Promise<Program> {
+  let cache = sgPrograms.get(gpu);
+  if (!cache) sgPrograms.set(gpu, (cache = new Map()));
+  const key = programKey(desc);
+  let p = cache.get(key);
+  if (!p) {
+    p = buildSgmatrix(gpu, desc, key, reflectDefines);
+    cache.set(key, p);
+    p.catch(() => cache.delete(key));
+  }
+  return p;
+}
+
+async function buildSgmatrix(gpu: Gpu, desc: ProgramDesc, key: string, reflectDefines: Record<string, number | boolean>): Promise<Program> {
+  gpu.check();
+  const lookup = (n: string): string | undefined => WGSL_SOURCES[n];
+  const pre = preprocess(desc.shader, lookup, desc.defines ?? {});
+  let layout;
+  try {
+    layout = reflectEntry(preprocess(desc.shader, lookup, reflectDefines).code, 'main');
+  } catch (e) {
+    throw new KernelCompileError(desc.shader, [], `reflection failed: ${(e as Error).message}`);
+  }
+  const device = gpu.device;
+  device.pushErrorScope('validation');
+  const module = device.createShaderModule({ code: pre.code, label: key });
+  const moduleScope = device.popErrorScope();
+  const info = await gpu.guard(module.getCompilationInfo());
+  const scopeError = await gpu.guard(moduleScope);
+  const messages: CompileMessage[] = info.messages.map((m) => {
+    const loc = pre.lineMap[m.lineNum - 1];
+    return { type: m.type, file: loc?.file ?? desc.shader, line: loc?.line ?? m.lineNum, column: m.linePos, message: m.message };
+  });
+  if (messages.some((m) => m.type === 'error') || scopeError) throw new KernelCompileError(desc.shader, messages, scopeError?.message ?? '');
+  device.pushErrorScope('validation');
+  const bindGroupLayout = device.createBindGroupLayout({
+    label: key,
+    entries: layout.bindings.map((b) => ({ binding: b.binding, visibility: GPUShaderStage.COMPUTE, buffer: { type: b.kind } })),
+  });
+  const pipelineLayout = device.createPipelineLayout({ label: key, bindGroupLayouts: [bindGroupLayout] });
+  const layoutError = await gpu.guard(device.popErrorScope());
+  if (layoutError) throw new KernelCompileError(desc.shader, messages, `bind group layout rejected: ${layoutError.message}`);
+  let pipeline: GPUComputePipeline;
+  try {
+    pipeline = await gpu.guard(
+      device.createComputePipelineAsync({ label: key, layout: pipelineLayout, compute: { module, entryPoint: 'main', constants: desc.overrides ? { ...desc.overrides } : undefined } }),
+    );
+  } catch (e) {
+    if (e instanceof KernelCompileError || (e as Error).name === 'DeviceLostError') throw e;
+    throw new KernelCompileError(desc.shader, messages, `pipeline creation failed: ${(e as Error).message}`);
+  }
+  return { key, shader: desc.shader, pipeline, layout, bindGroupLayout };
+}
+
 interface PathPrograms {
   scalar: Program;
   vec: Program;
@@ -226,6 +302,11 @@ export class MatmulKernel {
 
   /** The path encode() last used (for benchmarks and tests). */
   lastPath: MatmulPath | undefined;
+
+  /** The subgroup-matrix tile this kernel compiled (the default may fall back to SG_TILE_ONE). */
+  get sgmatrixTile(): SgTileConfig {
+    return this.sgTile;
+  }
 
   static async create(gpu: Gpu, options: MatmulOptions): Promise<MatmulKernel> {
     const weightDType = options.weightDType;
@@ -262,6 +343,7 @@ export class MatmulKernel {
     };
 
     const programs: Partial<Record<MatmulPath | 'f32-small', PathPrograms>> = {};
+    let sgChosen = sgTile;
     const jobs: Promise<void>[] = [];
     for (const p of paths) {
       if (p === 'f32') {
@@ -271,18 +353,35 @@ export class MatmulKernel {
       } else if (p === 'f16') {
         jobs.push(tiled(tile, 1).then((r) => void (programs.f16 = r)));
       } else if (p === 'sgmatrix') {
-        const threads = sgTile.SG_M * sgTile.SG_N * SG_SIZE;
+        // The default multi-subgroup tile needs the compiler to accept subgroup-uniform store offsets
+        // (shaders/matmul.wgsl); where it does not, the one-subgroup tile is compiled instead.
+        const candidates = options.sgTile ? [sgTile] : [sgTile, SG_TILE_ONE];
         jobs.push(
-          compilePair({ VARIANT: 2, ...sgDefines(sgTile) }, { WG_X: threads }).then(
-            (r) => void (programs.sgmatrix = r),
-          ),
+          (async () => {
+            let lastError: unknown;
+            for (const t of candidates) {
+              try {
+                const desc = (vec: number): ProgramDesc => ({ shader: 'matmul.wgsl', defines: { ...base, VARIANT: 2, ...sgDefines(t), VEC: vec }, overrides: { WG_X: t.SG_M * t.SG_N * SG_SIZE } });
+                const reflectAs = (vec: number): Record<string, number | boolean> => ({ ...base, VARIANT: 0, ...tileDefines(SMALL_TILE), VEC: vec });
+                const [scalar, vecP] = await Promise.all([compileSgmatrix(gpu, desc(0), reflectAs(0)), compileSgmatrix(gpu, desc(1), reflectAs(1))]);
+                programs.sgmatrix = { scalar, vec: vecP };
+                sgChosen = t;
+                return;
+              } catch (e) {
+                if (!(e instanceof KernelCompileError)) throw e;
+                lastError = e;
+              }
+            }
+            // 'auto' falls back to the f32 tiles; an explicit 'sgmatrix' reports why it cannot run.
+            if (variant === 'sgmatrix') throw lastError;
+          })(),
         );
       } else {
         jobs.push(compilePair({ VARIANT: 3, GEMV_WG }, {}).then((r) => void (programs.gemv = r)));
       }
     }
     await Promise.all(jobs);
-    return new MatmulKernel(gpu, { weightDType, bias, variant, allowF16Compute }, programs, tile, sgTile);
+    return new MatmulKernel(gpu, { weightDType, bias, variant, allowF16Compute }, programs, tile, sgChosen);
   }
 
   /** Validates x [..., K], w [N, K], y [..., N], bias [N]; returns M, N, K. Throws before anything is encoded. */
@@ -315,7 +414,9 @@ export class MatmulKernel {
   encode(batch: Batch, x: Tensor, w: Tensor, y: Tensor, bias?: Tensor): void {
     const shape = this.validate(x, w, y, bias);
     const { M, N, K } = shape;
-    const { path } = select(this.gpu, this.options.variant, shape, { allowF16Compute: this.options.allowF16Compute, sgTile: this.sgTile });
+    let { path } = select(this.gpu, this.options.variant, shape, { allowF16Compute: this.options.allowF16Compute, sgTile: this.sgTile });
+    // 'auto' whose subgroup-matrix programs did not compile on this device: the f32 tiles.
+    if (path === 'sgmatrix' && !this.programs.sgmatrix && this.options.variant === 'auto') path = 'f32';
     const vec = canVectorize(this.options.weightDType, K);
     const bindings: Record<string, Tensor> = { x, w, y };
     if (bias) bindings.bias = bias;

@@ -14,7 +14,7 @@ import { poisoned } from '../harness/cases.ts';
 import { Rng } from '../harness/rng.ts';
 import { compareArrays, TOL_F16, TOL_F32 } from '../harness/compare.ts';
 import { matmulRef, matmulInputsAsF16 } from '../reference/matmul.ts';
-import { MatmulKernel, LARGE_TILE, SMALL_TILE, type MatmulVariant, type MatmulWeightDType, type TileConfig } from '../../src/kernels/matmul.ts';
+import { MatmulKernel, LARGE_TILE, SMALL_TILE, SG_TILE_ONE, type MatmulVariant, type MatmulWeightDType, type SgTileConfig, type TileConfig } from '../../src/kernels/matmul.ts';
 import { roundTo } from '../../src/util/half.ts';
 import type { Gpu } from '../../src/gpu/gpu.ts';
 import { BadInputError, DTypeError, ShapeError, UnsupportedError } from '../../src/gpu/errors.ts';
@@ -27,6 +27,7 @@ interface Spec {
   wdt: MatmulWeightDType;
   bias: boolean;
   tile?: TileConfig;
+  sgTile?: SgTileConfig;
   tag?: string;
   quick?: boolean;
 }
@@ -44,7 +45,7 @@ async function runSpec(gpu: Gpu, seed: number, s: Spec, name: string): Promise<v
   const tw = gpu.upload(w, [N, K], s.wdt, 'w');
   const tb = b ? gpu.upload(b, [N], 'f32', 'bias') : undefined;
   const ty = poisoned(gpu, [M, N]);
-  const k = await MatmulKernel.create(gpu, { weightDType: s.wdt, bias: s.bias, variant: s.variant, tile: s.tile });
+  const k = await MatmulKernel.create(gpu, { weightDType: s.wdt, bias: s.bias, variant: s.variant, tile: s.tile, sgTile: s.sgTile });
   const batch = gpu.batch();
   k.encode(batch, tx, tw, ty, tb);
   await batch.submit();
@@ -111,6 +112,11 @@ for (const variant of ['f16', 'sgmatrix'] as const) {
   for (const [i, shape] of ([[1, 1, 1], [7, 33, 65], [64, 64, 64], [65, 129, 47], [130, 70, 200]] as Shape[]).entries()) {
     for (const [j, wdt] of DTYPES.entries()) specs.push({ variant, shape, wdt, bias: (i + j) % 2 === 0 });
   }
+}
+
+// The one-subgroup tensor-core tile (the fallback where multi-subgroup stores are rejected).
+for (const [shape, wdt] of [[[7, 33, 65], 'f16'], [[65, 129, 47], 'bf16'], [[130, 70, 200], 'f32']] as [Shape, MatmulWeightDType][]) {
+  specs.push({ variant: 'sgmatrix', tag: 'one-subgroup', shape, wdt, bias: true, sgTile: SG_TILE_ONE });
 }
 
 async function expectThrow(what: string, ctor: new (...a: never[]) => Error, fn: () => unknown): Promise<void> {
