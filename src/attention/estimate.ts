@@ -48,6 +48,14 @@ export interface EstimatorOptions {
   dtype?: EstimateDType;
 }
 
+export interface VerticalSlashEstimatorOptions extends EstimatorOptions {
+  /**
+   * Scratch budget in bytes (default 128 MiB): heads are estimated in groups whose scratch (scores,
+   * diagonal partials, top-k state) fits it, reusing the same buffers group after group.
+   */
+  scratchBytes?: number;
+}
+
 export interface BlockSparseEstimatorOptions extends EstimatorOptions {
   /** Longest sequence encode() accepts; sizes the per-thread candidate registers. Default 512K. */
   maxSeqLen?: number;
@@ -178,7 +186,7 @@ export class RadixTopK {
 
 // ---------------------------------------------------------------- Vertical-Slash
 
-/** Scratch budget per head group (bytes): heads are processed in groups so that 512K tokens fit. */
+/** Default scratch budget (bytes): heads are processed in groups so that 512K tokens fit. */
 const VS_GROUP_BYTES = 128 * 1024 * 1024;
 const ROW_CHUNK_KEYS = 1024; // KT (16) x 64 keys per row_partial workgroup
 const DIAGS_PER_TILE = 127;
@@ -200,10 +208,12 @@ export class VerticalSlashEstimator {
     private readonly est: Record<'row_partial' | 'row_reduce' | 'tile_scores' | 'diag_combine', Program>,
     private readonly index: Program,
     private readonly topk: RadixTopK,
+    private readonly scratchBytes: number,
   ) {}
 
-  static async create(gpu: Gpu, options: EstimatorOptions): Promise<VerticalSlashEstimator> {
+  static async create(gpu: Gpu, options: VerticalSlashEstimatorOptions): Promise<VerticalSlashEstimator> {
     const dtype = headDimCheck('VerticalSlashEstimator', options);
+    const scratchBytes = checkCount('VerticalSlashEstimator', 'scratchBytes', options.scratchBytes ?? VS_GROUP_BYTES, 1);
     const defines = { DT: DT_CODE[dtype] };
     const names = ['row_partial', 'row_reduce', 'tile_scores', 'diag_combine'] as const;
     const [progs, index, topk] = await Promise.all([
@@ -212,7 +222,7 @@ export class VerticalSlashEstimator {
       RadixTopK.create(gpu),
     ]);
     const est = Object.fromEntries(names.map((n, i) => [n, progs[i]!])) as VerticalSlashEstimator['est'];
-    return new VerticalSlashEstimator(gpu, options.headDim, dtype, est, index, topk);
+    return new VerticalSlashEstimator(gpu, options.headDim, dtype, est, index, topk, scratchBytes);
   }
 
   private resolve(q: Tensor, k: Tensor, heads: readonly number[], params: VerticalSlashParams | readonly VerticalSlashParams[]) {
@@ -309,7 +319,7 @@ export class VerticalSlashEstimator {
     const ntiles = r.nqb;
     const cap = Math.max(...r.kept.map((x) => Math.max(x.columns, x.slashes)));
     const perHead = 4 * (nchunks * LAST_Q * 2 + LAST_Q * 2 + ntiles * DIAGS_PER_TILE + 2 * S + 2 * cap + 2 + 2 * 256 + 4 + 2 * 2 * ceilDiv(S, TOPK_CHUNK));
-    const G = forceGroup ?? Math.max(1, Math.min(nh, Math.floor(VS_GROUP_BYTES / perHead)));
+    const G = forceGroup ?? Math.max(1, Math.min(nh, Math.floor(this.scratchBytes / perHead)));
     const headIds = gpu.upload(Uint32Array.from(heads), [nh], 'u32', 'vs.heads');
     const part = gpu.empty([G * nchunks * LAST_Q * 2], 'f32', 'vs.part');
     const stats = gpu.empty([G * LAST_Q * 2], 'f32', 'vs.stats');

@@ -11,6 +11,7 @@ import type { KernelCase } from '../harness/cases.ts';
 import { Rng } from '../harness/rng.ts';
 import { MismatchError, expectEqualInts } from '../harness/compare.ts';
 import type { Gpu } from '../../src/gpu/gpu.ts';
+import { BadInputError, DTypeError, ShapeError, UnsupportedError } from '../../src/gpu/errors.ts';
 import type { SparseIndex } from '../../src/attention/types.ts';
 import {
   BlockSparseEstimator,
@@ -124,6 +125,8 @@ interface VsShape {
   Hkv: number;
   heads: number[];
   params: VerticalSlashParams | VerticalSlashParams[];
+  /** Estimator scratch budget: small values force one head per group. */
+  scratchBytes?: number;
 }
 
 function vsParamsOf(s: VsShape, i: number): VerticalSlashParams {
@@ -172,17 +175,30 @@ const vsShapes: VsShape[] = [
     ],
   },
   { S: 1000, D: 128, H: 1, Hkv: 1, heads: [0], params: { verticalSize: 120, slashSize: 200 } },
+  {
+    S: 300,
+    D: 64,
+    H: 6,
+    Hkv: 3,
+    heads: [5, 2, 3],
+    params: [
+      { verticalSize: 40, slashSize: 120 },
+      { verticalSize: 60, slashSize: 60 },
+      { verticalSize: 35, slashSize: 200 },
+    ],
+    scratchBytes: 1,
+  },
   { S: 4097, D: 64, H: 4, Hkv: 1, heads: [1, 2], params: { verticalSize: 300, slashSize: 700 } },
 ];
 
 const vsCases: KernelCase[] = vsShapes.map((s) => ({
-  name: `estimate.vertical_slash:S=${s.S},D=${s.D},H=${s.H},Hkv=${s.Hkv},heads=${s.heads.join('/')}`,
+  name: `estimate.vertical_slash:S=${s.S},D=${s.D},H=${s.H},Hkv=${s.Hkv},heads=${s.heads.join('/')}${s.scratchBytes ? ',head-per-group' : ''}`,
   quick: s.S <= 200,
   async run(gpu, seed) {
     const { q, k, ref } = vsInputs(s, seed);
     const tq = gpu.upload(q, [s.H, s.S, s.D], 'f32', 'q');
     const tk = gpu.upload(k, [s.Hkv, s.S, s.D], 'f32', 'k');
-    const est = await VerticalSlashEstimator.create(gpu, { headDim: s.D });
+    const est = await VerticalSlashEstimator.create(gpu, { headDim: s.D, scratchBytes: s.scratchBytes });
     const batch = gpu.batch();
     const ix = est.encode(batch, tq, tk, s.heads, s.params);
     await batch.submit();
@@ -376,4 +392,51 @@ const plantedCases: KernelCase[] = [
   },
 ];
 
-export const estimateCases: KernelCase[] = [...topkCases, ...vsCases, ...bsCases, ...plantedCases];
+const errorCases: KernelCase[] = [
+  {
+    name: 'estimate.errors:typed errors before dispatch',
+    quick: true,
+    async run(gpu) {
+      const expectThrow = (what: string, cls: new (...a: never[]) => Error, f: () => unknown): void => {
+        try {
+          f();
+        } catch (e) {
+          if (e instanceof cls) return;
+          throw new MismatchError(`${what}: expected ${cls.name}, got ${(e as Error).name}: ${(e as Error).message}`);
+        }
+        throw new MismatchError(`${what}: expected ${cls.name}, nothing was thrown`);
+      };
+      const vs = await VerticalSlashEstimator.create(gpu, { headDim: 64 });
+      const bs = await BlockSparseEstimator.create(gpu, { headDim: 64 });
+      const q = gpu.empty([4, 70, 64], 'f32', 'q');
+      const k = gpu.empty([2, 70, 64], 'f32', 'k');
+      const k3 = gpu.empty([3, 70, 64], 'f32', 'k3');
+      const kShort = gpu.empty([2, 69, 64], 'f32', 'kShort');
+      const q96 = gpu.empty([4, 70, 96], 'f32', 'q96');
+      const qHalf = gpu.empty([4, 70, 64], 'f16', 'qHalf');
+      const q2d = gpu.empty([4, 70 * 64], 'f32', 'q2d');
+      const batch = gpu.batch();
+      const p = { verticalSize: 100, slashSize: 100 };
+      expectThrow('q rank', ShapeError, () => vs.encode(batch, q2d, k, [0], p));
+      expectThrow('head dim', ShapeError, () => vs.encode(batch, q96, k, [0], p));
+      expectThrow('dtype', DTypeError, () => bs.encode(batch, qHalf, k, [0]));
+      expectThrow('seq lengths', ShapeError, () => vs.encode(batch, q, kShort, [0], p));
+      expectThrow('GQA ratio', ShapeError, () => bs.encode(batch, q, k3, [0]));
+      expectThrow('head range', BadInputError, () => vs.encode(batch, q, k, [0, 4], p));
+      expectThrow('no heads', BadInputError, () => bs.encode(batch, q, k, []));
+      expectThrow('negative size', BadInputError, () => vs.encode(batch, q, k, [0], { verticalSize: -1, slashSize: 10 }));
+      expectThrow('params per head', BadInputError, () => vs.encode(batch, q, k, [0, 1], [p]));
+      expectThrow('topK 0', BadInputError, () => bs.encode(batch, q, k, [0], { topK: 0 }));
+      try {
+        await VerticalSlashEstimator.create(gpu, { headDim: 80 });
+        throw new MismatchError('head dim 80: expected UnsupportedError');
+      } catch (e) {
+        if (!(e instanceof UnsupportedError)) throw e;
+      }
+      await batch.submit(); // nothing was recorded
+      gpu.release(q, k, k3, kShort, q96, qHalf, q2d);
+    },
+  },
+];
+
+export const estimateCases: KernelCase[] = [...topkCases, ...vsCases, ...bsCases, ...plantedCases, ...errorCases];
