@@ -93,11 +93,11 @@ fn k_base(hi: u32) -> u32 {
   return kvh * params.S * params.D;
 }
 
-// acc[a * 4 + b] = scale * q[row 4ty + a] . k[key j0 + tx + 16b] (unmasked).
-fn tile_logits(lid: u32, qb: u32, kb: u32, j0: u32) -> array<f32, 16> {
+// acc[b][a] = scale * q[row 4ty + a] . k[key j0 + tx + 16b] (unmasked).
+fn tile_logits(lid: u32, qb: u32, kb: u32, j0: u32) -> array<vec4<f32>, 4> {
   let tx = lid % 16u;
   let ty = lid / 16u;
-  var acc: array<f32, 16>;
+  var acc: array<vec4<f32>, 4>;
   for (var d0 = 0u; d0 < params.D; d0 += DK) {
     workgroupBarrier();
     for (var u = 0u; u < 4u; u++) {
@@ -117,20 +117,17 @@ fn tile_logits(lid: u32, qb: u32, kb: u32, j0: u32) -> array<f32, 16> {
     }
     workgroupBarrier();
     for (var dd = 0u; dd < DK; dd++) {
-      var qa: array<f32, 4>;
-      for (var a = 0u; a < 4u; a++) {
-        qa[a] = sh[dd * TILE + ty * 4u + a];
-      }
-      for (var b = 0u; b < 4u; b++) {
-        let kv = sh[DK * TILE + dd * TILE + tx + 16u * b];
-        for (var a = 0u; a < 4u; a++) {
-          acc[a * 4u + b] += qa[a] * kv;
-        }
-      }
+      let o = dd * TILE + ty * 4u;
+      let qa = vec4<f32>(sh[o], sh[o + 1u], sh[o + 2u], sh[o + 3u]);
+      let ko = DK * TILE + dd * TILE + tx;
+      acc[0] += qa * sh[ko];
+      acc[1] += qa * sh[ko + 16u];
+      acc[2] += qa * sh[ko + 32u];
+      acc[3] += qa * sh[ko + 48u];
     }
   }
-  for (var e = 0u; e < 16u; e++) {
-    acc[e] *= params.scale;
+  for (var b = 0u; b < 4u; b++) {
+    acc[b] *= params.scale;
   }
   return acc;
 }
@@ -165,7 +162,7 @@ fn row_partial(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_
       for (var b = 0u; b < 4u; b++) {
         let j = j0 + tx + 16u * b;
         if (visible(r, j)) {
-          let x = acc[a * 4u + b];
+          let x = acc[b][a];
           let mn = max(m[a], x);
           l[a] = l[a] * exp(m[a] - mn) + exp(x - mn);
           m[a] = mn;
@@ -234,7 +231,7 @@ fn tile_scores(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_
       let c = tx + 16u * b;
       var p = 0.0;
       if (visible(r, j0 + c)) {
-        p = exp(acc[a * 4u + b] - m) * inv_l;
+        p = exp(acc[b][a] - m) * inv_l;
       }
       sh[r * TILE + c] = p;
     }
