@@ -127,6 +127,8 @@ interface VsShape {
   params: VerticalSlashParams | VerticalSlashParams[];
   /** Estimator scratch budget: small values force one head per group. */
   scratchBytes?: number;
+  /** q and k dtype (default f32); rounded on the host first so the reference sees the same values. */
+  dtype?: 'f16' | 'bf16';
 }
 
 function vsParamsOf(s: VsShape, i: number): VerticalSlashParams {
@@ -137,8 +139,9 @@ function vsParamsOf(s: VsShape, i: number): VerticalSlashParams {
 function vsInputs(s: VsShape, seed: number): { q: Float32Array; k: Float32Array; ref: Lists } {
   for (let attempt = 0; attempt < 20; attempt++) {
     const rng = new Rng(seed + attempt * 7919);
-    const q = rng.normals(s.H * s.S * s.D);
-    const k = rng.normals(s.Hkv * s.S * s.D);
+    const round = (t: Float32Array): Float32Array => (s.dtype ? roundTo(s.dtype, t) : t);
+    const q = round(rng.normals(s.H * s.S * s.D));
+    const k = round(rng.normals(s.Hkv * s.S * s.D));
     const ref: Lists = { blocks: [], columns: [] };
     let clear = true;
     for (let i = 0; i < s.heads.length && clear; i++) {
@@ -188,17 +191,19 @@ const vsShapes: VsShape[] = [
     ],
     scratchBytes: 1,
   },
+  { S: 130, D: 128, H: 4, Hkv: 2, heads: [1, 2], params: { verticalSize: 40, slashSize: 60 }, dtype: 'f16' },
   { S: 4097, D: 64, H: 4, Hkv: 1, heads: [1, 2], params: { verticalSize: 300, slashSize: 700 } },
 ];
 
 const vsCases: KernelCase[] = vsShapes.map((s) => ({
-  name: `estimate.vertical_slash:S=${s.S},D=${s.D},H=${s.H},Hkv=${s.Hkv},heads=${s.heads.join('/')}${s.scratchBytes ? ',head-per-group' : ''}`,
+  name: `estimate.vertical_slash:S=${s.S},D=${s.D},H=${s.H},Hkv=${s.Hkv},heads=${s.heads.join('/')}${s.scratchBytes ? ',head-per-group' : ''}${s.dtype ? `,${s.dtype}` : ''}`,
   quick: s.S <= 200,
   async run(gpu, seed) {
     const { q, k, ref } = vsInputs(s, seed);
-    const tq = gpu.upload(q, [s.H, s.S, s.D], 'f32', 'q');
-    const tk = gpu.upload(k, [s.Hkv, s.S, s.D], 'f32', 'k');
-    const est = await VerticalSlashEstimator.create(gpu, { headDim: s.D, scratchBytes: s.scratchBytes });
+    const dtype = s.dtype ?? 'f32';
+    const tq = gpu.upload(q, [s.H, s.S, s.D], dtype, 'q');
+    const tk = gpu.upload(k, [s.Hkv, s.S, s.D], dtype, 'k');
+    const est = await VerticalSlashEstimator.create(gpu, { headDim: s.D, scratchBytes: s.scratchBytes, dtype });
     const batch = gpu.batch();
     const ix = est.encode(batch, tq, tk, s.heads, s.params);
     await batch.submit();
