@@ -1,0 +1,789 @@
+/**
+ * LlamaRunner: the GPU graph executor of a Llama-family decoder (Llama 2/3, Qwen2, Mistral). It runs a
+ * whole prompt's prefill in chunks with MInference per-head sparse attention, then decodes token by
+ * token over the KV cache.
+ *
+ * Prefill, layer by layer (attention needs every token's K and V of a layer before any query of it):
+ *   pass A per chunk   norm -> q/k/v projections -> RoPE'd q into the whole-prompt Q (per head
+ *                      group), RoPE'd k and plain v into the layer's KV cache [Hkv, Scap, D]
+ *   attention          over the whole prompt, per head group, each head with its pattern (dense
+ *                      below `denseBelow` tokens); MInference estimates the sparse index of each
+ *                      head from the last 64 queries of the whole prompt, which is why Q is kept whole
+ *   pass B per chunk   attention rows -> o projection -> residual add + norm -> SwiGLU MLP ->
+ *                      residual add
+ * The residual stream lives in one [chunk, C] tensor per chunk; only the last token's final hidden
+ * state goes through the final norm and the LM head.
+ *
+ * The forward pass is a flat list of steps (plan) over buffers allocated once per run from the
+ * memory plan (src/model/plan.ts) and reused by every chunk and layer; `noReuse` gives every chunk
+ * pass fresh buffers instead (a debug switch for aliasing bugs).
+ */
+import type { Batch, Gpu } from '../gpu/gpu.ts';
+import { BadInputError, SparsePrefillError, UnsupportedError } from '../gpu/errors.ts';
+import { Tensor, type DType } from '../tensor.ts';
+import type { ModelConfig } from './config.ts';
+import { checkPromptLength } from './config.ts';
+import type { LayerWeights, ModelWeights } from './weights.ts';
+import { planRun, type HeadGroup, type MemoryPlan } from './plan.ts';
+import { GpuTimes, type PrefillProgress, type RunReport } from './report.ts';
+import { Sampler, type Sampling } from './sampling.ts';
+import type { Pattern } from '../attention/types.ts';
+import { MatmulKernel } from '../kernels/matmul.ts';
+import { AddRmsNormKernel, RmsNormKernel, type NormWeightDType } from '../kernels/rms_norm.ts';
+import { DenseAttentionKernel } from '../attention/dense.ts';
+import { RopeKernel, RopeTable } from '../kernels/rope.ts';
+import { SiluMulKernel } from '../kernels/silu_mul.ts';
+import { EmbeddingKernel } from '../kernels/embedding.ts';
+import { HeadsToTokensKernel } from '../kernels/heads_to_tokens.ts';
+import { attention as sparseAttention } from '../attention/attention.ts';
+
+/** The run was cancelled through its AbortSignal; everything it allocated was freed. */
+export class AbortedError extends SparsePrefillError {
+  constructor(what: string) {
+    super('BAD_INPUT', `${what} was aborted`);
+  }
+}
+
+export interface RunnerOptions {
+  config: ModelConfig;
+  weights: ModelWeights;
+  kvDType: 'f32' | 'f16';
+  /** Tokens per prefill chunk; default: plan.ts DEFAULT_CHUNK, shrunk to the device limits. */
+  chunkSize?: number;
+  /** Pattern per layer and head (src/attention/config.ts). Without it attention is dense. */
+  attentionConfig?: Pattern[][];
+  /**
+   * Prompts shorter than this run dense attention even with a sparse config. Default 8192: a
+   * guess to be measured (below a few thousand tokens the index estimation costs about what it
+   * saves; MInference itself only patches attention for long inputs).
+   */
+  denseBelow?: number;
+  /** Give every chunk pass fresh activation buffers (debugging buffer reuse). */
+  noReuse?: boolean;
+  /** Record GPU timestamps per dispatch for the report (when the device has timestamp queries). */
+  profile?: boolean;
+  /** Bytes of KV cache + activations a run may take (checked before allocating). Default: no limit beyond the per-binding limits. */
+  memoryBudgetBytes?: number;
+  /** Let matmuls round inputs to f16 on tensor cores where available. Default true. */
+  allowF16Compute?: boolean;
+  /** Test hook: split the whole-prompt Q into groups of at most this many KV heads. */
+  maxKvHeadsPerGroup?: number;
+}
+
+export interface PrefillOptions {
+  /** Tokens the KV cache leaves room for after the prompt (default 0; generate() sets it). */
+  maxNewTokens?: number;
+  onProgress?: (p: PrefillProgress) => void;
+  signal?: AbortSignal;
+  /** Accept prompts longer than the model's max_position_embeddings. */
+  allowLongPrompt?: boolean;
+  /** Also read back the last token's final hidden state (before the final norm). */
+  returnHidden?: boolean;
+}
+
+export interface PrefillResult {
+  /** Logits of the last prompt token [vocab]. */
+  logits: Float32Array;
+  /** The last token's residual stream after the last layer, before the final norm [hidden] (returnHidden). */
+  hidden?: Float32Array;
+  plan: MemoryPlan;
+  ms: number;
+}
+
+export interface GenerateOptions extends Omit<PrefillOptions, 'maxNewTokens'> {
+  maxNewTokens: number;
+  sampling?: Sampling;
+  /** Generation stops after emitting one of these (default: the config's eos ids). */
+  stopTokens?: readonly number[];
+  /** Called with each new token as soon as it is chosen. */
+  onToken?: (id: number) => void;
+}
+
+export interface GenerateResult {
+  tokens: number[];
+  /** Why generation ended. */
+  stop: 'stop_token' | 'max_tokens';
+  /** Logits of the last prompt token. */
+  promptLogits: Float32Array;
+  report: RunReport;
+}
+
+interface Kernels {
+  embed: EmbeddingKernel;
+  norm: Map<NormWeightDType, RmsNormKernel>;
+  addNorm: Map<NormWeightDType, AddRmsNormKernel>;
+  /** Keyed by `${dtype}|${bias}`. */
+  matmul: Map<string, MatmulKernel>;
+  ropeQ: RopeKernel;
+  ropeK: RopeKernel;
+  copyV: RopeKernel;
+  siluMul: SiluMulKernel;
+  headsToTokens: HeadsToTokensKernel;
+  dense: DenseAttentionKernel;
+}
+
+/** Buffers of one chunk pass, [rows, ...] views (rows <= chunk). */
+interface ChunkBuffers {
+  normed: Tensor;
+  qProj: Tensor;
+  kProj: Tensor;
+  vProj: Tensor;
+  attnRows: Tensor;
+  proj: Tensor;
+  gate: Tensor;
+  up: Tensor;
+  act: Tensor;
+}
+
+/** Everything one run allocates; freed by release(). */
+interface RunState {
+  plan: MemoryPlan;
+  kCache: Tensor[];
+  vCache: Tensor[];
+  residual: Tensor[];
+  q: Tensor[];
+  attnOut: Tensor[];
+  chunk: ChunkBuffers;
+  logits: Tensor;
+  qDecode: Tensor;
+  attnDecode: Tensor;
+  /** Single-token residual, normed input and id for decode. */
+  tok: Tensor;
+  ids: Tensor[];
+  extra: Tensor[];
+  /** Next position to write in the KV cache (= tokens in it). */
+  pos: number;
+}
+
+type Step =
+  | { kind: 'encode'; encode: (b: Batch) => void }
+  | { kind: 'attention'; layer: number; run: (profile: boolean) => Promise<{ label: string; ms: number }[]> }
+  | { kind: 'flush'; layer: number; tokensDone: number; work: number };
+
+function rows(t: Tensor, n: number): Tensor {
+  const width = t.shape[t.shape.length - 1]!;
+  return new Tensor(t.buffer, [n, width], t.dtype, t.byteOffset, t.label);
+}
+
+/** Heads [start, start+count) of a head-major [H, S, D] tensor as a view (offset must be binding-aligned). */
+function headSlice(t: Tensor, start: number, count: number): Tensor {
+  if (start === 0 && count === t.shape[0]) return t;
+  const [, S, D] = t.shape as [number, number, number];
+  const bytes = t.dtype === 'f32' ? 4 : 2;
+  return new Tensor(t.buffer, [count, S, D], t.dtype, t.byteOffset + start * S * D * bytes, t.label);
+}
+
+/** Scap is rounded up to this many positions so that per-KV-head views of the cache start at binding-aligned offsets (256 B). */
+const SCAP_ALIGN = 64;
+
+export class LlamaRunner {
+  private state: RunState | undefined;
+  private lastReport: RunReport | undefined;
+  private ropeTable: RopeTable;
+  private readonly biases: { q?: Tensor; k?: Tensor; v?: Tensor }[];
+  readonly denseBelow: number;
+
+  private constructor(
+    private readonly gpu: Gpu,
+    readonly options: Readonly<RunnerOptions>,
+    private readonly k: Kernels,
+    ropeTable: RopeTable,
+    biases: { q?: Tensor; k?: Tensor; v?: Tensor }[],
+  ) {
+    this.ropeTable = ropeTable;
+    this.biases = biases;
+    this.denseBelow = options.denseBelow ?? 8192;
+  }
+
+  get config(): ModelConfig {
+    return this.options.config;
+  }
+
+  /** Validates the model against the kernels and compiles every pipeline the runs need. */
+  static async create(gpu: Gpu, options: RunnerOptions): Promise<LlamaRunner> {
+    const { config: c, weights: w } = options;
+    if (options.kvDType !== 'f32' && options.kvDType !== 'f16') throw new BadInputError(`kvDType must be 'f32' or 'f16', got ${String(options.kvDType)}`);
+    if (w.layers.length !== c.numLayers) throw new BadInputError(`weights have ${w.layers.length} layers, the config ${c.numLayers}`);
+    if (options.denseBelow !== undefined && (!Number.isInteger(options.denseBelow) || options.denseBelow < 0)) {
+      throw new BadInputError(`denseBelow must be an integer >= 0, got ${options.denseBelow}`);
+    }
+    const ac = options.attentionConfig;
+    if (ac) {
+      if (ac.length !== c.numLayers) throw new BadInputError(`attentionConfig lists ${ac.length} layers, the model has ${c.numLayers}`);
+      ac.forEach((layer, l) => {
+        if (layer.length !== c.numHeads) throw new BadInputError(`attentionConfig layer ${l} lists ${layer.length} heads, the model has ${c.numHeads}`);
+      });
+    }
+    const allowF16Compute = options.allowF16Compute !== false;
+    const weightDTypes = new Set<NormWeightDType>();
+    const matmulKeys = new Set<string>();
+    const half = (d: DType): NormWeightDType => {
+      if (d !== 'f32' && d !== 'f16' && d !== 'bf16') throw new UnsupportedError(`weights of dtype ${d} are not supported`);
+      return d;
+    };
+    weightDTypes.add(half(w.finalNorm.dtype));
+    matmulKeys.add(`${half(w.lmHead.dtype)}|false`);
+    for (const L of w.layers) {
+      weightDTypes.add(half(L.inputNorm.dtype));
+      weightDTypes.add(half(L.postNorm.dtype));
+      for (const t of [L.q, L.k, L.v]) matmulKeys.add(`${half(t.dtype)}|${c.attentionBias}`);
+      for (const t of [L.o, L.gate, L.up, L.down]) matmulKeys.add(`${half(t.dtype)}|false`);
+    }
+    const norm = new Map<NormWeightDType, RmsNormKernel>();
+    const addNorm = new Map<NormWeightDType, AddRmsNormKernel>();
+    const matmul = new Map<string, MatmulKernel>();
+    const jobs: Promise<unknown>[] = [];
+    for (const d of weightDTypes) {
+      jobs.push(RmsNormKernel.create(gpu, { weightDType: d }).then((k) => norm.set(d, k)));
+      jobs.push(AddRmsNormKernel.create(gpu, { weightDType: d }).then((k) => addNorm.set(d, k)));
+    }
+    for (const key of matmulKeys) {
+      const [d, b] = key.split('|') as [NormWeightDType, string];
+      jobs.push(MatmulKernel.create(gpu, { weightDType: d, bias: b === 'true', allowF16Compute }).then((k) => matmul.set(key, k)));
+    }
+    const D = c.headDim;
+    const [embed, ropeQ, ropeK, copyV, siluMul, headsToTokens, dense] = await Promise.all([
+      EmbeddingKernel.create(gpu, { weightDType: half(w.embed.dtype) }),
+      RopeKernel.create(gpu, { headDim: D, rotate: true, outDType: 'f32' }),
+      RopeKernel.create(gpu, { headDim: D, rotate: true, outDType: options.kvDType }),
+      RopeKernel.create(gpu, { headDim: D, rotate: false, outDType: options.kvDType }),
+      SiluMulKernel.create(gpu),
+      HeadsToTokensKernel.create(gpu),
+      DenseAttentionKernel.create(gpu, { headDim: D, kvDType: options.kvDType }),
+      Promise.all(jobs),
+    ]);
+    // The matmul kernel takes f32 biases; half-precision checkpoint biases are widened once here.
+    const biases: { q?: Tensor; k?: Tensor; v?: Tensor }[] = [];
+    for (const L of w.layers) {
+      const b: { q?: Tensor; k?: Tensor; v?: Tensor } = {};
+      if (c.attentionBias) {
+        for (const [name, t] of [['q', L.qBias], ['k', L.kBias], ['v', L.vBias]] as const) {
+          if (!t) throw new BadInputError(`the config has attention biases but the weights have no ${name} bias`);
+          b[name] = t.dtype === 'f32' ? t : gpu.upload(await gpu.readF32(t), t.shape, 'f32', `${name}_proj.bias.f32`);
+        }
+      }
+      biases.push(b);
+    }
+    const ropeTable = RopeTable.create(gpu, c, Math.max(c.maxPositionEmbeddings, 1));
+    return new LlamaRunner(gpu, options, { embed, norm, addNorm, matmul, ropeQ, ropeK, copyV, siluMul, headsToTokens, dense }, ropeTable, biases);
+  }
+
+  /** The report of the last prefill / generate call. */
+  get report(): RunReport | undefined {
+    return this.lastReport;
+  }
+
+  /** Tokens currently in the KV cache (0 before any prefill). */
+  get position(): number {
+    return this.state?.pos ?? 0;
+  }
+
+  // ------------------------------------------------------------------ validation and planning
+
+  private checkIds(ids: Uint32Array, allowLongPrompt: boolean): void {
+    const c = this.config;
+    if (!(ids instanceof Uint32Array)) throw new BadInputError(`token ids must be a Uint32Array, got ${(ids as object)?.constructor?.name ?? typeof ids}`);
+    if (ids.length === 0) throw new BadInputError('the prompt is empty (0 tokens)');
+    for (let i = 0; i < ids.length; i++) {
+      if (ids[i]! >= c.vocabSize) throw new BadInputError(`token id ${ids[i]} at position ${i} is outside the vocabulary (size ${c.vocabSize})`);
+    }
+    if (ids.length > c.maxPositionEmbeddings && !allowLongPrompt) {
+      throw new BadInputError(`the prompt has ${ids.length} tokens, more than the model's max_position_embeddings (${c.maxPositionEmbeddings}); pass allowLongPrompt to run it anyway`);
+    }
+    checkPromptLength(c, ids.length);
+  }
+
+  /** The memory plan a prompt of `promptLen` tokens (+ maxNewTokens) would use; throws PlanError if it cannot fit. */
+  planFor(promptLen: number, maxNewTokens = 0): MemoryPlan {
+    const c = this.config;
+    const lim = this.gpu.caps.limits;
+    const scapWanted = Math.ceil((promptLen + Math.max(1, maxNewTokens)) / SCAP_ALIGN) * SCAP_ALIGN;
+    return planRun({
+      config: c,
+      promptLen,
+      maxNewTokens: scapWanted - promptLen,
+      kvDType: this.options.kvDType,
+      chunkSize: this.options.chunkSize,
+      limits: { maxStorageBufferBindingSize: lim.maxStorageBufferBindingSize, maxBufferSize: lim.maxBufferSize },
+      memoryBudgetBytes: this.options.memoryBudgetBytes,
+      maxKvHeadsPerGroup: this.options.maxKvHeadsPerGroup,
+    });
+  }
+
+  // ------------------------------------------------------------------ buffers
+
+  private allocate(plan: MemoryPlan): RunState {
+    const gpu = this.gpu;
+    const c = this.config;
+    const { chunk, scap, promptLen: T } = plan;
+    const H = c.numHeads;
+    const Hkv = c.numKvHeads;
+    const D = c.headDim;
+    const C = c.hiddenSize;
+    const I = c.intermediateSize;
+    const kv = this.options.kvDType;
+    const all: Tensor[] = [];
+    const mk = (shape: number[], dtype: DType, label: string): Tensor => {
+      const t = gpu.empty(shape, dtype, label);
+      all.push(t);
+      return t;
+    };
+    try {
+      const st: RunState = {
+        plan,
+        kCache: Array.from({ length: c.numLayers }, (_, l) => mk([Hkv, scap, D], kv, `kCache.${l}`)),
+        vCache: Array.from({ length: c.numLayers }, (_, l) => mk([Hkv, scap, D], kv, `vCache.${l}`)),
+        residual: Array.from({ length: plan.nChunks }, (_, i) => mk([Math.min(chunk, T - i * chunk), C], 'f32', `residual.${i}`)),
+        q: plan.groups.map((g) => mk([g.heads, T, D], 'f32', `q.${g.headStart}`)),
+        attnOut: plan.groups.map((g) => mk([g.heads, T, D], 'f32', `attnOut.${g.headStart}`)),
+        chunk: this.chunkBuffers(chunk, mk),
+        logits: mk([1, c.vocabSize], 'f32', 'logits'),
+        qDecode: mk([H, 1, D], 'f32', 'qDecode'),
+        attnDecode: mk([H, 1, D], 'f32', 'attnDecode'),
+        tok: mk([1, C], 'f32', 'tok'),
+        ids: [],
+        extra: all,
+        pos: 0,
+      };
+      void I;
+      return st;
+    } catch (e) {
+      gpu.release(...all);
+      throw e;
+    }
+  }
+
+  private chunkBuffers(n: number, mk: (shape: number[], dtype: DType, label: string) => Tensor): ChunkBuffers {
+    const c = this.config;
+    const C = c.hiddenSize;
+    const HD = c.numHeads * c.headDim;
+    const KD = c.numKvHeads * c.headDim;
+    const I = c.intermediateSize;
+    return {
+      normed: mk([n, C], 'f32', 'normed'),
+      qProj: mk([n, HD], 'f32', 'qProj'),
+      kProj: mk([n, KD], 'f32', 'kProj'),
+      vProj: mk([n, KD], 'f32', 'vProj'),
+      attnRows: mk([n, HD], 'f32', 'attnRows'),
+      proj: mk([n, C], 'f32', 'proj'),
+      gate: mk([n, I], 'f32', 'gate'),
+      up: mk([n, I], 'f32', 'up'),
+      act: mk([n, I], 'f32', 'act'),
+    };
+  }
+
+  /** The chunk buffers for a pass over `n` rows: views of the planned ones, or fresh ones with noReuse. */
+  private passBuffers(st: RunState, n: number): ChunkBuffers {
+    if (this.options.noReuse) {
+      return this.chunkBuffers(n, (shape, dtype, label) => {
+        const t = this.gpu.empty(shape, dtype, label);
+        st.extra.push(t);
+        return t;
+      });
+    }
+    const b = st.chunk;
+    return {
+      normed: rows(b.normed, n),
+      qProj: rows(b.qProj, n),
+      kProj: rows(b.kProj, n),
+      vProj: rows(b.vProj, n),
+      attnRows: rows(b.attnRows, n),
+      proj: rows(b.proj, n),
+      gate: rows(b.gate, n),
+      up: rows(b.up, n),
+      act: rows(b.act, n),
+    };
+  }
+
+  private releaseState(): void {
+    const st = this.state;
+    this.state = undefined;
+    if (!st) return;
+    this.gpu.release(...st.extra, ...st.ids);
+    // Released buffers become reusable at the next submit; an empty submit makes that happen now.
+    if (!this.gpu.lost) {
+      try {
+        this.gpu.submit([]);
+      } catch {
+        /* device already failed: nothing to recycle */
+      }
+    }
+  }
+
+  /** Frees the KV cache and activations of the last run (weights stay). */
+  reset(): void {
+    this.releaseState();
+  }
+
+  /** Frees the run state and the runner's own small buffers. The weights belong to the caller. */
+  destroy(): void {
+    this.releaseState();
+    this.ropeTable.release(this.gpu);
+    for (const b of this.biases) for (const t of [b.q, b.k, b.v]) if (t && !this.config.attentionBias) this.gpu.release(t);
+    this.k.dense.destroy();
+  }
+
+  // ------------------------------------------------------------------ layer helpers
+
+  private mm(w: Tensor, bias: boolean): MatmulKernel {
+    return this.k.matmul.get(`${w.dtype}|${bias}`)!;
+  }
+
+  private normK(w: Tensor): RmsNormKernel {
+    return this.k.norm.get(w.dtype as NormWeightDType)!;
+  }
+
+  private addNormK(w: Tensor): AddRmsNormKernel {
+    return this.k.addNorm.get(w.dtype as NormWeightDType)!;
+  }
+
+  /** Weight of the norm that follows layer l's MLP (the next layer's input norm, or the final norm). */
+  private nextNorm(l: number): Tensor {
+    const w = this.options.weights;
+    return l + 1 < this.config.numLayers ? w.layers[l + 1]!.inputNorm : w.finalNorm;
+  }
+
+  private encodeQkv(b: Batch, L: LayerWeights, l: number, x: Tensor, buf: ChunkBuffers): void {
+    const bias = this.config.attentionBias;
+    const bs = this.biases[l]!;
+    this.mm(L.q, bias).encode(b, x, L.q, buf.qProj, bs.q);
+    this.mm(L.k, bias).encode(b, x, L.k, buf.kProj, bs.k);
+    this.mm(L.v, bias).encode(b, x, L.v, buf.vProj, bs.v);
+  }
+
+  /** attention rows [n, H*D] -> o -> residual add + post norm -> SwiGLU MLP -> residual add. */
+  private encodeOutAndMlp(b: Batch, L: LayerWeights, l: number, residual: Tensor, buf: ChunkBuffers): void {
+    const eps = this.config.rmsNormEps;
+    this.mm(L.o, false).encode(b, buf.attnRows, L.o, buf.proj);
+    this.addNormK(L.postNorm).encode(b, residual, buf.proj, L.postNorm, buf.normed, eps);
+    this.mm(L.gate, false).encode(b, buf.normed, L.gate, buf.gate);
+    this.mm(L.up, false).encode(b, buf.normed, L.up, buf.up);
+    this.k.siluMul.encode(b, buf.gate, buf.up, buf.act);
+    this.mm(L.down, false).encode(b, buf.act, L.down, buf.proj);
+    // residual += down. The fused kernel also normalises (with the next norm's weight) into the
+    // scratch `normed`, which the next pass recomputes: one extra cheap row reduction per chunk
+    // instead of a separate in-place add kernel.
+    const next = this.nextNorm(l);
+    this.addNormK(next).encode(b, residual, buf.proj, next, buf.normed, eps);
+  }
+
+  // ------------------------------------------------------------------ prefill plan
+
+  private patternsFor(layer: number, T: number): Pattern[] | undefined {
+    const ac = this.options.attentionConfig;
+    if (!ac || T < this.denseBelow) return undefined;
+    return ac[layer];
+  }
+
+  /** The flat step list of a whole prefill. */
+  private buildPrefill(st: RunState, ids: Uint32Array): Step[] {
+    const c = this.config;
+    const w = this.options.weights;
+    const { chunk, nChunks, promptLen: T, groups } = st.plan;
+    const eps = c.rmsNormEps;
+    const Hkv = c.numKvHeads;
+    const steps: Step[] = [];
+    const L0 = c.numLayers;
+    // Upload each chunk's ids into its own small tensor (chunk offsets into one tensor would not be binding-aligned).
+    for (let i = 0; i < nChunks; i++) {
+      const part = ids.subarray(i * chunk, Math.min(T, (i + 1) * chunk));
+      st.ids.push(this.gpu.upload(Uint32Array.from(part), [part.length], 'u32', `ids.${i}`));
+    }
+    // Work units for progress: each layer is 2 passes over T tokens plus attention (counted as T).
+    const work = (l: number, done: number): number => l * 3 * T + done;
+    for (let l = 0; l < L0; l++) {
+      const L = w.layers[l]!;
+      for (let i = 0; i < nChunks; i++) {
+        const c0 = i * chunk;
+        const n = Math.min(chunk, T - c0);
+        steps.push({
+          kind: 'encode',
+          encode: (b) => {
+            const buf = this.passBuffers(st, n);
+            const residual = st.residual[i]!;
+            if (l === 0) this.k.embed.encode(b, st.ids[i]!, w.embed, residual);
+            this.normK(L.inputNorm).encode(b, residual, L.inputNorm, buf.normed, eps);
+            this.encodeQkv(b, L, l, buf.normed, buf);
+            groups.forEach((g, gi) => {
+              this.k.ropeQ.encode(b, buf.qProj, st.q[gi]!, { headStart: g.headStart, heads: g.heads, posOffset: c0, dstOffset: c0, table: this.ropeTable });
+            });
+            this.k.ropeK.encode(b, buf.kProj, st.kCache[l]!, { headStart: 0, heads: Hkv, posOffset: c0, dstOffset: c0, table: this.ropeTable });
+            this.k.copyV.encode(b, buf.vProj, st.vCache[l]!, { headStart: 0, heads: Hkv, posOffset: c0, dstOffset: c0 });
+          },
+        });
+        steps.push({ kind: 'flush', layer: l, tokensDone: c0 + n, work: work(l, c0 + n) });
+      }
+      steps.push({ kind: 'attention', layer: l, run: (profile) => this.runAttention(st, l, T, profile) });
+      steps.push({ kind: 'flush', layer: l, tokensDone: T, work: work(l, 2 * T) });
+      for (let i = 0; i < nChunks; i++) {
+        const c0 = i * chunk;
+        const n = Math.min(chunk, T - c0);
+        steps.push({
+          kind: 'encode',
+          encode: (b) => {
+            const buf = this.passBuffers(st, n);
+            groups.forEach((g, gi) => {
+              this.k.headsToTokens.encode(b, st.attnOut[gi]!, buf.attnRows, { srcOffset: c0, tokens: n, headStart: g.headStart });
+            });
+            this.encodeOutAndMlp(b, L, l, st.residual[i]!, buf);
+          },
+        });
+        steps.push({ kind: 'flush', layer: l, tokensDone: c0 + n, work: work(l, 2 * T + c0 + n) });
+      }
+    }
+    // Final norm and LM head on the last token only.
+    steps.push({
+      kind: 'encode',
+      encode: (b) => {
+        const last = st.residual[nChunks - 1]!;
+        const row = T - 1 - (nChunks - 1) * chunk;
+        b.copy({ buffer: last.buffer, offset: last.byteOffset + row * c.hiddenSize * 4 }, st.tok, c.hiddenSize * 4);
+        const buf = this.passBuffers(st, 1);
+        this.normK(w.finalNorm).encode(b, st.tok, w.finalNorm, buf.normed, eps);
+        this.mm(w.lmHead, false).encode(b, buf.normed, w.lmHead, st.logits);
+      },
+    });
+    steps.push({ kind: 'flush', layer: L0, tokensDone: T, work: L0 * 3 * T });
+    return steps;
+  }
+
+  /** Whole-prompt attention of layer l, per head group. */
+  private async runAttention(st: RunState, l: number, T: number, profile: boolean): Promise<{ label: string; ms: number }[]> {
+    const patterns = this.patternsFor(l, T);
+    const times: { label: string; ms: number }[] = [];
+    const groups = st.plan.groups;
+    if (!patterns || patterns.every((p) => p.type === 'dense')) {
+      const b = this.gpu.batch({ label: `attention.${l}`, profile });
+      groups.forEach((g, gi) => this.encodeDenseGroup(b, st, l, g, gi, T));
+      times.push(...(await b.submit()));
+      return times;
+    }
+    for (let gi = 0; gi < groups.length; gi++) {
+      const g = groups[gi]!;
+      const k = headSlice(st.kCache[l]!, g.kvStart, g.kvHeads);
+      const v = headSlice(st.vCache[l]!, g.kvStart, g.kvHeads);
+      const r = await sparseAttention(this.gpu, {
+        q: st.q[gi]!,
+        k,
+        v,
+        out: st.attnOut[gi]!,
+        patterns: patterns.slice(g.headStart, g.headStart + g.heads),
+        kvLen: T,
+        profile,
+      });
+      if (r && Array.isArray(r.times)) times.push(...r.times);
+    }
+    return times;
+  }
+
+  private encodeDenseGroup(b: Batch, st: RunState, l: number, g: HeadGroup, gi: number, T: number): void {
+    const k = headSlice(st.kCache[l]!, g.kvStart, g.kvHeads);
+    const v = headSlice(st.vCache[l]!, g.kvStart, g.kvHeads);
+    const heads = Array.from({ length: g.heads }, (_, h) => h);
+    this.k.dense.encode(b, st.q[gi]!, k, v, st.attnOut[gi]!, heads, { qPos0: 0, kvLen: T });
+  }
+
+  // ------------------------------------------------------------------ running
+
+  private async execute(
+    steps: Step[],
+    opts: { profile: boolean; times: GpuTimes; signal?: AbortSignal; what: string; onFlush?: (s: Extract<Step, { kind: 'flush' }>) => void },
+  ): Promise<void> {
+    let batch: Batch | undefined;
+    const flush = async (): Promise<void> => {
+      if (!batch) return;
+      const b = batch;
+      batch = undefined;
+      opts.times.add(await b.submit());
+    };
+    for (const s of steps) {
+      if (opts.signal?.aborted) throw new AbortedError(opts.what);
+      if (s.kind === 'encode') {
+        batch ??= this.gpu.batch({ label: opts.what, profile: opts.profile });
+        s.encode(batch);
+      } else if (s.kind === 'attention') {
+        await flush();
+        opts.times.add(await s.run(opts.profile));
+      } else {
+        await flush();
+        opts.onFlush?.(s);
+      }
+    }
+    await flush();
+  }
+
+  /**
+   * Runs the whole prompt and leaves its K/V in the cache (room for maxNewTokens more). Returns the
+   * last token's logits. On any error everything the run allocated is freed and the runner stays
+   * usable.
+   */
+  async prefill(ids: Uint32Array, options: PrefillOptions = {}): Promise<PrefillResult> {
+    const t0 = performance.now();
+    const times = new GpuTimes();
+    const r = await this.prefillInner(ids, options, times, t0);
+    this.lastReport = this.makeReport(r.plan, times, t0, r.ms, r.ms, 0, 0);
+    return r;
+  }
+
+  private async prefillInner(ids: Uint32Array, options: PrefillOptions, times: GpuTimes, t0: number): Promise<PrefillResult> {
+    this.releaseState();
+    this.gpu.check();
+    this.checkIds(ids, options.allowLongPrompt === true);
+    const maxNew = options.maxNewTokens ?? 0;
+    if (!Number.isInteger(maxNew) || maxNew < 0) throw new BadInputError(`maxNewTokens must be an integer >= 0, got ${maxNew}`);
+    if (maxNew > 0 && ids.length + maxNew > this.config.maxPositionEmbeddings && options.allowLongPrompt !== true) {
+      throw new BadInputError(
+        `prompt (${ids.length}) + maxNewTokens (${maxNew}) exceed the model's max_position_embeddings (${this.config.maxPositionEmbeddings}); pass allowLongPrompt to run it anyway`,
+      );
+    }
+    const plan = this.planFor(ids.length, maxNew);
+    if (plan.scap > this.ropeTable.maxPositions) {
+      // allowLongPrompt past max_position_embeddings: a table covering the whole cache.
+      const table = RopeTable.create(this.gpu, this.config, plan.scap);
+      this.ropeTable.release(this.gpu);
+      this.ropeTable = table;
+    }
+    if (options.signal?.aborted) throw new AbortedError('prefill');
+    this.gpu.pool.peakBytes = this.gpu.pool.allocatedBytes;
+    const st = this.allocate(plan);
+    this.state = st;
+    try {
+      const steps = this.buildPrefill(st, ids);
+      const T = ids.length;
+      const L = this.config.numLayers;
+      const total = L * 3 * T;
+      await this.execute(steps, {
+        profile: this.options.profile === true,
+        times,
+        signal: options.signal,
+        what: 'prefill',
+        onFlush: (s) =>
+          options.onProgress?.({
+            tokensDone: s.tokensDone,
+            totalTokens: T,
+            layer: s.layer,
+            numLayers: L,
+            fraction: Math.min(1, s.work / total),
+            elapsedMs: performance.now() - t0,
+          }),
+      });
+      const logits = await this.gpu.readF32(st.logits);
+      let hidden: Float32Array | undefined;
+      if (options.returnHidden) hidden = await this.gpu.readF32(st.tok);
+      st.pos = T;
+      const result: PrefillResult = { logits: Float32Array.from(logits), plan, ms: performance.now() - t0 };
+      if (hidden) result.hidden = Float32Array.from(hidden);
+      return result;
+    } catch (e) {
+      this.releaseState();
+      throw e;
+    }
+  }
+
+  /** One decode step: appends `id` at the current position and returns the next logits. */
+  private async decodeStep(st: RunState, id: number, times: GpuTimes): Promise<Float32Array> {
+    const c = this.config;
+    const w = this.options.weights;
+    const eps = c.rmsNormEps;
+    const p = st.pos;
+    if (p >= st.plan.scap) throw new BadInputError(`the KV cache is full (${st.plan.scap} positions)`);
+    const idT = this.gpu.upload(Uint32Array.of(id), [1], 'u32', 'decode.id');
+    st.ids.push(idT);
+    const b = this.gpu.batch({ label: 'decode', profile: this.options.profile === true });
+    const buf = this.passBuffers(st, 1);
+    const allHeads = Array.from({ length: c.numHeads }, (_, h) => h);
+    this.k.embed.encode(b, idT, w.embed, st.tok);
+    for (let l = 0; l < c.numLayers; l++) {
+      const L = w.layers[l]!;
+      // Layers > 0: the previous layer's fused residual add already wrote norm(residual) * inputNorm.
+      if (l === 0) this.normK(L.inputNorm).encode(b, st.tok, L.inputNorm, buf.normed, eps);
+      this.encodeQkv(b, L, l, buf.normed, buf);
+      const opts = { posOffset: p, dstOffset: p, table: this.ropeTable };
+      this.k.ropeQ.encode(b, buf.qProj, st.qDecode, { ...opts, headStart: 0, heads: c.numHeads, dstOffset: 0 });
+      this.k.ropeK.encode(b, buf.kProj, st.kCache[l]!, { ...opts, headStart: 0, heads: c.numKvHeads });
+      this.k.copyV.encode(b, buf.vProj, st.vCache[l]!, { headStart: 0, heads: c.numKvHeads, posOffset: p, dstOffset: p });
+      this.k.dense.encode(b, st.qDecode, st.kCache[l]!, st.vCache[l]!, st.attnDecode, allHeads, { qPos0: p, kvLen: p + 1 });
+      this.k.headsToTokens.encode(b, st.attnDecode, buf.attnRows, { srcOffset: 0, tokens: 1, headStart: 0 });
+      this.encodeOutAndMlp(b, L, l, st.tok, buf);
+    }
+    // encodeOutAndMlp's last add+norm used the final norm weight for the last layer: buf.normed is
+    // final_norm(residual) of this token.
+    this.mm(w.lmHead, false).encode(b, buf.normed, w.lmHead, st.logits);
+    times.add(await b.submit());
+    st.pos = p + 1;
+    return Float32Array.from(await this.gpu.readF32(st.logits));
+  }
+
+  /**
+   * Prefill + decode. Tokens are chosen greedily or by seeded sampling, streamed through onToken,
+   * and generation stops at a stop token (emitted) or after maxNewTokens.
+   */
+  async generate(ids: Uint32Array, options: GenerateOptions): Promise<GenerateResult> {
+    const { maxNewTokens } = options;
+    if (!Number.isInteger(maxNewTokens) || maxNewTokens < 1) throw new BadInputError(`maxNewTokens must be an integer >= 1, got ${maxNewTokens}`);
+    const sampler = new Sampler(options.sampling ?? 'greedy');
+    const stop = new Set(options.stopTokens ?? this.config.eosTokenIds);
+    for (const s of stop) if (!Number.isInteger(s) || s < 0) throw new BadInputError(`stop token ${s} is not a token id`);
+    const t0 = performance.now();
+    const times = new GpuTimes();
+    const pre = await this.prefillInner(ids, { ...options, maxNewTokens }, times, t0);
+    const st = this.state!;
+    const tokens: number[] = [];
+    let reason: GenerateResult['stop'] = 'max_tokens';
+    let logits = pre.logits;
+    let ttft = 0;
+    const td = performance.now();
+    try {
+      for (;;) {
+        if (options.signal?.aborted) throw new AbortedError('generate');
+        const id = sampler.sample(logits);
+        if (tokens.length === 0) ttft = performance.now() - t0;
+        tokens.push(id);
+        options.onToken?.(id);
+        if (stop.has(id)) {
+          reason = 'stop_token';
+          break;
+        }
+        if (tokens.length >= maxNewTokens) break;
+        logits = await this.decodeStep(st, id, times);
+      }
+    } catch (e) {
+      this.releaseState();
+      throw e;
+    }
+    const decodeMs = performance.now() - td;
+    const report = this.makeReport(pre.plan, times, t0, pre.ms, ttft, tokens.length, decodeMs);
+    this.lastReport = report;
+    return { tokens, stop: reason, promptLogits: pre.logits, report };
+  }
+
+  private makeReport(plan: MemoryPlan, times: GpuTimes, t0: number, prefillMs: number, ttft: number, generated: number, decodeMs: number): RunReport {
+    void t0;
+    const T = plan.promptLen;
+    const sparse = this.options.attentionConfig !== undefined && T >= this.denseBelow;
+    const weightBytes = this.options.weights.bytes;
+    const peak = this.gpu.pool.peakBytes;
+    // Decode steps after the first token: the first token comes from the prefill logits.
+    const steps = Math.max(0, generated - 1);
+    const r: RunReport = {
+      promptTokens: T,
+      generatedTokens: generated,
+      chunkSize: plan.chunk,
+      attentionMode: sparse ? 'sparse' : 'dense',
+      prefillMs,
+      prefillTokensPerSecond: (T / prefillMs) * 1000,
+      timeToFirstTokenMs: ttft,
+      decodeMs,
+      decodeTokensPerSecond: steps > 0 && decodeMs > 0 ? (steps / decodeMs) * 1000 : 0,
+      peakActivationBytes: peak,
+      weightBytes,
+      peakGpuBytes: peak + weightBytes,
+      plannedBytes: plan.totalBytes,
+    };
+    if (times.any) {
+      r.gpuMs = { ...times.ms };
+      r.gpuShare = times.shares();
+    }
+    return r;
+  }
+}

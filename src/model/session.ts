@@ -1,0 +1,149 @@
+/**
+ * The high-level entry: open a Hugging Face model folder (config, tokenizer, weights), build the
+ * runner, and answer a question about a long document.
+ *
+ *   const model = await openModel(gpu, await openLocalModel(dir), { kvDType: 'f16' });
+ *   const { text } = await model.answer(document, 'Who wrote it?', { maxNewTokens: 64, onToken });
+ *   model.close();
+ *
+ * The prompt uses the tokenizer's chat template when it has one (one user message: document, a
+ * blank line, the question) and otherwise the plain text "document\n\nquestion\n" with the
+ * tokenizer's own special tokens.
+ */
+import type { Gpu } from '../gpu/gpu.ts';
+import { BadInputError } from '../gpu/errors.ts';
+import { parseModelConfig, type ModelConfig } from './config.ts';
+import { readJson, type ModelSource } from './source.ts';
+import { Checkpoint } from './safetensors.ts';
+import { loadWeights, type LoadProgress, type ModelWeights } from './weights.ts';
+import { loadTokenizer, type ModelTokenizer } from './tokenizer.ts';
+import { LlamaRunner, type GenerateResult } from './executor.ts';
+import type { PrefillProgress, RunReport } from './report.ts';
+import type { Sampling } from './sampling.ts';
+import type { Pattern } from '../attention/types.ts';
+import { loadPatternConfig } from '../attention/config.ts';
+
+export interface OpenModelOptions {
+  kvDType?: 'f32' | 'f16';
+  chunkSize?: number;
+  /** Per-layer, per-head patterns, or an MInference JSON config (text or parsed). */
+  attentionConfig?: Pattern[][] | string | unknown[];
+  denseBelow?: number;
+  profile?: boolean;
+  memoryBudgetBytes?: number;
+  onLoadProgress?: (p: LoadProgress) => void;
+}
+
+export interface AnswerOptions {
+  maxNewTokens: number;
+  sampling?: Sampling;
+  stopTokens?: readonly number[];
+  onProgress?: (p: PrefillProgress) => void;
+  /** Each new token with the text it adds to the answer so far. */
+  onToken?: (id: number, text: string) => void;
+  signal?: AbortSignal;
+  allowLongPrompt?: boolean;
+  /** Use the chat template when the tokenizer has one (default true). */
+  chat?: boolean;
+}
+
+export interface Answer {
+  text: string;
+  tokens: number[];
+  promptTokens: number;
+  stop: GenerateResult['stop'];
+  report: RunReport;
+}
+
+export interface OpenModel {
+  config: ModelConfig;
+  tokenizer: ModelTokenizer;
+  runner: LlamaRunner;
+  weights: ModelWeights;
+  /** The prompt token ids answer() would use. */
+  prompt(document: string, question: string, chat?: boolean): Uint32Array;
+  answer(document: string, question: string, options: AnswerOptions): Promise<Answer>;
+  /** Frees the runner's buffers and the weights. */
+  close(): void;
+}
+
+function isPatternTable(v: unknown): v is Pattern[][] {
+  return Array.isArray(v) && v.every((l) => Array.isArray(l) && l.every((p) => typeof p === 'object' && p !== null && 'type' in p));
+}
+
+export async function openModel(gpu: Gpu, source: ModelSource, options: OpenModelOptions = {}): Promise<OpenModel> {
+  const config = parseModelConfig(await readJson(source, 'config.json'));
+  const tokenizer = await loadTokenizer(source);
+  let patterns: Pattern[][] | undefined;
+  const ac = options.attentionConfig;
+  if (ac !== undefined) {
+    patterns = isPatternTable(ac) ? ac : loadPatternConfig(ac, { layers: config.numLayers, heads: config.numHeads });
+  }
+  const checkpoint = await Checkpoint.open(source);
+  const weights = await loadWeights(gpu, checkpoint, config, { onProgress: options.onLoadProgress });
+  let runner: LlamaRunner;
+  try {
+    runner = await LlamaRunner.create(gpu, {
+      config,
+      weights,
+      kvDType: options.kvDType ?? (gpu.caps.f16 ? 'f16' : 'f32'),
+      chunkSize: options.chunkSize,
+      attentionConfig: patterns,
+      denseBelow: options.denseBelow,
+      profile: options.profile,
+      memoryBudgetBytes: options.memoryBudgetBytes,
+    });
+  } catch (e) {
+    weights.destroy();
+    throw e;
+  }
+
+  const prompt = (document: string, question: string, chat = true): Uint32Array => {
+    if (typeof document !== 'string' || typeof question !== 'string') throw new BadInputError('document and question must be strings');
+    const content = `${document}\n\n${question}`;
+    const ids = chat && tokenizer.hasChatTemplate ? tokenizer.encodeChat([{ role: 'user', content }]) : tokenizer.encode(`${content}\n`);
+    return Uint32Array.from(ids);
+  };
+
+  return {
+    config,
+    tokenizer,
+    runner,
+    weights,
+    prompt,
+    async answer(document, question, opts) {
+      const ids = prompt(document, question, opts.chat !== false);
+      const stop = opts.stopTokens ?? [...new Set([...config.eosTokenIds, ...tokenizer.eosTokenIds])];
+      const tokens: number[] = [];
+      let prevText = '';
+      const r = await runner.generate(ids, {
+        maxNewTokens: opts.maxNewTokens,
+        sampling: opts.sampling,
+        stopTokens: stop,
+        onProgress: opts.onProgress,
+        signal: opts.signal,
+        allowLongPrompt: opts.allowLongPrompt,
+        onToken: (id) => {
+          tokens.push(id);
+          if (!opts.onToken) return;
+          // Decode the whole answer each time: multi-byte characters split across tokens come out whole.
+          const text = tokenizer.decode(tokens, { skipSpecialTokens: true });
+          const delta = text.startsWith(prevText) ? text.slice(prevText.length) : text;
+          prevText = text;
+          opts.onToken(id, delta);
+        },
+      });
+      return {
+        text: tokenizer.decode(r.tokens, { skipSpecialTokens: true }),
+        tokens: r.tokens,
+        promptTokens: ids.length,
+        stop: r.stop,
+        report: r.report,
+      };
+    },
+    close() {
+      runner.destroy();
+      weights.destroy();
+    },
+  };
+}
