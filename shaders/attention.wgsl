@@ -151,12 +151,16 @@ fn tile() {
   for (var r = 0u; r < RS; r++) {
     for (var c = 0u; c < KS; c++) { s[r * KS + c] = 0.0; }
   }
-  for (var d = 0u; d < D4; d++) {
-    var kk: array<vec4<f32>, KS>;
-    for (var c = 0u; c < KS; c++) { kk[c] = kv_s[(tx + c * TX) * QS + d]; }
-    for (var r = 0u; r < RS; r++) {
-      let qq = q_s[(ty + r * TY) * QS + d];
-      for (var c = 0u; c < KS; c++) { s[r * KS + c] += dot(qq, kk[c]); }
+  // Threads whose rows are all past the valid rows (decode: Tq = 1) skip the products.
+  let live = ty < rows;
+  if (live) {
+    for (var d = 0u; d < D4; d++) {
+      var kk: array<vec4<f32>, KS>;
+      for (var c = 0u; c < KS; c++) { kk[c] = kv_s[(tx + c * TX) * QS + d]; }
+      for (var r = 0u; r < RS; r++) {
+        let qq = q_s[(ty + r * TY) * QS + d];
+        for (var c = 0u; c < KS; c++) { s[r * KS + c] += dot(qq, kk[c]); }
+      }
     }
   }
   for (var r = 0u; r < RS; r++) {
@@ -192,7 +196,7 @@ fn tile() {
     l_row[r] = lsum;
   }
   workgroupBarrier();
-  for (var j = 0u; j < BK; j++) {
+  for (var j = 0u; j < select(0u, BK, live); j++) {
     var vv: array<vec4<f32>, CV>;
     for (var c = 0u; c < CV; c++) { vv[c] = kv_s[j * QS + tx + c * TX]; }
     for (var r = 0u; r < RS; r++) {

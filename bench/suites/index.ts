@@ -1,7 +1,8 @@
 /** Every benchmark suite. Add yours here: one import and one entry (re-read this file before editing). */
 import type { BenchSuite } from '../harness.ts';
+import { attentionSuite } from './attention.ts';
 import { copySuite } from './copy.ts';
 import { estimateSuite } from './estimate.ts';
 import { matmulSuite } from './matmul.ts';
 
-export const suites: BenchSuite[] = [copySuite, matmulSuite, estimateSuite];
+export const suites: BenchSuite[] = [copySuite, attentionSuite, matmulSuite, estimateSuite];
