@@ -190,13 +190,13 @@ function setProgress(fraction: number, phase: string, detail: string, done = fal
   ui.detail.textContent = detail;
 }
 
-function showError(e: unknown): void {
+function showError(e: unknown, hint?: string): void {
   const { title, detail } = describeError(e);
   ui.error.hidden = false;
   ui.error.replaceChildren();
   const t = document.createElement('strong');
   t.textContent = title;
-  ui.error.append(t, document.createTextNode(detail));
+  ui.error.append(t, document.createTextNode(detail + (hint ? `\n${hint}` : '')));
   console.error(e);
 }
 function clearError(): void {
@@ -212,6 +212,17 @@ function row(label: string, value: string): HTMLTableRowElement {
   td.textContent = value;
   tr.append(th, td);
   return tr;
+}
+
+function reportPlaceholder(text: string): void {
+  const tr = document.createElement('tr');
+  const td = document.createElement('td');
+  td.className = 'hint';
+  td.textContent = text;
+  tr.append(td);
+  const body = document.createElement('tbody');
+  body.append(tr);
+  ui.report.replaceChildren(body);
 }
 
 const SHARE_COLOURS: Record<string, string> = { attention: '#2f6fde', estimation: '#e39b2d', matmul: '#2e9e5b', other: '#9aa3b2' };
@@ -350,6 +361,8 @@ async function run(): Promise<void> {
   clearError();
   ui.answer.textContent = '';
   ui.answerMeta.textContent = '';
+  reportPlaceholder('Running…');
+  ui.shares.hidden = true;
   ui.report.dataset.ready = '';
   ui.out.dataset.tokens = '0';
   ui.out.dataset.prefillFraction = '';
@@ -398,10 +411,13 @@ async function run(): Promise<void> {
   } catch (e) {
     if (signal.aborted) {
       setProgress(0, 'Cancelled', describeError(e).detail);
+      reportPlaceholder('No report: the run was cancelled.');
       setState('cancelled');
     } else {
       setProgress(0, 'Failed', '');
-      showError(e);
+      reportPlaceholder('No report: the run failed (see the error above).');
+      const missingDefault = kind === 'default' && /missing file config\.json/.test(describeError(e).detail);
+      showError(e, missingDefault ? 'The default model is not set up: run `npx tsx scripts/setup-default.ts` and reload.' : undefined);
       setState('error');
     }
   } finally {
