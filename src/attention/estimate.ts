@@ -191,7 +191,8 @@ const VS_GROUP_BYTES = 128 * 1024 * 1024;
 const ROW_CHUNK_KEYS = 1024; // KT (16) x 64 keys per row_partial workgroup
 const DIAGS_PER_TILE = 127;
 
-export interface VerticalSlashSelection {
+/** Kept columns and diagonals of a group of heads (internal: top-k output, vs_index input). */
+interface VerticalSlashSelection {
   /** u32 [2 * heads, cap]: rows 0..heads-1 kept columns ascending, rows heads.. kept diagonals ascending. */
   selected: Tensor;
   /** u32 [2 * heads]: how many each row kept. */
@@ -246,55 +247,92 @@ export class VerticalSlashEstimator {
    */
   encode(batch: Batch, q: Tensor, k: Tensor, heads: readonly number[], params: VerticalSlashParams | readonly VerticalSlashParams[]): SparseIndex {
     const r = this.resolve(q, k, heads, params);
-    const nh = heads.length;
-    const maxColumns = Math.max(...r.kept.map((x) => x.columns));
-    const maxSlashes = Math.max(...r.kept.map((x) => x.slashes));
-    const maxBlocks = Math.min(r.nqb, maxSlashes + 1);
-    const colCap = Math.max(maxColumns, 1);
-    const index: SparseIndex = {
-      heads: nh,
-      seqLen: r.S,
-      queryBlocks: r.nqb,
-      maxBlocks,
-      maxColumns,
-      blockCount: this.gpu.empty([nh, r.nqb], 'u32', 'vs.blockCount'),
-      blockOffset: this.gpu.empty([nh, r.nqb, maxBlocks], 'u32', 'vs.blockOffset'),
-      columnCount: this.gpu.empty([nh, r.nqb], 'u32', 'vs.columnCount'),
-      columnIndex: this.gpu.empty([nh, r.nqb, colCap], 'u32', 'vs.columnIndex'),
-    };
-    this.encodeGroups(batch, q, k, heads, r, (g0, gn, sel) => {
-      const program = this.index;
-      const [x, y] = foldGrid(ceilDiv(gn * r.nqb, 64), this.gpu.caps.limits.maxComputeWorkgroupsPerDimension);
-      const all = {
-        sel: sel.selected,
-        kvals: sel.counts,
-        block_count: index.blockCount,
-        block_offset: index.blockOffset,
-        column_count: index.columnCount,
-        column_index: index.columnIndex,
-      };
-      batch.dispatch({
-        program,
-        bindings: pick(program, all),
-        params: { nqb: r.nqb, heads: gn, head_base: g0, cap: sel.selected.shape[1]!, maxBlocks, colCap },
-        workgroups: [x, y],
-        label: 'estimate.vs_index',
-      });
-    });
+    const index = this.allocIndex(heads.length, r.S, r.kept);
+    this.encodeGroups(batch, q, k, heads, r, (g0, gn, sel) => this.encodeIndex(batch, index, g0, gn, sel));
     return index;
   }
 
   /**
-   * Only steps 1-2 (scores and top-k), for tests: the kept columns and diagonals of every head, as
-   * u32 tensors the caller releases. Heads are in one group here (small shapes).
+   * Step 3 alone, from given kept lists (one entry per index head): columns and diagonals (delta),
+   * each ascending, unique, in [0, S); the diagonals must include 0 (MInference's kernel relies on
+   * it, and estimation always keeps it). For static patterns and tests.
    */
-  encodeSelection(batch: Batch, q: Tensor, k: Tensor, heads: readonly number[], params: VerticalSlashParams | readonly VerticalSlashParams[]): VerticalSlashSelection {
-    const r = this.resolve(q, k, heads, params);
-    let out: VerticalSlashSelection | undefined;
-    this.encodeGroups(batch, q, k, heads, r, (_g0, _gn, sel) => {
-      out = sel;
-    }, heads.length, true);
-    return out!;
+  encodeIndexFromLists(batch: Batch, S: number, lists: readonly { columns: readonly number[]; slashes: readonly number[] }[]): SparseIndex {
+    const op = 'vertical_slash index';
+    checkCount(op, 'S', S, 1);
+    if (lists.length === 0) throw new BadInputError(`${op}: no heads given`);
+    lists.forEach((l, h) => {
+      for (const [name, xs] of [
+        ['columns', l.columns],
+        ['slashes', l.slashes],
+      ] as const) {
+        if (xs.length === 0) throw new BadInputError(`${op}: head ${h} has no ${name}`);
+        xs.forEach((x, i) => {
+          if (!Number.isInteger(x) || x < 0 || x >= S || (i > 0 && x <= xs[i - 1]!)) {
+            throw new BadInputError(`${op}: head ${h} ${name} must be ascending unique integers in [0, ${S}), got ${x} at ${i}`);
+          }
+        });
+      }
+      if (l.slashes[0] !== 0) throw new BadInputError(`${op}: head ${h} slashes must include diagonal 0`);
+    });
+    const nh = lists.length;
+    const nqb = ceilDiv(S, BLOCK);
+    checkGrid(this.gpu, op, nqb);
+    const kept = lists.map((l) => ({ columns: l.columns.length, slashes: l.slashes.length }));
+    const cap = Math.max(...kept.map((x) => Math.max(x.columns, x.slashes)));
+    const sel = new Uint32Array(2 * nh * cap);
+    lists.forEach((l, h) => {
+      sel.set(l.columns, h * cap);
+      sel.set(l.slashes, (nh + h) * cap);
+    });
+    const countsHost = [...kept.map((x) => x.columns), ...kept.map((x) => x.slashes)];
+    const selected = this.gpu.upload(sel, [2 * nh, cap], 'u32', 'vs.selected');
+    const counts = this.gpu.upload(Uint32Array.from(countsHost), [2 * nh], 'u32', 'vs.kept');
+    const index = this.allocIndex(nh, S, kept);
+    this.encodeIndex(batch, index, 0, nh, { selected, counts, countsHost });
+    this.gpu.release(selected, counts);
+    return index;
+  }
+
+  private allocIndex(nh: number, S: number, kept: readonly { columns: number; slashes: number }[]): SparseIndex {
+    const nqb = ceilDiv(S, BLOCK);
+    const maxColumns = Math.max(...kept.map((x) => x.columns));
+    const maxSlashes = Math.max(...kept.map((x) => x.slashes));
+    const maxBlocks = Math.min(nqb, maxSlashes + 1);
+    const colCap = Math.max(maxColumns, 1);
+    return {
+      heads: nh,
+      seqLen: S,
+      queryBlocks: nqb,
+      maxBlocks,
+      maxColumns,
+      blockCount: this.gpu.empty([nh, nqb], 'u32', 'vs.blockCount'),
+      blockOffset: this.gpu.empty([nh, nqb, maxBlocks], 'u32', 'vs.blockOffset'),
+      columnCount: this.gpu.empty([nh, nqb], 'u32', 'vs.columnCount'),
+      columnIndex: this.gpu.empty([nh, nqb, colCap], 'u32', 'vs.columnIndex'),
+    };
+  }
+
+  /** vs_index.wgsl for index heads [g0, g0 + gn) from their selection. */
+  private encodeIndex(batch: Batch, index: SparseIndex, g0: number, gn: number, sel: VerticalSlashSelection): void {
+    const program = this.index;
+    const nqb = index.queryBlocks;
+    const [x, y] = foldGrid(ceilDiv(gn * nqb, 64), this.gpu.caps.limits.maxComputeWorkgroupsPerDimension);
+    const all = {
+      sel: sel.selected,
+      kvals: sel.counts,
+      block_count: index.blockCount,
+      block_offset: index.blockOffset,
+      column_count: index.columnCount,
+      column_index: index.columnIndex,
+    };
+    batch.dispatch({
+      program,
+      bindings: pick(program, all),
+      params: { nqb, heads: gn, head_base: g0, cap: sel.selected.shape[1]!, maxBlocks: index.maxBlocks, colCap: Math.max(index.maxColumns, 1) },
+      workgroups: [x, y],
+      label: 'estimate.vs_index',
+    });
   }
 
   /**
@@ -308,8 +346,6 @@ export class VerticalSlashEstimator {
     heads: readonly number[],
     r: QkShape & { kept: { columns: number; slashes: number }[]; nqb: number },
     then: (g0: number, gn: number, sel: VerticalSlashSelection) => void,
-    forceGroup?: number,
-    keepSelection = false,
   ): void {
     const gpu = this.gpu;
     const { S, H, Hkv } = r;
@@ -319,7 +355,7 @@ export class VerticalSlashEstimator {
     const ntiles = r.nqb;
     const cap = Math.max(...r.kept.map((x) => Math.max(x.columns, x.slashes)));
     const perHead = 4 * (nchunks * LAST_Q * 2 + LAST_Q * 2 + ntiles * DIAGS_PER_TILE + 2 * S + 2 * cap + 2 + 2 * 256 + 4 + 2 * 2 * ceilDiv(S, TOPK_CHUNK));
-    const G = forceGroup ?? Math.max(1, Math.min(nh, Math.floor(this.scratchBytes / perHead)));
+    const G = Math.max(1, Math.min(nh, Math.floor(this.scratchBytes / perHead)));
     const headIds = gpu.upload(Uint32Array.from(heads), [nh], 'u32', 'vs.heads');
     const part = gpu.empty([G * nchunks * LAST_Q * 2], 'f32', 'vs.part');
     const stats = gpu.empty([G * LAST_Q * 2], 'f32', 'vs.stats');
@@ -347,7 +383,7 @@ export class VerticalSlashEstimator {
       const values = new Tensor(scores.buffer, [2 * gn, S], 'f32', scores.byteOffset, 'vs.scores');
       this.topk.encode(batch, values, ks, counts, selected);
       then(g0, gn, { selected, counts, countsHost: ks });
-      if (!keepSelection) gpu.release(counts, selected);
+      gpu.release(counts, selected);
     }
     gpu.release(...scratch);
   }

@@ -399,6 +399,48 @@ const plantedCases: KernelCase[] = [
   },
 ];
 
+// Worked by hand from MInference's convert_vertical_slash_indexes (S = 256, one head):
+// diagonals {0, 1, 70, 200}, columns {5, 100, 130, 250}.
+//  m=0 (end 64):  delta 1 -> e = max(63, 64) = 64: [0, 64); delta 0 -> e = 64, inside.      blocks 0; 5 in range.
+//  m=1 (end 128): delta 70 -> [0, 64); delta 1 -> e = 127 <= 64 + 64: extend to [0, 128);
+//                 delta 0 -> 128, inside.                                                  blocks 0, 64.
+//  m=2 (end 192): delta 70 -> [58, 122); delta 1 -> 191 > 186: new [127, 191); delta 0 -> 192:
+//                 extend to [127, 255) (past end_m, as MInference does).                  blocks 58, 127, 191; column 5.
+//  m=3 (end 256): delta 200 -> [0, 64); 70 -> [122, 186); 1 -> [191, 255); 0 -> [191, 319).  blocks 0, 122, 191, 255; column 100.
+const WORKED = {
+  S: 256,
+  columns: [5, 100, 130, 250],
+  slashes: [0, 1, 70, 200],
+  blocks: [[0], [0, 64], [58, 127, 191], [0, 122, 191, 255]],
+  columnLists: [[], [], [5], [100]],
+};
+
+const indexCases: KernelCase[] = [
+  {
+    name: 'estimate.vs_index:worked example S=256',
+    quick: true,
+    async run(gpu) {
+      const ref = vsIndexRef({ columns: WORKED.columns, slashes: WORKED.slashes }, WORKED.S);
+      expectLists(`${this.name} (reference)`, [ref.blocks], [WORKED.blocks], 'blocks');
+      expectLists(`${this.name} (reference)`, [ref.columns], [WORKED.columnLists], 'columns');
+      const est = await VerticalSlashEstimator.create(gpu, { headDim: 64 });
+      const batch = gpu.batch();
+      // Head 1 repeats head 0 with every column kept, to check per-head lists and capacities.
+      const all = Array.from({ length: WORKED.S }, (_, j) => j);
+      const ix = est.encodeIndexFromLists(batch, WORKED.S, [
+        { columns: WORKED.columns, slashes: WORKED.slashes },
+        { columns: all, slashes: WORKED.slashes },
+      ]);
+      await batch.submit();
+      const got = await readIndex(gpu, ix);
+      const ref1 = vsIndexRef({ columns: all, slashes: WORKED.slashes }, WORKED.S);
+      expectLists(this.name, got.blocks, [WORKED.blocks, ref1.blocks], 'blocks');
+      expectLists(this.name, got.columns, [WORKED.columnLists, ref1.columns], 'columns');
+      releaseIndex(gpu, ix);
+    },
+  },
+];
+
 const errorCases: KernelCase[] = [
   {
     name: 'estimate.errors:typed errors before dispatch',
@@ -446,4 +488,4 @@ const errorCases: KernelCase[] = [
   },
 ];
 
-export const estimateCases: KernelCase[] = [...topkCases, ...vsCases, ...bsCases, ...plantedCases, ...errorCases];
+export const estimateCases: KernelCase[] = [...topkCases, ...vsCases, ...bsCases, ...plantedCases, ...indexCases, ...errorCases];
