@@ -349,7 +349,7 @@ async function ensureModel(gpu: Gpu, source: ModelSource, key: ReturnType<typeof
     profile: gpu.caps.timestamps,
     onLoadProgress: (p: LoadProgress) => {
       const f = p.totalBytes > 0 ? p.loadedBytes / p.totalBytes : 0;
-      setProgress(f, 'Loading weights', `${formatBytes(p.loadedBytes)} / ${formatBytes(p.totalBytes)} · ${p.tensor} · ${formatMs(performance.now() - t0)}`);
+      setProgress(f, signal.aborted ? 'Loading weights (cancels when loaded)' : 'Loading weights', `${formatBytes(p.loadedBytes)} / ${formatBytes(p.totalBytes)} · ${p.tensor} · ${formatMs(performance.now() - t0)}`);
     },
   });
   const loadMs = performance.now() - t0;
@@ -426,7 +426,10 @@ async function run(): Promise<void> {
 }
 
 ui.run.addEventListener('click', () => void run());
-ui.cancel.addEventListener('click', () => controller?.abort());
+ui.cancel.addEventListener('click', () => {
+  controller?.abort();
+  ui.phase.textContent = `${ui.phase.textContent} (cancelling…)`;
+});
 ui.question.addEventListener('keydown', (ev) => {
   if (ev.key === 'Enter' && !ui.run.disabled) void run();
 });
