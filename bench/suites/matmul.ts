@@ -1,7 +1,52 @@
 /**
  * Matmul suite: y = x · Wᵀ (src/kernels/matmul.ts) on the shapes prefill and decode use.
  *
- * FINDINGS: see the block below (filled in from bench/results/*matmul*.json).
+ * FINDINGS (NVIDIA H100 80GB HBM3; GPU-timestamp medians; JSON in bench/results/matmul-*-h100-run{1..4}.json;
+ * run 4 is the final code, earlier runs are the tuning history)
+ *
+ * f32 tiles (the 'auto' path for M > 8): 128x128 per workgroup, 8x8 per thread, k-step 8, register
+ * prefetch into a second workgroup buffer, inner product written out (unrolled).
+ *   Dawn, 4096³: f32 W 30.3 TFLOP/s, f16 W 30.7, bf16 W 30.6; Llama 4096x14336x4096 bf16 31.0.
+ *   Target 45 not reached. Why each knob is where it is (4096³, f32 W):
+ *   - k-step 16 + prefetch: 25.5 (run 1) / 21.8 unrolled (run 2): the doubled 32 KiB tile and the
+ *     extra prefetch registers cost occupancy; k-step 8 + prefetch: 30-37 (37.1 in run 1, 29.9-30.6 in
+ *     runs 2-4 on later machines: run-to-run spread); without prefetch 28.7-30.0.
+ *   - 128x64 / 64x128 tiles 28-33, 64x64 25-26 (kept for small M*N only), 16x8 per thread 22.
+ *   - probe f32-compute-only (global loads removed from the k-loop): 36-39. The shared-memory reads +
+ *     FMAs as Tint emits them cap this design near 37-39; the global loads cost the rest.
+ *   - probe f32-elemloads (scalar instead of vec4 loads): 15-17, half: vec4 loads matter.
+ *   - unrolling is neutral under Dawn (30.1 loops vs 30.3-30.6 unrolled) but 10x under Deno (below).
+ * f16 tiles (x and W staged as f16, f32 accumulation): 25.3 TFLOP/s unrolled, 29.6 with loops: no gain
+ *   over f32 (shared memory is not the bottleneck); 'auto' does not use them.
+ * sgmatrix-f16 (tensor cores, subgroup_matrix f16 16x16x16 -> f32): multi-subgroup workgroups do not
+ *   compile: Tint requires subgroupMatrixStore's offset (and pointer) to be uniform, and offsets from
+ *   local_invocation_index / 32 are not uniform to its workgroup-scope analysis;
+ *   `diagnostic(off, subgroup_uniformity)` does not waive it. Only the one-subgroup 64x64 tile compiles:
+ *   14.0 TFLOP/s (f16/bf16 W), 19.5 (f32 W), 14.3 on 4096x14336x4096 bf16; k-step 64: 7.6-7.9. Far
+ *   from the 250 target and below the f32 tiles, so 'auto' does not use it (correct to TOL_F16 on the
+ *   H100: bench/matmul-check.ts, 74/74 cases). The way forward is a multi-subgroup tile once stores
+ *   can take subgroup-uniform offsets, or f16 activations so A can be loaded straight from storage.
+ *   (wgsl_reflect cannot parse subgroup-matrix syntax: those programs are compiled by matmul.ts with
+ *   bindings reflected from the tiled variant.)
+ * gemv (M <= 8, decode): M=1, 4096 -> 14336: bf16 0.062 ms = 1.90 TB/s (65% of the 2.9 TB/s copy),
+ *   f16 1.89 TB/s, f32 2.61 TB/s (90%); 14336 -> 4096 bf16 1.69 TB/s; M=8 bf16 0.160 ms (0.74 TB/s,
+ *   x is re-read per row). Four independent 16-byte loads per lane per step: 1.82 -> 1.90 TB/s.
+ *
+ * Deno (wgpu) on the same H100, same bundle (a probe had seen a plain tiled matmul 7x slower):
+ *   - Cause: wgpu/naga does not get its loops unrolled (it emits structured loops with a
+ *     loop-bounding counter), so per-thread register arrays indexed by loop counters (acc[i*..+j])
+ *     live in local memory. The same 8x8 kernel with loops: 1.84 TFLOP/s under Deno vs 30.1 under
+ *     Dawn (GPU time); its compute-only probe is as slow (1.89), so neither global loads nor
+ *     buffer bounds checks are the cause; the 64x64 tile with loops: 1.40.
+ *   - Fix (now the default): the 8x8 / 4x4 block written out with constant indices (UNROLL), and
+ *     gemv rows written out: 19.3 TFLOP/s under Deno (10x), 16.9-18.1 for f16/bf16 W and f16 tiles.
+ *   - Remaining gap (7.1 vs 4.5 ms GPU): Deno's compute-only probe is as slow as the full kernel
+ *     (7.14 ms), so it is the shared-memory + FMA loop as naga translates it (index clamping on every
+ *     workgroup-array access, the loop counter), not memory traffic.
+ *   - Wall clock: Deno adds ~10 ms to each submit-and-wait (4096³: wall 17.7 ms for 7.1 ms of GPU
+ *     time; gemv: 5.8 ms wall for 0.08 ms), Dawn ~0.05 ms: time Deno with timestamps, batch work.
+ *   - gemv under Deno: 0.37-1.46 TB/s, order dependent (the GPU idles ~6 ms between submits and
+ *     clocks down); f16 weights are consistently slowest (possibly naga's unpack2x16float; unverified).
  *
  * Rows: kernel "matmul", variant f32 | f16 | sgmatrix-f16 | gemv, shape {M, N, K, wdtype}.
  * Compute-bound rows report TFLOP/s (2·M·N·K / time); gemv rows report GB/s of weights + x + y
