@@ -28,7 +28,7 @@ import { planRun, type HeadGroup, type MemoryPlan } from './plan.ts';
 import { GpuTimes, type PrefillProgress, type RunReport } from './report.ts';
 import { Sampler, type Sampling } from './sampling.ts';
 import type { Pattern } from '../attention/types.ts';
-import { MatmulKernel } from '../kernels/matmul.ts';
+import { MatmulKernel, type MatmulVariant } from '../kernels/matmul.ts';
 import { AddRmsNormKernel, RmsNormKernel, type NormWeightDType } from '../kernels/rms_norm.ts';
 import { DenseAttentionKernel } from '../attention/dense.ts';
 import { RopeKernel, RopeTable } from '../kernels/rope.ts';
@@ -64,8 +64,11 @@ export interface RunnerOptions {
   profile?: boolean;
   /** Bytes of KV cache + activations a run may take (checked before allocating). Default: no limit beyond the per-binding limits. */
   memoryBudgetBytes?: number;
-  /** Let matmuls round inputs to f16 on tensor cores where available. Default true. */
-  allowF16Compute?: boolean;
+  /**
+   * Matmul path: 'auto' (default: gemv for few rows, tiled f32 otherwise), or one fixed path, e.g.
+   * 'sgmatrix' for tensor cores (rounds inputs to f16) or 'f32' (SwiftShader, where gemv is slow).
+   */
+  matmulVariant?: MatmulVariant;
   /** Test hook: split the whole-prompt Q into groups of at most this many KV heads. */
   maxKvHeadsPerGroup?: number;
 }
@@ -114,7 +117,10 @@ interface Kernels {
   addNorm: Map<NormWeightDType, AddRmsNormKernel>;
   /** Keyed by `${dtype}|${bias}`. */
   matmul: Map<string, MatmulKernel>;
+  /** Rotates into f32 (Q, and K's compact f32 copy for the sparse estimators). */
   ropeQ: RopeKernel;
+  /** f32 scatter of V into its compact copy. */
+  copyF32: RopeKernel;
   ropeK: RopeKernel;
   copyV: RopeKernel;
   siluMul: SiluMulKernel;
@@ -143,6 +149,9 @@ interface RunState {
   residual: Tensor[];
   q: Tensor[];
   attnOut: Tensor[];
+  /** Per head group, f32 K and V with exactly T rows (only when some layer runs sparse). */
+  kWhole: Tensor[];
+  vWhole: Tensor[];
   chunk: ChunkBuffers;
   logits: Tensor;
   qDecode: Tensor;
@@ -214,7 +223,7 @@ export class LlamaRunner {
         if (layer.length !== c.numHeads) throw new BadInputError(`attentionConfig layer ${l} lists ${layer.length} heads, the model has ${c.numHeads}`);
       });
     }
-    const allowF16Compute = options.allowF16Compute !== false;
+    const variant = options.matmulVariant ?? 'auto';
     const weightDTypes = new Set<NormWeightDType>();
     const matmulKeys = new Set<string>();
     const half = (d: DType): NormWeightDType => {
@@ -239,12 +248,13 @@ export class LlamaRunner {
     }
     for (const key of matmulKeys) {
       const [d, b] = key.split('|') as [NormWeightDType, string];
-      jobs.push(MatmulKernel.create(gpu, { weightDType: d, bias: b === 'true', allowF16Compute }).then((k) => matmul.set(key, k)));
+      jobs.push(MatmulKernel.create(gpu, { weightDType: d, bias: b === 'true', variant }).then((k) => matmul.set(key, k)));
     }
     const D = c.headDim;
-    const [embed, ropeQ, ropeK, copyV, siluMul, headsToTokens, dense] = await Promise.all([
+    const [embed, ropeQ, copyF32, ropeK, copyV, siluMul, headsToTokens, dense] = await Promise.all([
       EmbeddingKernel.create(gpu, { weightDType: half(w.embed.dtype) }),
       RopeKernel.create(gpu, { headDim: D, rotate: true, outDType: 'f32' }),
+      RopeKernel.create(gpu, { headDim: D, rotate: false, outDType: 'f32' }),
       RopeKernel.create(gpu, { headDim: D, rotate: true, outDType: options.kvDType }),
       RopeKernel.create(gpu, { headDim: D, rotate: false, outDType: options.kvDType }),
       SiluMulKernel.create(gpu),
@@ -265,7 +275,7 @@ export class LlamaRunner {
       biases.push(b);
     }
     const ropeTable = RopeTable.create(gpu, c, Math.max(c.maxPositionEmbeddings, 1));
-    return new LlamaRunner(gpu, options, { embed, norm, addNorm, matmul, ropeQ, ropeK, copyV, siluMul, headsToTokens, dense }, ropeTable, biases);
+    return new LlamaRunner(gpu, options, { embed, norm, addNorm, matmul, ropeQ, copyF32, ropeK, copyV, siluMul, headsToTokens, dense }, ropeTable, biases);
   }
 
   /** The report of the last prefill / generate call. */
@@ -293,6 +303,17 @@ export class LlamaRunner {
     checkPromptLength(c, ids.length);
   }
 
+  /** Whether any layer runs a sparse pattern for a prompt of T tokens. */
+  private anySparse(T: number): boolean {
+    for (let l = 0; l < this.config.numLayers; l++) if (this.isSparse(l, T)) return true;
+    return false;
+  }
+
+  private isSparse(l: number, T: number): boolean {
+    const p = this.patternsFor(l, T);
+    return p !== undefined && p.some((x) => x.type !== 'dense');
+  }
+
   /** The memory plan a prompt of `promptLen` tokens (+ maxNewTokens) would use; throws PlanError if it cannot fit. */
   planFor(promptLen: number, maxNewTokens = 0): MemoryPlan {
     const c = this.config;
@@ -307,6 +328,7 @@ export class LlamaRunner {
       limits: { maxStorageBufferBindingSize: lim.maxStorageBufferBindingSize, maxBufferSize: lim.maxBufferSize },
       memoryBudgetBytes: this.options.memoryBudgetBytes,
       maxKvHeadsPerGroup: this.options.maxKvHeadsPerGroup,
+      compactKv: this.anySparse(promptLen),
     });
   }
 
@@ -336,6 +358,8 @@ export class LlamaRunner {
         residual: Array.from({ length: plan.nChunks }, (_, i) => mk([Math.min(chunk, T - i * chunk), C], 'f32', `residual.${i}`)),
         q: plan.groups.map((g) => mk([g.heads, T, D], 'f32', `q.${g.headStart}`)),
         attnOut: plan.groups.map((g) => mk([g.heads, T, D], 'f32', `attnOut.${g.headStart}`)),
+        kWhole: plan.buffers.some((b) => b.name.startsWith('kWhole')) ? plan.groups.map((g) => mk([g.kvHeads, T, D], 'f32', `kWhole.${g.kvStart}`)) : [],
+        vWhole: plan.buffers.some((b) => b.name.startsWith('vWhole')) ? plan.groups.map((g) => mk([g.kvHeads, T, D], 'f32', `vWhole.${g.kvStart}`)) : [],
         chunk: this.chunkBuffers(chunk, mk),
         logits: mk([1, c.vocabSize], 'f32', 'logits'),
         qDecode: mk([H, 1, D], 'f32', 'qDecode'),
@@ -493,6 +517,7 @@ export class LlamaRunner {
     const work = (l: number, done: number): number => l * 3 * T + done;
     for (let l = 0; l < L0; l++) {
       const L = w.layers[l]!;
+      const sparse = this.isSparse(l, T);
       for (let i = 0; i < nChunks; i++) {
         const c0 = i * chunk;
         const n = Math.min(chunk, T - c0);
@@ -509,6 +534,13 @@ export class LlamaRunner {
             });
             this.k.ropeK.encode(b, buf.kProj, st.kCache[l]!, { headStart: 0, heads: Hkv, posOffset: c0, dstOffset: c0, table: this.ropeTable });
             this.k.copyV.encode(b, buf.vProj, st.vCache[l]!, { headStart: 0, heads: Hkv, posOffset: c0, dstOffset: c0 });
+            if (sparse) {
+              groups.forEach((g, gi) => {
+                const sel = { headStart: g.kvStart, heads: g.kvHeads, posOffset: c0, dstOffset: c0 };
+                this.k.ropeQ.encode(b, buf.kProj, st.kWhole[gi]!, { ...sel, table: this.ropeTable });
+                this.k.copyF32.encode(b, buf.vProj, st.vWhole[gi]!, sel);
+              });
+            }
           },
         });
         steps.push({ kind: 'flush', layer: l, tokensDone: c0 + n, work: work(l, c0 + n) });
@@ -560,12 +592,11 @@ export class LlamaRunner {
     }
     for (let gi = 0; gi < groups.length; gi++) {
       const g = groups[gi]!;
-      const k = headSlice(st.kCache[l]!, g.kvStart, g.kvHeads);
-      const v = headSlice(st.vCache[l]!, g.kvStart, g.kvHeads);
+      // The compact f32 K/V copies with exactly T rows: the estimators do not read the cache.
       const r = await sparseAttention(this.gpu, {
         q: st.q[gi]!,
-        k,
-        v,
+        k: st.kWhole[gi]!,
+        v: st.vWhole[gi]!,
         out: st.attnOut[gi]!,
         patterns: patterns.slice(g.headStart, g.headStart + g.heads),
         kvLen: T,

@@ -40,6 +40,11 @@ export interface PlanInput {
   memoryBudgetBytes?: number;
   /** Force every whole-prompt Q / attention-output group to at most this many KV heads (tests of the split path). */
   maxKvHeadsPerGroup?: number;
+  /**
+   * Also keep f32 copies of the prompt's K and V with exactly T rows per head group (kWhole, vWhole):
+   * the sparse attention API's index estimators read f32 k with S rows, not the [Hkv, Scap, D] cache.
+   */
+  compactKv?: boolean;
 }
 
 /** One group of query heads [headStart, headStart + heads) sharing KV heads [kvStart, kvStart + kvHeads). */
@@ -113,6 +118,7 @@ export function planRun(input: PlanInput): MemoryPlan {
 
   // Head groups for the whole-prompt q / attention output: whole KV-head groups per tensor.
   const perKv = H / Hkv;
+  // A KV group's f32 queries (perKv heads) plus, with compactKv, its f32 K or V (1 head) per tensor.
   const bytesPerKvHead = perKv * T * D * 4;
   let kvPerGroup = Math.floor(binding / bytesPerKvHead);
   if (kvPerGroup < 1) {
@@ -135,6 +141,10 @@ export function planRun(input: PlanInput): MemoryPlan {
   for (const g of groups) {
     add(`q[${g.headStart}..${g.headStart + g.heads})`, [g.heads, T, D], 'f32');
     add(`attnOut[${g.headStart}..${g.headStart + g.heads})`, [g.heads, T, D], 'f32');
+    if (input.compactKv) {
+      add(`kWhole[${g.kvStart}..${g.kvStart + g.kvHeads})`, [g.kvHeads, T, D], 'f32');
+      add(`vWhole[${g.kvStart}..${g.kvStart + g.kvHeads})`, [g.kvHeads, T, D], 'f32');
+    }
   }
   add('normed', [chunk, C], 'f32');
   add('qProj', [chunk, H * D], 'f32');

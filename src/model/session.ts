@@ -22,6 +22,7 @@ import type { PrefillProgress, RunReport } from './report.ts';
 import type { Sampling } from './sampling.ts';
 import type { Pattern } from '../attention/types.ts';
 import { loadPatternConfig } from '../attention/config.ts';
+import type { MatmulVariant } from '../kernels/matmul.ts';
 
 export interface OpenModelOptions {
   kvDType?: 'f32' | 'f16';
@@ -31,6 +32,7 @@ export interface OpenModelOptions {
   denseBelow?: number;
   profile?: boolean;
   memoryBudgetBytes?: number;
+  matmulVariant?: MatmulVariant;
   onLoadProgress?: (p: LoadProgress) => void;
 }
 
@@ -92,6 +94,7 @@ export async function openModel(gpu: Gpu, source: ModelSource, options: OpenMode
       denseBelow: options.denseBelow,
       profile: options.profile,
       memoryBudgetBytes: options.memoryBudgetBytes,
+      matmulVariant: options.matmulVariant,
     });
   } catch (e) {
     weights.destroy();
@@ -126,10 +129,14 @@ export async function openModel(gpu: Gpu, source: ModelSource, options: OpenMode
         onToken: (id) => {
           tokens.push(id);
           if (!opts.onToken) return;
-          // Decode the whole answer each time: multi-byte characters split across tokens come out whole.
-          const text = tokenizer.decode(tokens, { skipSpecialTokens: true });
-          const delta = text.startsWith(prevText) ? text.slice(prevText.length) : text;
-          prevText = text;
+          // Decode the whole answer each time and hold back a trailing U+FFFD (a multi-byte character
+          // split across tokens), so the streamed pieces concatenate to the final text.
+          const text = tokenizer.decode(tokens, { skipSpecialTokens: true }).replace(/\uFFFD+$/, '');
+          let delta = '';
+          if (text.startsWith(prevText)) {
+            delta = text.slice(prevText.length);
+            prevText = text;
+          }
           opts.onToken(id, delta);
         },
       });
