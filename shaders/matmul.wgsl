@@ -32,17 +32,18 @@
 //             columns (j*WG_X + tx)*4 + {0..3} of the tile, which keeps its workgroup-memory reads vec4.
 //   SGMATRIX: WG_X = SG_M*SG_N*32 threads (override), grid as above; subgroup s = lidx / 32 owns
 //             SG_TM x SG_TN result matrices.
-//   GEMV:     WG_X threads = GEMV_ROWS rows of W x GEMV_LANES lanes; folded 1D grid over
-//             ceil(N / GEMV_ROWS) workgroups (lib/grid.wgsl).
+//   GEMV:     GEMV_WG threads (define) = GEMV_ROWS rows of W x GEMV_LANES (32) lanes; folded 1D grid
+//             over ceil(N / GEMV_ROWS) workgroups (lib/grid.wgsl).
 //   Ragged edges: every load past M, N or K reads 0, every store is bounds-checked.
 
 #if VARIANT == 2
 enable f16;
 enable chromium_experimental_subgroup_matrix;
 // subgroupMatrixStore wants a uniform offset, but WGSL's analysis is workgroup-scoped and cannot see
-// that lidx / 32 is uniform within a subgroup; this waives that check (the offsets are
-// subgroup-uniform by construction). Devices/compilers that still reject it fall back to the
-// one-subgroup tile (SG_COUNT == 1), whose offsets are workgroup-uniform (src/kernels/matmul.ts).
+// that lidx / 32 is uniform within a subgroup. This directive is meant to waive that check (the
+// offsets are subgroup-uniform by construction); Dawn (H100, 2026-11) still rejects multi-subgroup
+// tiles, so src/kernels/matmul.ts falls back to the one-subgroup tile (SG_COUNT == 1), whose offsets
+// are workgroup-uniform.
 diagnostic(off, subgroup_uniformity);
 #elif VARIANT == 1
 enable f16;
