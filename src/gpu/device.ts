@@ -76,6 +76,7 @@ export async function requestGpu(options: RequestGpuOptions = {}): Promise<Gpu> 
   }
 
   const info = adapter.info as GPUAdapterInfo & {
+    isFallbackAdapter?: boolean;
     subgroupMinSize?: number;
     subgroupMaxSize?: number;
     subgroupMatrixConfigs?: SubgroupMatrixConfig[];
@@ -88,6 +89,7 @@ export async function requestGpu(options: RequestGpuOptions = {}): Promise<Gpu> 
       device: info.device ?? '',
       description: info.description ?? '',
     },
+    software: info.isFallbackAdapter === true || /swiftshader|llvmpipe|lavapipe|software/i.test(`${info.vendor} ${info.architecture} ${info.description}`),
     f16,
     subgroups,
     subgroupMinSize: info.subgroupMinSize ?? 0,

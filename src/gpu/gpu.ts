@@ -32,6 +32,8 @@ export interface SubgroupMatrixConfig {
 export interface Capabilities {
   runtime: RuntimeName;
   adapter: { vendor: string; architecture: string; device: string; description: string };
+  /** A CPU (software) adapter such as SwiftShader or llvmpipe: many small workgroups are costly there. */
+  software: boolean;
   f16: boolean;
   subgroups: boolean;
   subgroupMinSize: number;

@@ -148,7 +148,9 @@ export function canVectorize(weightDType: MatmulWeightDType, K: number): boolean
 /**
  * The select() guard: which path serves a shape. Explicit variants are honoured or rejected with the
  * precondition that failed (UnsupportedError); 'auto' takes:
- *   gemv      M <= 8 (decode; bandwidth bound): always available.
+ *   gemv      M <= 8 (decode; bandwidth bound) on hardware adapters. Software adapters take the
+ *             tiles instead: their per-workgroup cost dominates the gemv's many small workgroups
+ *             (SwiftShader, 1x128256x128 bf16: 35 s gemv, 7 s tiled).
  *   f32       otherwise: the tiles fit every WebGPU device's default limits (16 KiB, 256 invocations).
  * Paths 'auto' does not take, with the measurement that keeps them out (bench/suites/matmul.ts):
  *   sgmatrix  preconditions: shader-f16 + subgroup matrix f16 16x16x16 -> f32 + subgroup size 32 +
@@ -165,8 +167,8 @@ export function select(gpu: Gpu, variant: MatmulVariant, shape: MatmulShape, opt
     if (why) throw new UnsupportedError(`matmul: variant '${variant}' unavailable: ${why}`);
     return { path: variant, reasons };
   }
-  if (shape.M <= GEMV_MAX_M) return { path: 'gemv', reasons };
-  reasons.push(`gemv: M=${shape.M} > ${GEMV_MAX_M}`);
+  if (shape.M <= GEMV_MAX_M && !gpu.caps.software) return { path: 'gemv', reasons };
+  reasons.push(shape.M <= GEMV_MAX_M ? 'gemv: software adapter (tiles are faster there)' : `gemv: M=${shape.M} > ${GEMV_MAX_M}`);
   const why = pathAvailable(gpu, 'sgmatrix', { sgTile: opts.sgTile });
   reasons.push(`sgmatrix: ${why ?? 'available but measured slower than the f32 tiles (H100: 14-19 vs 30 TFLOP/s)'}`);
   return { path: 'f32', reasons };
