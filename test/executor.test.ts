@@ -187,16 +187,20 @@ describe('LlamaRunner decode', () => {
     const ids = promptIds(19, m.config.vocabSize, 5);
     const n = 4;
     const streamed: number[] = [];
-    const a = await r.generate(ids, { maxNewTokens: n, stopTokens: [], onToken: (id) => streamed.push(id) });
+    const stepLogits: Float32Array[] = [];
+    const a = await r.generate(ids, { maxNewTokens: n, stopTokens: [], onToken: (id) => streamed.push(id), onLogits: (l) => stepLogits.push(l) });
     const b = await r.generate(ids, { maxNewTokens: n, stopTokens: [] });
     expect(a.tokens).toEqual(b.tokens);
     expect(streamed).toEqual(a.tokens);
     expect(a.tokens.length).toBe(n);
+    expect(stepLogits.length).toBe(n);
     expect(a.stop).toBe('max_tokens');
     const seq = [...ids];
     const want: number[] = [];
     for (let i = 0; i < n; i++) {
       const ref = await referenceForward(m.ref, seq);
+      // Every decode step's logits (KV cache, positions, Tq=1 attention) match the full recompute.
+      expect(relL2(stepLogits[i]!, ref.logits)).toBeLessThan(1e-4);
       const next = argmax(ref.logits);
       want.push(next);
       seq.push(next);

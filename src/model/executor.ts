@@ -100,6 +100,8 @@ export interface GenerateOptions extends Omit<PrefillOptions, 'maxNewTokens'> {
   stopTokens?: readonly number[];
   /** Called with each new token as soon as it is chosen. */
   onToken?: (id: number) => void;
+  /** Called with the logits each token is chosen from (index 0: the last prompt token's). */
+  onLogits?: (logits: Float32Array, index: number) => void;
 }
 
 export interface GenerateResult {
@@ -767,6 +769,7 @@ export class LlamaRunner {
     try {
       for (;;) {
         if (options.signal?.aborted) throw new AbortedError('generate');
+        options.onLogits?.(logits, tokens.length);
         const id = sampler.sample(logits);
         if (tokens.length === 0) ttft = performance.now() - t0;
         tokens.push(id);
