@@ -11,5 +11,6 @@ import { softmaxCases } from './softmax.ts';
 import { headsToTokensCases } from './heads_to_tokens.ts';
 import { argmaxCases } from './argmax.ts';
 import { estimateCases } from './estimate.ts';
+import { fillRandomCases } from './fill_random.ts';
 
-export const allCases: KernelCase[] = [...addCases, ...attentionCases, ...matmulCases, ...rmsNormCases, ...ropeCases, ...siluMulCases, ...embeddingCases, ...softmaxCases, ...headsToTokensCases, ...argmaxCases, ...estimateCases];
+export const allCases: KernelCase[] = [...addCases, ...attentionCases, ...matmulCases, ...rmsNormCases, ...ropeCases, ...siluMulCases, ...embeddingCases, ...softmaxCases, ...headsToTokensCases, ...argmaxCases, ...estimateCases, ...fillRandomCases];
