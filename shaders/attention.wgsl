@@ -11,6 +11,13 @@
 //              workgroup_id.z and each workgroup writes an unnormalised partial result (flash-decoding),
 //              merged by the `combine` entry point
 //   BQ, BK     query rows and keys per tile; TX x TY threads (TX divides BK and HEAD_DIM / 4, TY divides BQ)
+//   SGMAT      0 | 1: tensor-core tiles (chromium_experimental_subgroup_matrix, f16 16x16x16, f32
+//              accumulate; subgroups of 32): BQ = 16 * NSG rows, one 16-row slab per subgroup, BK 32,
+//              NT = 32 * NSG threads. q, k, v are staged as f16 (q pre-scaled); S = Q K^T and O += P V
+//              run on subgroup matrices. O stays in result matrices, which cannot be rescaled per row,
+//              so the walk runs twice: phase 0 finds each row's exact max, phase 1 accumulates
+//              P = 2^(S - max) (no rescaling needed). Not with SPLIT. EXPERIMENTAL: not yet
+//              compiled/validated on hardware (needs a device with subgroup matrices).
 //
 // Bindings (entry `main`)
 //   q:     [H, Tq, D] f32 (as vec4), read; query row t of head h is at position q_pos0 + t
@@ -31,6 +38,13 @@
 // Key j is visible to the query at position p iff j <= p, j < kv_len, and (MODE 1) j < n_init or
 // p - j < n_local; MODE 2 additionally restricts keys to the listed ranges and columns.
 // Softmax is in f32 with exp2: q is pre-scaled by scale * log2(e).
+#if SGMAT
+enable f16;
+enable chromium_experimental_subgroup_matrix;
+// Subgroup-matrix loads/stores want subgroup-uniform offsets; WGSL's analysis is workgroup-scoped and
+// cannot see that li / 32 is uniform within a subgroup (they are by construction).
+diagnostic(off, subgroup_uniformity);
+#endif
 #if KV_F16
 #include "lib/packing.wgsl"
 #endif
@@ -92,16 +106,42 @@ struct Params {
 @group(0) @binding(10) var<storage, read> column_index: array<u32>;
 #endif
 
+#if SGMAT
+// Row stride in halves: D plus 8 halves (16 bytes) so that the 16 rows a matrix load reads start in
+// different banks.
+const QP: u32 = HEAD_DIM + 8u;
+const SGK: u32 = 16u; // the 16x16x16 f16 -> f32 configuration
+// Aliases and a named size: the reflection parser (wgsl_reflect) does not know subgroup-matrix types.
+alias LeftM = subgroup_matrix_left<f16, SGK, SGK>;
+alias RightM = subgroup_matrix_right<f16, SGK, SGK>;
+alias ResultM = subgroup_matrix_result<f32, SGK, SGK>;
+const DB: u32 = HEAD_DIM / 16u; // 16-wide column blocks of D
+var<workgroup> q_h: array<f16, BQ * QP>;
+var<workgroup> k_h: array<f16, BK * QP>;
+var<workgroup> v_h: array<f16, BK * QP>;
+var<workgroup> s_f: array<f32, BQ * BK>; // scores per subgroup slab [16][BK]; also O staging
+var<workgroup> p_h: array<f16, BQ * BK>; // probabilities per slab [16][BK]
+var<private> sg: u32;   // subgroup index (li / 32)
+var<private> lane: u32; // li % 32; lanes 0..15 own row sg * 16 + lane in the softmax
+// O accumulators live in main's function scope (passed down as a pointer).
+alias OAcc = array<ResultM, DB>;
+var<private> m_sg: f32;
+var<private> l_sg: f32;
+#else
 var<workgroup> q_s: array<vec4<f32>, BQ * QS>;
 var<workgroup> kv_s: array<vec4<f32>, BK * QS>;
 var<workgroup> p_s: array<f32, BQ * BK>;
 var<workgroup> pm_s: array<f32, BQ * TX>;
+#endif
 var<workgroup> key_s: array<u32, BK>;
 var<workgroup> u_s: u32;
 
+#if !SGMAT
+alias OAcc = array<f32, 1>; // unused by the f32 path (the walkers share one signature)
 var<private> o_acc: array<vec4<f32>, RS * CV>;
 var<private> m_row: array<f32, RS>;
 var<private> l_row: array<f32, RS>;
+#endif
 var<private> tx: u32;
 var<private> ty: u32;
 var<private> lid: u32;
@@ -129,6 +169,85 @@ fn visible(p: u32, j: u32) -> bool {
   return ok;
 }
 
+#if SGMAT
+// Stages K and V rows of the keys in key_s as f16 (invalid keys: zeros).
+fn fill_kv_h() {
+  for (var i = lid; i < BK * D4; i += NT) {
+    let jj = i / D4;
+    let c = i - jj * D4;
+    let key = key_s[jj];
+    var kv = vec4<f32>(0.0);
+    var vv = vec4<f32>(0.0);
+    if (key < params.kv_len) {
+      kv = load_kv(false, key, c);
+      vv = load_kv(true, key, c);
+    }
+    let o = jj * QP + c * 4u;
+    for (var e = 0u; e < 4u; e++) {
+      k_h[o + e] = f16(kv[e]);
+      v_h[o + e] = f16(vv[e]);
+    }
+  }
+}
+
+// Stages one 16x16 O block of subgroup sgi (a parameter: the compiler rejects the same store with
+// an offset computed from the builtin inside the entry point).
+fn store_o(sgi: u32, m: ResultM) {
+  subgroupMatrixStore(&s_f, sgi * 16u * BK, m, false, 16u);
+}
+
+// One key tile on tensor cores (keys already in key_s, then a barrier). phase 0: row maxima;
+// phase 1: P = 2^(S - max) and O += P V. Same barriers in both passes (uniform control flow).
+fn tile(phase: u32, sgi: u32, oacc: ptr<function, OAcc>) {
+  fill_kv_h();
+  workgroupBarrier();
+  var sacc: array<ResultM, BK / 16u>;
+  for (var kk = 0u; kk < HEAD_DIM; kk += 16u) {
+    let a = subgroupMatrixLoad<LeftM>(&q_h, sgi * 16u * QP + kk, false, QP);
+    for (var n = 0u; n < BK / 16u; n++) {
+      let b = subgroupMatrixLoad<RightM>(&k_h, n * 16u * QP + kk, true, QP);
+      sacc[n] = subgroupMatrixMultiplyAccumulate(a, b, sacc[n]);
+    }
+  }
+  for (var n = 0u; n < BK / 16u; n++) {
+    subgroupMatrixStore(&s_f, sgi * 16u * BK + n * 16u, sacc[n], false, BK);
+  }
+  workgroupBarrier();
+  if (lane < 16u) {
+    let row = sg * 16u + lane;
+    let p = pos0 + row;
+    var mx = m_sg;
+    var lsum = l_sg;
+    for (var j = 0u; j < BK; j++) {
+      let key = key_s[j];
+      let ok = row < rows && key != INVALID && visible(p, key);
+      let sv = s_f[row * BK + j];
+      if (phase == 0u) {
+        if (ok) { mx = max(mx, sv); }
+        p_h[row * BK + j] = f16(0.0);
+      } else {
+        let pv = select(0.0, exp2(sv - mx), ok);
+        lsum += pv;
+        p_h[row * BK + j] = f16(pv);
+      }
+    }
+    m_sg = mx;
+    l_sg = lsum;
+  }
+  workgroupBarrier();
+  // Unconditional (P is 0 in phase 0): behind a branch on `phase` the compiler rejects the
+  // subgroup-uniform offsets of the matrix loads.
+  for (var kk = 0u; kk < BK; kk += 16u) {
+    let a = subgroupMatrixLoad<LeftM>(&p_h, sgi * 16u * BK + kk, false, BK);
+    for (var cb = 0u; cb < DB; cb++) {
+      let b = subgroupMatrixLoad<RightM>(&v_h, kk * QP + cb * 16u, false, QP);
+      (*oacc)[cb] = subgroupMatrixMultiplyAccumulate(a, b, (*oacc)[cb]);
+    }
+  }
+  workgroupBarrier();
+}
+
+#else
 // Fills kv_s with K (is_v false) or V rows of the keys in key_s; invalid keys give zeros.
 fn fill_kv(is_v: bool) {
   for (var i = lid; i < BK * D4; i += NT) {
@@ -143,7 +262,7 @@ fn fill_kv(is_v: bool) {
 
 // One key tile: the keys are already in key_s (set by the caller, then a barrier). Must be called
 // in uniform control flow.
-fn tile() {
+fn tile(phase: u32, sgi: u32, oacc: ptr<function, OAcc>) {
   fill_kv(false);
   workgroupBarrier();
   // Scores s[r][c] = q_row . k_key (q pre-scaled), masked to NEG.
@@ -207,16 +326,66 @@ fn tile() {
   workgroupBarrier();
 }
 
+#endif
+
 // A tile of BK consecutive keys from `start` (any alignment).
-fn range_tile(start: u32) {
+fn range_tile(start: u32, phase: u32, sgi: u32, oacc: ptr<function, OAcc>) {
   if (lid < BK) { key_s[lid] = start + lid; }
   workgroupBarrier();
-  tile();
+  tile(phase, sgi, oacc);
 }
 
 // Tiles over keys [lo, hi) starting at lo.
-fn range_tiles(lo: u32, hi: u32) {
-  for (var kt = lo; kt < hi; kt += BK) { range_tile(kt); }
+fn range_tiles(lo: u32, hi: u32, phase: u32, sgi: u32, oacc: ptr<function, OAcc>) {
+  for (var kt = lo; kt < hi; kt += BK) { range_tile(kt, phase, sgi, oacc); }
+}
+
+// The key tiles of this workgroup's query rows (all arguments workgroup-uniform).
+// sgi: subgroup index (li / 32, subgroup-uniform; passed down from the builtin as the matrix
+// offsets need, not read from a private variable, which the compiler rejects).
+fn walk(phase: u32, y: u32, q0: u32, pos0_u: u32, kend: u32, zsplit: u32, sgi: u32, oacc: ptr<function, OAcc>) {
+#if MODE == 0
+#if SPLIT
+  let klo = zsplit * params.split_len;
+  let khi = min(kend, klo + params.split_len);
+  range_tiles(klo, khi, phase, sgi, oacc);
+#else
+  range_tiles(0u, kend, phase, sgi, oacc);
+#endif
+#elif MODE == 1
+  // Sink [0, n_init) and local window [pos0 + 1 - n_local, kend); tiles of the window that the sink
+  // tiles already covered are skipped.
+  let sink_end = min(params.n_init, kend);
+  let sink_tiles_end = ((sink_end + BK - 1u) / BK) * BK;
+  range_tiles(0u, sink_end, phase, sgi, oacc);
+  var win_lo = 0u;
+  if (pos0_u + 1u > params.n_local) { win_lo = pos0_u + 1u - params.n_local; }
+  range_tiles(max(win_lo, sink_tiles_end), kend, phase, sgi, oacc);
+#else
+  let slot = y * params.qblocks + q0 / IBLOCK;
+  if (lid == 0u) { u_s = block_count[slot]; }
+  let nb = workgroupUniformLoad(&u_s);
+  for (var b = 0u; b < nb; b++) {
+    if (lid == 0u) { u_s = block_offset[slot * params.max_blocks + b]; }
+    let off = workgroupUniformLoad(&u_s);
+    // A range tile whose first key is past the last visible key is skipped (uniform: off is).
+    for (var t = 0u; t < IBLOCK; t += BK) {
+      if (off + t < kend) { range_tile(off + t, phase, sgi, oacc); }
+    }
+  }
+  if (lid == 0u) { u_s = column_count[slot]; }
+  let ncol = workgroupUniformLoad(&u_s);
+  let cbase = slot * params.max_columns;
+  for (var t = 0u; t < ncol; t += BK) {
+    if (lid < BK) {
+      var key = INVALID;
+      if (t + lid < ncol) { key = column_index[cbase + t + lid]; }
+      key_s[lid] = key;
+    }
+    workgroupBarrier();
+    tile(phase, sgi, oacc);
+  }
+#endif
 }
 
 @compute @workgroup_size(NT)
@@ -236,6 +405,40 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec
   rows = rows_u;
   pos0 = pos0_u;
   let qscale = params.scale * LOG2E;
+  // Keys beyond the last query row's position, or beyond kv_len, are never visible.
+  let kend = min(pos0_u + rows_u, params.kv_len);
+#if SGMAT
+  sg = li / 32u;
+  lane = li % 32u;
+  for (var i = li; i < BQ * D4; i += NT) {
+    let r = i / D4;
+    let c = i - r * D4;
+    var val = vec4<f32>(0.0);
+    if (r < rows_u) { val = q[(h * params.tq + q0 + r) * D4 + c] * qscale; }
+    for (var e = 0u; e < 4u; e++) { q_h[r * QP + c * 4u + e] = f16(val[e]); }
+  }
+  m_sg = NEG;
+  l_sg = 0.0;
+  var oacc: OAcc;
+  let sgi = li / 32u;
+  walk(0u, y, q0, pos0_u, kend, wid.z, sgi, &oacc);
+  walk(1u, y, q0, pos0_u, kend, wid.z, sgi, &oacc);
+  // O: stage each 16x16 result block of this subgroup's slab; lanes 0..15 write their row / l.
+  let inv = select(0.0, 1.0 / l_sg, l_sg > 0.0);
+  let row = sg * 16u + lane;
+  for (var cb = 0u; cb < DB; cb++) {
+    store_o(sgi, oacc[cb]);
+    workgroupBarrier();
+    if (lane < 16u && row < rows_u) {
+      let orow = (h * params.tq + q0 + row) * D4 + cb * 4u;
+      for (var c = 0u; c < 4u; c++) {
+        let o = sg * 16u * BK + lane * 16u + c * 4u;
+        out[orow + c] = vec4<f32>(s_f[o], s_f[o + 1u], s_f[o + 2u], s_f[o + 3u]) * inv;
+      }
+    }
+    workgroupBarrier();
+  }
+#else
   for (var i = li; i < BQ * D4; i += NT) {
     let r = i / D4;
     let c = i - r * D4;
@@ -248,51 +451,8 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec
     l_row[r] = 0.0;
     for (var c = 0u; c < CV; c++) { o_acc[r * CV + c] = vec4<f32>(0.0); }
   }
-  // Keys beyond the last query row's position, or beyond kv_len, are never visible.
-  let kend = min(pos0_u + rows_u, params.kv_len);
-
-#if MODE == 0
-#if SPLIT
-  let klo = wid.z * params.split_len;
-  let khi = min(kend, klo + params.split_len);
-  range_tiles(klo, khi);
-#else
-  range_tiles(0u, kend);
-#endif
-#elif MODE == 1
-  // Sink [0, n_init) and local window [pos0 + 1 - n_local, kend); tiles of the window that the sink
-  // tiles already covered are skipped.
-  let sink_end = min(params.n_init, kend);
-  let sink_tiles_end = ((sink_end + BK - 1u) / BK) * BK;
-  range_tiles(0u, sink_end);
-  var win_lo = 0u;
-  if (pos0_u + 1u > params.n_local) { win_lo = pos0_u + 1u - params.n_local; }
-  range_tiles(max(win_lo, sink_tiles_end), kend);
-#else
-  let slot = y * params.qblocks + q0 / IBLOCK;
-  if (li == 0u) { u_s = block_count[slot]; }
-  let nb = workgroupUniformLoad(&u_s);
-  for (var b = 0u; b < nb; b++) {
-    if (li == 0u) { u_s = block_offset[slot * params.max_blocks + b]; }
-    let off = workgroupUniformLoad(&u_s);
-    // A range tile whose first key is past the last visible key is skipped (uniform: off is).
-    for (var t = 0u; t < IBLOCK; t += BK) {
-      if (off + t < kend) { range_tile(off + t); }
-    }
-  }
-  if (li == 0u) { u_s = column_count[slot]; }
-  let ncol = workgroupUniformLoad(&u_s);
-  let cbase = slot * params.max_columns;
-  for (var t = 0u; t < ncol; t += BK) {
-    if (li < BK) {
-      var key = INVALID;
-      if (t + li < ncol) { key = column_index[cbase + t + li]; }
-      key_s[li] = key;
-    }
-    workgroupBarrier();
-    tile();
-  }
-#endif
+  var unused: OAcc;
+  walk(1u, y, q0, pos0_u, kend, wid.z, 0u, &unused);
 
   // Row sums: each thread holds the part of l over its own keys; add the TX parts.
   for (var r = 0u; r < RS; r++) { pm_s[(ty + r * TY) * TX + tx] = l_row[r]; }
@@ -312,6 +472,7 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec
     for (var c = 0u; c < CV; c++) { out[orow + tx + c * TX] = o_acc[r * CV + c] * inv; }
 #endif
   }
+#endif
 }
 
 #if SPLIT

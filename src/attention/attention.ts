@@ -17,7 +17,7 @@ import type { Batch, Gpu } from '../gpu/gpu.ts';
 import { BadInputError, DTypeError, ShapeError, TensorTooLargeError, UnsupportedError } from '../gpu/errors.ts';
 import type { Tensor } from '../tensor.ts';
 import { BLOCK, type Pattern, type SparseIndex } from './types.ts';
-import { DenseAttentionKernel, SUPPORTED_HEAD_DIMS, type KvDType } from './dense.ts';
+import { DenseAttentionKernel, SUPPORTED_HEAD_DIMS, sgTiles, type AttentionCompute, type KvDType } from './dense.ts';
 import { StreamAttentionKernel, streamEntries } from './stream.ts';
 import { SparseAttentionKernel, readIndex, releaseIndex, validateIndex } from './sparse.ts';
 import { BlockSparseEstimator, VerticalSlashEstimator } from './estimate.ts';
@@ -61,6 +61,8 @@ export interface AttentionRequest {
   /** Time estimation and attention separately (GPU timestamps where available, else wall clock). */
   profile?: boolean;
   estimators?: EstimatorSet;
+  /** 'f32' (default, any device) or 'sgmatrix' (tensor cores, f16 operands, f32 accumulation). */
+  compute?: AttentionCompute;
 }
 
 /** A head's index as plain arrays: per 64-query block, the 64-key range starts and the single columns. */
@@ -172,6 +174,8 @@ export function validateAttentionRequest(gpu: Gpu, r: AttentionRequest): Validat
   if (!Number.isInteger(S) || S <= 0) throw new ShapeError(`${op}: kvLen=${S} must be a positive integer`);
   if (S !== Sq) throw new ShapeError(`${op}: prefill needs kvLen (${S}) equal to q's rows (${Sq})`);
   if (S > Scap) throw new ShapeError(`${op}: kvLen=${S} exceeds k/v rows ${Scap}`);
+  if (r.compute !== undefined && r.compute !== 'f32' && r.compute !== 'sgmatrix') throw new BadInputError(`${op}: compute must be 'f32' or 'sgmatrix', got ${String(r.compute)}`);
+  if (r.compute === 'sgmatrix') sgTiles(gpu, op, D);
   if (r.out) {
     if (r.out.dtype !== 'f32') throw new DTypeError(`${op}: out must be f32, got ${r.out.describe()}`);
     if (r.out.shape.length !== 3 || r.out.shape[0] !== H || r.out.shape[1] !== Sq || r.out.shape[2] !== D) {
@@ -246,15 +250,16 @@ export async function attention(gpu: Gpu, request: AttentionRequest): Promise<At
   });
 
   // Compile (or fetch) every kernel needed before allocating anything.
-  const kopts = { headDim: D, kvDType };
+  const compute = request.compute ?? 'f32';
+  const kopts = { headDim: D, kvDType, compute };
   const dense = [...groups.values()].some((g) => g.pattern.type === 'dense')
-    ? await cached(gpu, `dense:${D}:${kvDType}`, () => DenseAttentionKernel.create(gpu, { ...kopts, splitKeys: false }))
+    ? await cached(gpu, `dense:${D}:${kvDType}:${compute}`, () => DenseAttentionKernel.create(gpu, { ...kopts, splitKeys: false }))
     : undefined;
   const stream = [...groups.values()].some((g) => g.pattern.type === 'stream_llm')
-    ? await cached(gpu, `stream:${D}:${kvDType}`, () => StreamAttentionKernel.create(gpu, kopts))
+    ? await cached(gpu, `stream:${D}:${kvDType}:${compute}`, () => StreamAttentionKernel.create(gpu, kopts))
     : undefined;
   const anySparse = [...groups.values()].some((g) => g.pattern.type === 'vertical_and_slash' || g.pattern.type === 'block_sparse');
-  const sparse = anySparse ? await cached(gpu, `sparse:${D}:${kvDType}`, () => SparseAttentionKernel.create(gpu, kopts)) : undefined;
+  const sparse = anySparse ? await cached(gpu, `sparse:${D}:${kvDType}:${compute}`, () => SparseAttentionKernel.create(gpu, kopts)) : undefined;
   const vsEst = [...groups.values()].some((g) => g.pattern.type === 'vertical_and_slash')
     ? await cached(gpu, `est.vs:${D}:${request.estimators ? 'custom' : 'default'}`, () => estimators.verticalSlash(gpu, D))
     : undefined;

@@ -25,8 +25,42 @@ export interface AttentionKernelOptions {
   headDim: number;
   /** Element type of k and v: f32, or f16 packed two per u32. q and out are always f32. Default f32. */
   kvDType?: KvDType;
-  /** Tile sizes; by default the largest that fit the device's workgroup memory. */
+  /** Tile sizes; by default the largest that fit the device's workgroup memory (f32 path only). */
   tiles?: Partial<AttentionTiles>;
+  /**
+   * 'f32': f32 everywhere (any device). 'sgmatrix': QK^T and PV on tensor cores (subgroup matrices,
+   * f16 operands, f32 accumulation; needs chromium-experimental-subgroup-matrix and 32-wide
+   * subgroups). Default 'f32'. EXPERIMENTAL: the tensor-core path has not yet compiled and been
+   * validated on hardware (bench/suites/attention.ts checks it against float64 when run).
+   */
+  compute?: AttentionCompute;
+}
+
+export type AttentionCompute = 'f32' | 'sgmatrix';
+
+/** Tensor-core tiles: 4 subgroups x 16 query rows, 32 keys. */
+const SG_TILES: AttentionTiles = { bq: 64, bk: 32 };
+const SG_SUBGROUPS = 4;
+
+export function sgWorkgroupBytes(headDim: number): number {
+  const qp = headDim + 8;
+  const { bq, bk } = SG_TILES;
+  return bq * qp * 2 + 2 * bk * qp * 2 + bq * bk * 4 + bq * bk * 2 + bk * 4 + 4;
+}
+
+/** Checks that the tensor-core path can run here; returns its tiles. */
+export function sgTiles(gpu: Gpu, op: string, headDim: number): AttentionTiles {
+  const c = gpu.caps;
+  if (!c.subgroupMatrix || !c.f16) throw new UnsupportedError(`${op}: compute 'sgmatrix' needs shader-f16 and chromium-experimental-subgroup-matrix`);
+  if (c.subgroupMinSize !== 32 || c.subgroupMaxSize !== 32) throw new UnsupportedError(`${op}: compute 'sgmatrix' needs 32-wide subgroups, the device has ${c.subgroupMinSize}-${c.subgroupMaxSize}`);
+  const bytes = sgWorkgroupBytes(headDim);
+  if (bytes > c.limits.maxComputeWorkgroupStorageSize) throw new UnsupportedError(`${op}: compute 'sgmatrix' needs ${bytes} bytes of workgroup memory for D=${headDim}, the device allows ${c.limits.maxComputeWorkgroupStorageSize}`);
+  return SG_TILES;
+}
+
+/** Tiles for a kernel: tensor-core tiles, or the f32 choice. */
+export function tilesFor(gpu: Gpu, op: string, options: AttentionKernelOptions): AttentionTiles {
+  return options.compute === 'sgmatrix' ? sgTiles(gpu, op, options.headDim) : chooseTiles(gpu, options.headDim, options.tiles);
 }
 
 export interface DenseKernelOptions extends AttentionKernelOptions {
@@ -140,8 +174,10 @@ export class HeadLists {
   }
 }
 
-export function attentionDefines(mode: 0 | 1 | 2, headDim: number, kvDType: KvDType, tiles: AttentionTiles, split = false): Record<string, number> {
-  return { HEAD_DIM: headDim, MODE: mode, KV_F16: kvDType === 'f16' ? 1 : 0, SPLIT: split ? 1 : 0, BQ: tiles.bq, BK: tiles.bk, TX, TY };
+export function attentionDefines(mode: 0 | 1 | 2, headDim: number, kvDType: KvDType, tiles: AttentionTiles, split = false, compute: AttentionCompute = 'f32'): Record<string, number> {
+  const sg = compute === 'sgmatrix';
+  // Tensor-core path: TX = 32 lanes x TY = 4 subgroups.
+  return { HEAD_DIM: headDim, MODE: mode, KV_F16: kvDType === 'f16' ? 1 : 0, SPLIT: split ? 1 : 0, SGMAT: sg ? 1 : 0, BQ: tiles.bq, BK: tiles.bk, TX: sg ? 32 : TX, TY: sg ? SG_SUBGROUPS : TY };
 }
 
 /** Uniform values every mode passes (unused members 0). */
@@ -191,6 +227,7 @@ export class DenseAttentionKernel {
     readonly headDim: number,
     readonly kvDType: KvDType,
     readonly tiles: AttentionTiles,
+    readonly compute: AttentionCompute,
     private readonly program: Program,
     private readonly splitProgram: Program | undefined,
     private readonly combineProgram: Program | undefined,
@@ -201,16 +238,18 @@ export class DenseAttentionKernel {
   static async create(gpu: Gpu, options: DenseKernelOptions): Promise<DenseAttentionKernel> {
     checkHeadDim('attention.dense', options.headDim);
     const kvDType = options.kvDType ?? 'f32';
-    const tiles = chooseTiles(gpu, options.headDim, options.tiles);
-    const defines = attentionDefines(0, options.headDim, kvDType, tiles);
+    const compute = options.compute ?? 'f32';
+    const tiles = tilesFor(gpu, 'attention.dense', options);
+    const defines = attentionDefines(0, options.headDim, kvDType, tiles, false, compute);
     const splitDefines = attentionDefines(0, options.headDim, kvDType, tiles, true);
-    const split = options.splitKeys ?? true;
+    // The key split exists on the f32 path only.
+    const split = (options.splitKeys ?? true) && compute === 'f32';
     const [program, splitProgram, combineProgram] = await Promise.all([
       gpu.compile({ shader: 'attention.wgsl', defines }),
       split ? gpu.compile({ shader: 'attention.wgsl', defines: splitDefines }) : undefined,
       split ? gpu.compile({ shader: 'attention.wgsl', defines: splitDefines, entryPoint: 'combine' }) : undefined,
     ]);
-    return new DenseAttentionKernel(gpu, options.headDim, kvDType, tiles, program, splitProgram, combineProgram);
+    return new DenseAttentionKernel(gpu, options.headDim, kvDType, tiles, compute, program, splitProgram, combineProgram);
   }
 
   /** Number of key splits a call would use (1: no split). */

@@ -14,7 +14,7 @@ import {
   attentionDefines,
   baseParams,
   checkHeadDim,
-  chooseTiles,
+  tilesFor,
   HeadLists,
   validateQkvo,
   type AttentionKernelOptions,
@@ -136,8 +136,8 @@ export class SparseAttentionKernel {
   static async create(gpu: Gpu, options: AttentionKernelOptions): Promise<SparseAttentionKernel> {
     checkHeadDim('attention.sparse', options.headDim);
     const kvDType = options.kvDType ?? 'f32';
-    const tiles = chooseTiles(gpu, options.headDim, options.tiles);
-    const defines = attentionDefines(2, options.headDim, kvDType, tiles);
+    const tiles = tilesFor(gpu, 'attention.sparse', options);
+    const defines = attentionDefines(2, options.headDim, kvDType, tiles, false, options.compute ?? 'f32');
     // The count entry reads only the index: one program serves every head dim and K/V type.
     const countDefines = attentionDefines(2, 64, 'f32', { bq: 32, bk: 16 });
     const [program, countProgram] = await Promise.all([

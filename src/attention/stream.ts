@@ -10,7 +10,7 @@ import {
   attentionDefines,
   baseParams,
   checkHeadDim,
-  chooseTiles,
+  tilesFor,
   HeadLists,
   validateQkvo,
   type AttentionKernelOptions,
@@ -57,8 +57,8 @@ export class StreamAttentionKernel {
   static async create(gpu: Gpu, options: AttentionKernelOptions): Promise<StreamAttentionKernel> {
     checkHeadDim('attention.stream_llm', options.headDim);
     const kvDType = options.kvDType ?? 'f32';
-    const tiles = chooseTiles(gpu, options.headDim, options.tiles);
-    const program = await gpu.compile({ shader: 'attention.wgsl', defines: attentionDefines(1, options.headDim, kvDType, tiles) });
+    const tiles = tilesFor(gpu, 'attention.stream_llm', options);
+    const program = await gpu.compile({ shader: 'attention.wgsl', defines: attentionDefines(1, options.headDim, kvDType, tiles, false, options.compute ?? 'f32') });
     return new StreamAttentionKernel(gpu, options.headDim, kvDType, tiles, program);
   }
 
