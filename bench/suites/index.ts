@@ -4,5 +4,6 @@ import { attentionSuite } from './attention.ts';
 import { copySuite } from './copy.ts';
 import { estimateSuite } from './estimate.ts';
 import { matmulSuite } from './matmul.ts';
+import { prefillSuite } from './prefill.ts';
 
-export const suites: BenchSuite[] = [copySuite, attentionSuite, matmulSuite, estimateSuite];
+export const suites: BenchSuite[] = [copySuite, attentionSuite, matmulSuite, estimateSuite, prefillSuite];
