@@ -188,9 +188,8 @@ export function validateAttentionRequest(gpu: Gpu, r: AttentionRequest): Validat
   list.forEach((p, i) => validatePattern(p, `${op}: pattern ${Array.isArray(r.patterns) ? `of head ${i}` : ''}`.trimEnd()));
   const patterns = Array.isArray(r.patterns) ? [...list] : Array.from({ length: H }, () => list[0]!);
   if (!r.estimators && patterns.some((p) => p.type === 'vertical_and_slash' || p.type === 'block_sparse')) {
-    // The built-in estimators read q and k as one dtype and k with exactly S rows.
+    // The built-in estimators read q and k as one dtype (k with more than S rows is compacted).
     if (r.k.dtype !== 'f32') throw new UnsupportedError(`${op}: sparse patterns need f32 k and v (the index estimators read q and k as f32), got ${r.k.describe()}`);
-    if (Scap !== S) throw new ShapeError(`${op}: sparse patterns need k/v with exactly S=${S} rows (the index estimators do not take a larger cache), got ${r.k.describe()}`);
   }
   // Bindings: every tensor must fit one binding; the kernels index vec4 elements with u32.
   const limit = gpu.caps.limits.maxStorageBufferBindingSize;
@@ -235,7 +234,7 @@ async function timedSubmit(gpu: Gpu, batch: Batch, profile: boolean, label: stri
 
 /** Runs attention for every head with its pattern. */
 export async function attention(gpu: Gpu, request: AttentionRequest): Promise<AttentionResult> {
-  const { H, S, D, kvDType, patterns } = validateAttentionRequest(gpu, request);
+  const { H, Hkv, S, D, kvDType, patterns } = validateAttentionRequest(gpu, request);
   const profile = request.profile === true;
   const estimators = request.estimators ?? DEFAULT_ESTIMATORS;
   const { q, k, v } = request;
@@ -293,6 +292,18 @@ export async function attention(gpu: Gpu, request: AttentionRequest): Promise<At
     times.push(...r.times);
   }
 
+  // The estimators read k with exactly S rows: a cache with spare rows is compacted for them.
+  let kEst = k;
+  const Scap = k.shape[1]!;
+  const anyEstimated = [...groups.values()].some((g) => g.pattern.type === 'vertical_and_slash' || g.pattern.type === 'block_sparse');
+  if (anyEstimated && Scap !== S) {
+    kEst = gpu.empty([Hkv, S, D], k.dtype, 'attention.k_compact');
+    const b = gpu.batch({ label: 'attention.k_compact' });
+    const rowBytes = D * (k.dtype === 'f32' ? 4 : 2);
+    for (let h = 0; h < Hkv; h++) b.copy({ buffer: k.buffer, offset: k.byteOffset + h * Scap * rowBytes }, { buffer: kEst.buffer, offset: kEst.byteOffset + h * S * rowBytes }, S * rowBytes);
+    await b.submit();
+  }
+
   // Sparse heads: per pattern, per chunk of heads.
   for (const g of groups.values()) {
     const p = g.pattern;
@@ -302,7 +313,7 @@ export async function attention(gpu: Gpu, request: AttentionRequest): Promise<At
     for (let c0 = 0; c0 < g.heads.length; c0 += chunk) {
       const heads = g.heads.slice(c0, c0 + chunk);
       const estBatch = gpu.batch({ label: `attention.estimate.${p.type}`, profile });
-      const index = p.type === 'vertical_and_slash' ? vsEst!.encode(estBatch, q, k, heads, { verticalSize: p.verticalSize, slashSize: p.slashSize }) : bsEst!.encode(estBatch, q, k, heads, { topK: p.topK });
+      const index = p.type === 'vertical_and_slash' ? vsEst!.encode(estBatch, q, kEst, heads, { verticalSize: p.verticalSize, slashSize: p.slashSize }) : bsEst!.encode(estBatch, q, kEst, heads, { topK: p.topK });
       let counts: Tensor | undefined;
       try {
         validateIndex(`attention: ${p.type} estimator`, index, S, heads.length);
@@ -338,6 +349,7 @@ export async function attention(gpu: Gpu, request: AttentionRequest): Promise<At
     }
   }
 
+  if (kEst !== k) gpu.release(kEst);
   const result: AttentionResult = { out, density };
   if (indexes) result.indexes = indexes;
   if (profile) {
