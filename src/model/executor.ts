@@ -117,7 +117,7 @@ interface Kernels {
   embed: EmbeddingKernel;
   norm: Map<NormWeightDType, RmsNormKernel>;
   addNorm: Map<NormWeightDType, AddRmsNormKernel>;
-  /** Keyed by `${dtype}|${bias}`. */
+  /** Keyed by `${dtype}|${bias}` (prefill) and `${dtype}|${bias}|decode` (one-row decode steps). */
   matmul: Map<string, MatmulKernel>;
   /** Rotates into f32 (Q, and K's compact f32 copy for the sparse estimators). */
   ropeQ: RopeKernel;
@@ -248,9 +248,15 @@ export class LlamaRunner {
       jobs.push(RmsNormKernel.create(gpu, { weightDType: d }).then((k) => norm.set(d, k)));
       jobs.push(AddRmsNormKernel.create(gpu, { weightDType: d }).then((k) => addNorm.set(d, k)));
     }
+    // Decode multiplies one row: tensor-core tiles (sgmatrix, f16) waste all but one row there, so
+    // decode keeps 'auto' (gemv) unless a plain f32 path was asked for.
+    const decodeVariant: MatmulVariant = variant === 'sgmatrix' || variant === 'f16' ? 'auto' : variant;
     for (const key of matmulKeys) {
       const [d, b] = key.split('|') as [NormWeightDType, string];
       jobs.push(MatmulKernel.create(gpu, { weightDType: d, bias: b === 'true', variant }).then((k) => matmul.set(key, k)));
+      if (decodeVariant !== variant) {
+        jobs.push(MatmulKernel.create(gpu, { weightDType: d, bias: b === 'true', variant: decodeVariant }).then((k) => matmul.set(`${key}|decode`, k)));
+      }
     }
     const D = c.headDim;
     const [embed, ropeQ, copyF32, ropeK, copyV, siluMul, headsToTokens, dense] = await Promise.all([
@@ -451,8 +457,9 @@ export class LlamaRunner {
 
   // ------------------------------------------------------------------ layer helpers
 
-  private mm(w: Tensor, bias: boolean): MatmulKernel {
-    return this.k.matmul.get(`${w.dtype}|${bias}`)!;
+  private mm(w: Tensor, bias: boolean, decode = false): MatmulKernel {
+    const key = `${w.dtype}|${bias}`;
+    return (decode ? this.k.matmul.get(`${key}|decode`) : undefined) ?? this.k.matmul.get(key)!;
   }
 
   private normK(w: Tensor): RmsNormKernel {
@@ -469,23 +476,23 @@ export class LlamaRunner {
     return l + 1 < this.config.numLayers ? w.layers[l + 1]!.inputNorm : w.finalNorm;
   }
 
-  private encodeQkv(b: Batch, L: LayerWeights, l: number, x: Tensor, buf: ChunkBuffers): void {
+  private encodeQkv(b: Batch, L: LayerWeights, l: number, x: Tensor, buf: ChunkBuffers, decode = false): void {
     const bias = this.config.attentionBias;
     const bs = this.biases[l]!;
-    this.mm(L.q, bias).encode(b, x, L.q, buf.qProj, bs.q);
-    this.mm(L.k, bias).encode(b, x, L.k, buf.kProj, bs.k);
-    this.mm(L.v, bias).encode(b, x, L.v, buf.vProj, bs.v);
+    this.mm(L.q, bias, decode).encode(b, x, L.q, buf.qProj, bs.q);
+    this.mm(L.k, bias, decode).encode(b, x, L.k, buf.kProj, bs.k);
+    this.mm(L.v, bias, decode).encode(b, x, L.v, buf.vProj, bs.v);
   }
 
   /** attention rows [n, H*D] -> o -> residual add + post norm -> SwiGLU MLP -> residual add. */
-  private encodeOutAndMlp(b: Batch, L: LayerWeights, l: number, residual: Tensor, buf: ChunkBuffers): void {
+  private encodeOutAndMlp(b: Batch, L: LayerWeights, l: number, residual: Tensor, buf: ChunkBuffers, decode = false): void {
     const eps = this.config.rmsNormEps;
-    this.mm(L.o, false).encode(b, buf.attnRows, L.o, buf.proj);
+    this.mm(L.o, false, decode).encode(b, buf.attnRows, L.o, buf.proj);
     this.addNormK(L.postNorm).encode(b, residual, buf.proj, L.postNorm, buf.normed, eps);
-    this.mm(L.gate, false).encode(b, buf.normed, L.gate, buf.gate);
-    this.mm(L.up, false).encode(b, buf.normed, L.up, buf.up);
+    this.mm(L.gate, false, decode).encode(b, buf.normed, L.gate, buf.gate);
+    this.mm(L.up, false, decode).encode(b, buf.normed, L.up, buf.up);
     this.k.siluMul.encode(b, buf.gate, buf.up, buf.act);
-    this.mm(L.down, false).encode(b, buf.act, L.down, buf.proj);
+    this.mm(L.down, false, decode).encode(b, buf.act, L.down, buf.proj);
     // residual += down. The fused kernel also normalises (with the next norm's weight) into the
     // scratch `normed`, which the next pass recomputes: one extra cheap row reduction per chunk
     // instead of a separate in-place add kernel.
@@ -574,7 +581,7 @@ export class LlamaRunner {
         b.copy({ buffer: last.buffer, offset: last.byteOffset + row * c.hiddenSize * 4 }, st.tok, c.hiddenSize * 4);
         const buf = this.passBuffers(st, 1);
         this.normK(w.finalNorm).encode(b, st.tok, w.finalNorm, buf.normed, eps);
-        this.mm(w.lmHead, false).encode(b, buf.normed, w.lmHead, st.logits);
+        this.mm(w.lmHead, false, true).encode(b, buf.normed, w.lmHead, st.logits);
       },
     });
     steps.push({ kind: 'flush', layer: L0, tokensDone: T, work: L0 * 3 * T });
@@ -730,18 +737,18 @@ export class LlamaRunner {
       const L = w.layers[l]!;
       // Layers > 0: the previous layer's fused residual add already wrote norm(residual) * inputNorm.
       if (l === 0) this.normK(L.inputNorm).encode(b, st.tok, L.inputNorm, buf.normed, eps);
-      this.encodeQkv(b, L, l, buf.normed, buf);
+      this.encodeQkv(b, L, l, buf.normed, buf, true);
       const opts = { posOffset: p, dstOffset: p, table: this.ropeTable };
       this.k.ropeQ.encode(b, buf.qProj, st.qDecode, { ...opts, headStart: 0, heads: c.numHeads, dstOffset: 0 });
       this.k.ropeK.encode(b, buf.kProj, st.kCache[l]!, { ...opts, headStart: 0, heads: c.numKvHeads });
       this.k.copyV.encode(b, buf.vProj, st.vCache[l]!, { headStart: 0, heads: c.numKvHeads, posOffset: p, dstOffset: p });
       this.k.dense.encode(b, st.qDecode, st.kCache[l]!, st.vCache[l]!, st.attnDecode, allHeads, { qPos0: p, kvLen: p + 1 });
       this.k.headsToTokens.encode(b, st.attnDecode, buf.attnRows, { srcOffset: 0, tokens: 1, headStart: 0 });
-      this.encodeOutAndMlp(b, L, l, st.tok, buf);
+      this.encodeOutAndMlp(b, L, l, st.tok, buf, true);
     }
     // encodeOutAndMlp's last add+norm used the final norm weight for the last layer: buf.normed is
     // final_norm(residual) of this token.
-    this.mm(w.lmHead, false).encode(b, buf.normed, w.lmHead, st.logits);
+    this.mm(w.lmHead, false, true).encode(b, buf.normed, w.lmHead, st.logits);
     times.add(await b.submit());
     st.pos = p + 1;
     return Float32Array.from(await this.gpu.readF32(st.logits));
