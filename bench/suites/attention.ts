@@ -33,8 +33,10 @@
  *  - Estimation is 1-4% of the total (VS 27 ms, BS 39 ms at 128K for 32 heads, scaled from one KV
  *    group, which overstates fixed per-call costs; BS 589 ms at 512K).
  *  - Decode (Tq 1, 128K cache, 32 heads): 61 ms unsplit, 15.2 ms with the key split (16 splits).
- *  - Tensor-core path (compute 'sgmatrix'): not yet measured; it was rejected by the compiler
- *    (subgroup-uniformity of matrix offsets) in runs 2-4 and the fix is unverified on hardware.
+ *  - Tensor-core path (compute 'sgmatrix'): not yet measured; runs 2-4 hit compiler rejections
+ *    (subgroup-uniform matrix offsets); the fixes since (offsets through a function parameter,
+ *    reflection of the f32 twin's layout as matmul does) are unverified on hardware. The next run
+ *    checks it against float64 first (attention.check rows) and times it next to f32.
  */
 import type { Gpu } from '../../src/gpu/gpu.ts';
 import { Tensor } from '../../src/tensor.ts';

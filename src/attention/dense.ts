@@ -10,6 +10,7 @@
 import type { Batch, Gpu, Program } from '../gpu/gpu.ts';
 import { DTypeError, ShapeError, UnsupportedError, TensorTooLargeError } from '../gpu/errors.ts';
 import type { Tensor } from '../tensor.ts';
+import { compileSgmatrix } from '../kernels/matmul.ts';
 
 export const SUPPORTED_HEAD_DIMS: readonly number[] = [64, 96, 128];
 
@@ -180,6 +181,16 @@ export function attentionDefines(mode: 0 | 1 | 2, headDim: number, kvDType: KvDT
   return { HEAD_DIM: headDim, MODE: mode, KV_F16: kvDType === 'f16' ? 1 : 0, SPLIT: split ? 1 : 0, SGMAT: sg ? 1 : 0, BQ: tiles.bq, BK: tiles.bk, TX: sg ? 32 : TX, TY: sg ? SG_SUBGROUPS : TY };
 }
 
+/**
+ * Compiles an attention `main` program. The tensor-core variant goes through the matmul module's
+ * compileSgmatrix: the reflection parser (wgsl_reflect) cannot read subgroup-matrix types, so its
+ * binding layout is reflected from the f32 variant of the same mode, whose bindings are identical.
+ */
+export function compileAttention(gpu: Gpu, defines: Record<string, number>): Promise<Program> {
+  if (defines.SGMAT) return compileSgmatrix(gpu, { shader: 'attention.wgsl', defines }, { ...defines, SGMAT: 0, BQ: 32, BK: 16, TX, TY });
+  return gpu.compile({ shader: 'attention.wgsl', defines });
+}
+
 /** Uniform values every mode passes (unused members 0). */
 export function baseParams(s: AttentionShape, qPos0: number, kvLen: number, nList: number): Record<string, number> {
   return {
@@ -245,7 +256,7 @@ export class DenseAttentionKernel {
     // The key split exists on the f32 path only.
     const split = (options.splitKeys ?? true) && compute === 'f32';
     const [program, splitProgram, combineProgram] = await Promise.all([
-      gpu.compile({ shader: 'attention.wgsl', defines }),
+      compileAttention(gpu, defines),
       split ? gpu.compile({ shader: 'attention.wgsl', defines: splitDefines }) : undefined,
       split ? gpu.compile({ shader: 'attention.wgsl', defines: splitDefines, entryPoint: 'combine' }) : undefined,
     ]);

@@ -12,6 +12,7 @@ import { foldGrid } from '../kernels/grid.ts';
 import { BLOCK, type SparseIndex } from './types.ts';
 import {
   attentionDefines,
+  compileAttention,
   baseParams,
   checkHeadDim,
   tilesFor,
@@ -141,7 +142,7 @@ export class SparseAttentionKernel {
     // The count entry reads only the index: one program serves every head dim and K/V type.
     const countDefines = attentionDefines(2, 64, 'f32', { bq: 32, bk: 16 });
     const [program, countProgram] = await Promise.all([
-      gpu.compile({ shader: 'attention.wgsl', defines }),
+      compileAttention(gpu, defines),
       gpu.compile({ shader: 'attention.wgsl', defines: countDefines, entryPoint: 'count_entries' }),
     ]);
     return new SparseAttentionKernel(gpu, options.headDim, kvDType, tiles, program, countProgram);

@@ -8,6 +8,7 @@ import { ShapeError } from '../gpu/errors.ts';
 import type { Tensor } from '../tensor.ts';
 import {
   attentionDefines,
+  compileAttention,
   baseParams,
   checkHeadDim,
   tilesFor,
@@ -58,7 +59,7 @@ export class StreamAttentionKernel {
     checkHeadDim('attention.stream_llm', options.headDim);
     const kvDType = options.kvDType ?? 'f32';
     const tiles = tilesFor(gpu, 'attention.stream_llm', options);
-    const program = await gpu.compile({ shader: 'attention.wgsl', defines: attentionDefines(1, options.headDim, kvDType, tiles, false, options.compute ?? 'f32') });
+    const program = await compileAttention(gpu, attentionDefines(1, options.headDim, kvDType, tiles, false, options.compute ?? 'f32'));
     return new StreamAttentionKernel(gpu, options.headDim, kvDType, tiles, program);
   }
 

@@ -6,7 +6,7 @@
 import type { KernelCase } from '../harness/cases.ts';
 import { poisoned } from '../harness/cases.ts';
 import { Rng } from '../harness/rng.ts';
-import { compareArrays, TOL_F32 } from '../harness/compare.ts';
+import { compareArrays, TOL_F16, TOL_F32 } from '../harness/compare.ts';
 import { denseRef, streamRef, indexRef, indexEntries, type AttnRefShape, type HostIndex } from '../reference/attention.ts';
 import { DenseAttentionKernel, type KvDType } from '../../src/attention/dense.ts';
 import { StreamAttentionKernel } from '../../src/attention/stream.ts';
@@ -374,4 +374,45 @@ export const apiCases: KernelCase[] = [
   },
 ];
 
-export const attentionCases: KernelCase[] = [...denseCases, ...streamCases, ...sparseCases, ...apiCases];
+/** Tensor-core path (compute 'sgmatrix'): f16 operands, f32 accumulation; f16 tolerance. */
+export const sgmatrixCases: KernelCase[] = [
+  { kind: 'dense', S: 200, D: 128 },
+  { kind: 'dense', S: 65, D: 64 },
+  { kind: 'stream', S: 200, D: 96 },
+  { kind: 'sparse', S: 200, D: 128 },
+].map((c) => ({
+  name: `attention.sgmatrix.${c.kind}:H=4,Hkv=1,S=${c.S},D=${c.D}`,
+  needs: 'subgroupMatrix' as const,
+  async run(gpu: Gpu, seed: number) {
+    const rng = new Rng(seed);
+    const s: AttnRefShape = { H: 4, Hkv: 1, Tq: c.S, Scap: c.S, D: c.D };
+    const x = inputs(gpu, rng, s);
+    const out = poisoned(gpu, [4, c.S, c.D]);
+    const heads = all(4);
+    const opts = { headDim: c.D, compute: 'sgmatrix' as const };
+    const batch = gpu.batch();
+    let ref: Float64Array;
+    let release: Tensor[] = [];
+    if (c.kind === 'dense') {
+      const kernel = await DenseAttentionKernel.create(gpu, opts);
+      kernel.encode(batch, x.tq, x.tk, x.tv, out, heads, { qPos0: 0, kvLen: c.S });
+      ref = denseRef(x.q, x.k, x.v, s, 0, c.S);
+    } else if (c.kind === 'stream') {
+      const kernel = await StreamAttentionKernel.create(gpu, opts);
+      kernel.encode(batch, x.tq, x.tk, x.tv, out, heads, { nInit: 4, nLocal: 40 });
+      ref = streamRef(x.q, x.k, x.v, s, 4, 40);
+    } else {
+      const host = randomHostIndex(rng, c.S, 4);
+      const index = uploadHostIndex(gpu, c.S, host);
+      const kernel = await SparseAttentionKernel.create(gpu, opts);
+      kernel.encode(batch, x.tq, x.tk, x.tv, out, heads, index);
+      ref = indexRef(x.q, x.k, x.v, s, heads, host);
+      release = [index.blockCount, index.blockOffset, index.columnCount, index.columnIndex];
+    }
+    await batch.submit();
+    compareArrays(`attention.sgmatrix.${c.kind}`, await gpu.read(out), ref, TOL_F16);
+    gpu.release(x.tq, x.tk, x.tv, out, ...release);
+  },
+}));
+
+export const attentionCases: KernelCase[] = [...denseCases, ...streamCases, ...sparseCases, ...apiCases, ...sgmatrixCases];
