@@ -11,6 +11,7 @@ import { openLocalModel } from '../model/source.ts';
 import { openModel } from '../model/session.ts';
 import { formatReport } from '../model/report.ts';
 import type { Sampling } from '../model/sampling.ts';
+import type { MatmulVariant } from '../kernels/matmul.ts';
 import { commandHelp, parseArgs, UsageError, type CommandSpec } from './args.ts';
 import { formatBytes, Progress, type CliIo } from './progress.ts';
 import { openGpu, PROGRAM } from './cli.ts';
@@ -26,8 +27,9 @@ export const RUN_COMMAND: CommandSpec = {
     { name: 'question', short: 'Q', kind: 'string', value: 'TEXT', required: true, help: 'the question asked after the document' },
     { name: 'max-new-tokens', short: 'n', kind: 'string', value: 'N', help: 'tokens to generate at most (default 128)' },
     { name: 'pattern-config', kind: 'string', value: 'PATH', help: 'MInference per-head pattern JSON (default: dense attention)' },
-    { name: 'dense-below', kind: 'string', value: 'N', help: 'prompts shorter than N tokens run dense attention (default 8192)' },
+    { name: 'dense-below', kind: 'string', value: 'N', help: 'prompts shorter than N tokens run dense attention (default 32768, measured on an H100)' },
     { name: 'chunk', kind: 'string', value: 'N', help: 'prefill chunk size in tokens (default: chosen from device limits)' },
+    { name: 'matmul', kind: 'string', value: 'auto|f32|sgmatrix', help: "matmul path: 'auto' (default), 'sgmatrix' (tensor cores, rounds to f16), 'f32' (SwiftShader)" },
     { name: 'kv', kind: 'string', value: 'f16|f32', help: 'KV cache element type (default f16 when the device has shader-f16)' },
     { name: 'temperature', kind: 'string', value: 'T', help: 'sample with this temperature (default: greedy)' },
     { name: 'top-k', kind: 'string', value: 'K', help: 'sampling: keep the K most likely tokens' },
@@ -74,6 +76,8 @@ export async function runCommand(argv: readonly string[], io: CliIo): Promise<nu
   const maxNewTokens = intOption(a.strings['max-new-tokens'], 'max-new-tokens', 1) ?? 128;
   const denseBelow = intOption(a.strings['dense-below'], 'dense-below', 0);
   const chunkSize = intOption(a.strings.chunk, 'chunk', 1);
+  const matmul = a.strings.matmul;
+  if (matmul !== undefined && !['auto', 'f32', 'sgmatrix', 'f16', 'gemv'].includes(matmul)) throw new UsageError(`--matmul must be auto, f32 or sgmatrix, got "${matmul}"`, 'run');
   const kv = a.strings.kv;
   if (kv !== undefined && kv !== 'f16' && kv !== 'f32') throw new UsageError(`--kv must be f16 or f32, got "${kv}"`, 'run');
   const temperature = numOption(a.strings.temperature, 'temperature');
@@ -101,6 +105,7 @@ export async function runCommand(argv: readonly string[], io: CliIo): Promise<nu
         denseBelow,
         attentionConfig: patternConfig,
         profile: a.flags.profile === true,
+        matmulVariant: matmul as MatmulVariant | undefined,
         onLoadProgress: (p) => {
           const pct = Math.floor((p.loadedBytes / p.totalBytes) * 10) * 10;
           if (pct !== lastPct) {

@@ -53,9 +53,12 @@ export interface RunnerOptions {
   /** Pattern per layer and head (src/attention/config.ts). Without it attention is dense. */
   attentionConfig?: Pattern[][];
   /**
-   * Prompts shorter than this run dense attention even with a sparse config. Default 8192: a
-   * guess to be measured (below a few thousand tokens the index estimation costs about what it
-   * saves; MInference itself only patches attention for long inputs).
+   * Prompts shorter than this run dense attention even with a sparse config. Default 32768, from
+   * a measurement (H100, Dawn, random-weight Llama-3.2-1B shape, default Vertical-Slash 1000/6096
+   * on every head, sgmatrix matmuls, f16 KV): prefill dense vs sparse 4K 922/997 ms, 8K
+   * 2118/2279 ms, 16K 5158/5187 ms, 32K 13160/11780 ms, 64K 41919/30121 ms. Below ~32K the
+   * estimation and the sparse kernel cost what the skipped keys save, and dense is exact.
+   * Re-measure per model and device (larger head dims and models shift it).
    */
   denseBelow?: number;
   /** Give every chunk pass fresh activation buffers (debugging buffer reuse). */
@@ -184,6 +187,9 @@ function headSlice(t: Tensor, start: number, count: number): Tensor {
   return new Tensor(t.buffer, [count, S, D], t.dtype, t.byteOffset + start * S * D * bytes, t.label);
 }
 
+/** See RunnerOptions.denseBelow for the measurement behind it. */
+export const DEFAULT_DENSE_BELOW = 32768;
+
 /** Scap is rounded up to this many positions so that per-KV-head views of the cache start at binding-aligned offsets (256 B). */
 const SCAP_ALIGN = 64;
 
@@ -203,7 +209,7 @@ export class LlamaRunner {
   ) {
     this.ropeTable = ropeTable;
     this.biases = biases;
-    this.denseBelow = options.denseBelow ?? 8192;
+    this.denseBelow = options.denseBelow ?? DEFAULT_DENSE_BELOW;
   }
 
   get config(): ModelConfig {
