@@ -14,7 +14,8 @@ import { Checkpoint, encodeSafetensors } from '../src/model/safetensors.ts';
 import { loadWeights, type ModelWeights } from '../src/model/weights.ts';
 import { AbortedError, LlamaRunner, type RunnerOptions } from '../src/model/executor.ts';
 import { PlanError } from '../src/model/plan.ts';
-import { BadInputError } from '../src/gpu/errors.ts';
+import { BadInputError, DeviceLostError } from '../src/gpu/errors.ts';
+import { requestGpu } from '../src/gpu/device.ts';
 import { loadReferenceModel, referenceForward, type RefModel } from './reference/model.ts';
 import type { Gpu } from '../src/gpu/gpu.ts';
 import type { Pattern } from '../src/attention/types.ts';
@@ -257,6 +258,31 @@ describe('LlamaRunner errors and progress', () => {
     r.destroy();
     tight.destroy();
   }, 120_000);
+});
+
+describe('LlamaRunner device loss', () => {
+  it('device lost mid-prefill rejects with DeviceLostError, and later calls fail fast with it', async () => {
+    const m = await load('llama-tied-f32', SMALL_VOCAB);
+    // A device of its own: losing it must not take the shared test device down.
+    const own = await requestGpu({ label: 'executor-device-loss' });
+    const source = await openLocalModel(join(dir, 'llama-tied-f32-500'));
+    const weights = await loadWeights(own, await Checkpoint.open(source), m.config);
+    const r = await LlamaRunner.create(own, { config: m.config, weights, kvDType: 'f32', chunkSize: 16, matmulVariant: 'f32' });
+    const ids = promptIds(40, m.config.vocabSize, 7);
+    let lostAt = -1;
+    const p = r.prefill(ids, {
+      onProgress: (e) => {
+        if (lostAt < 0 && e.layer === 1) {
+          lostAt = e.tokensDone;
+          own.device.destroy();
+        }
+      },
+    });
+    await expect(p).rejects.toThrow(DeviceLostError);
+    expect(lostAt).toBeGreaterThan(0);
+    expect(r.position).toBe(0);
+    await expect(r.prefill(ids)).rejects.toThrow(DeviceLostError);
+  }, 300_000);
 });
 
 describe('session', () => {
