@@ -19,3 +19,8 @@ export { ArgmaxKernel, ARGMAX_NONE, type ArgmaxOptions } from './kernels/argmax.
 export { type ReduceVariant } from './kernels/reduce.ts';
 export { loadPatternConfig, parsePatternString, patternFromEntry, defaultPattern, defaultPatterns, PatternConfigError, MINFERENCE_BLOCK_SPARSE_TOP_K, type ModelShape, type LoadConfigOptions, type PatternConfigProblem } from './attention/config.ts';
 export { VerticalSlashEstimator, BlockSparseEstimator, RadixTopK, keptCounts, type VerticalSlashParams, type BlockSparseParams, type EstimatorOptions, type VerticalSlashEstimatorOptions, type BlockSparseEstimatorOptions, type EstimateDType } from './attention/estimate.ts';
+export { LlamaRunner, AbortedError, DEFAULT_DENSE_BELOW, type RunnerOptions, type PrefillOptions, type PrefillResult, type GenerateOptions, type GenerateResult } from './model/executor.ts';
+export { planRun, PlanError, DEFAULT_CHUNK, type MemoryPlan, type HeadGroup, type PlanInput } from './model/plan.ts';
+export { formatReport, type RunReport, type PrefillProgress, type TimeCategory } from './model/report.ts';
+export { Sampler, argmax, candidates, type Sampling, type SamplingParams } from './model/sampling.ts';
+export { openModel, type OpenModel, type OpenModelOptions, type AnswerOptions, type Answer } from './model/session.ts';

@@ -12,7 +12,7 @@
  */
 import type { Gpu } from '../gpu/gpu.ts';
 import { BadInputError } from '../gpu/errors.ts';
-import { parseModelConfig, type ModelConfig } from './config.ts';
+import { loadGenerationConfig, parseModelConfig, type ModelConfig } from './config.ts';
 import { readJson, type ModelSource } from './source.ts';
 import { Checkpoint } from './safetensors.ts';
 import { loadWeights, type LoadProgress, type ModelWeights } from './weights.ts';
@@ -76,6 +76,9 @@ function isPatternTable(v: unknown): v is Pattern[][] {
 export async function openModel(gpu: Gpu, source: ModelSource, options: OpenModelOptions = {}): Promise<OpenModel> {
   const config = parseModelConfig(await readJson(source, 'config.json'));
   const tokenizer = await loadTokenizer(source);
+  // Instruct models list their end-of-turn ids (e.g. Llama 3's <|eot_id|>) in generation_config.json.
+  const generation = await loadGenerationConfig(source);
+  const stopDefault = [...new Set([...config.eosTokenIds, ...tokenizer.eosTokenIds, ...(generation?.eosTokenIds ?? [])])];
   let patterns: Pattern[][] | undefined;
   const ac = options.attentionConfig;
   if (ac !== undefined) {
@@ -116,7 +119,7 @@ export async function openModel(gpu: Gpu, source: ModelSource, options: OpenMode
     prompt,
     async answer(document, question, opts) {
       const ids = prompt(document, question, opts.chat !== false);
-      const stop = opts.stopTokens ?? [...new Set([...config.eosTokenIds, ...tokenizer.eosTokenIds])];
+      const stop = opts.stopTokens ?? stopDefault;
       const tokens: number[] = [];
       let prevText = '';
       const r = await runner.generate(ids, {
