@@ -39,6 +39,18 @@ describe('memory plan', () => {
     expect(() => planRun({ config: llama8b, promptLen: 0, maxNewTokens: 0, kvDType: 'f16', limits: big })).toThrow(PlanError);
   });
 
+  it('shrinks the default chunk to fit a memory budget, never an explicit one', () => {
+    const base = { config: llama8b, promptLen: 8192, maxNewTokens: 0, kvDType: 'f16' as const, limits: big };
+    const free = planRun(base);
+    expect(free.chunk).toBe(2048);
+    const chunkBytes = (c: number): number => planRun({ ...base, chunkSize: c }).totalBytes;
+    const budget = chunkBytes(512) + 1;
+    const p = planRun({ ...base, memoryBudgetBytes: budget });
+    expect(p.chunk).toBe(512);
+    expect(p.totalBytes).toBeLessThanOrEqual(budget);
+    expect(() => planRun({ ...base, chunkSize: 2048, memoryBudgetBytes: budget })).toThrow(/budget/);
+  });
+
   it('honours a forced group size', () => {
     const p = planRun({ config: { ...llama8b, numKvHeads: 4, numHeads: 8 }, promptLen: 10, maxNewTokens: 0, kvDType: 'f32', limits: big, maxKvHeadsPerGroup: 3 });
     expect(p.groups).toEqual([

@@ -18,7 +18,11 @@ import type { ModelConfig } from './config.ts';
 
 /** The plan cannot fit the device: names the tensor and the limit it exceeds. */
 export class PlanError extends SparsePrefillError {
-  constructor(message: string) {
+  constructor(
+    message: string,
+    /** True when only memoryBudgetBytes was exceeded (a smaller chunk may fit). */
+    readonly overBudget = false,
+  ) {
     super('TENSOR_TOO_LARGE', message);
   }
 }
@@ -81,7 +85,27 @@ export interface MemoryPlan {
  */
 export const DEFAULT_CHUNK = 2048;
 
+/** Smallest chunk the default choice shrinks to when the budget is tight (one 64-token attention block). */
+const MIN_AUTO_CHUNK = 64;
+
+/**
+ * The plan for a run. Without an explicit chunkSize, the chunk starts at DEFAULT_CHUNK (or what
+ * the binding limit allows) and is halved while the plan exceeds memoryBudgetBytes, down to 64.
+ */
 export function planRun(input: PlanInput): MemoryPlan {
+  if (input.chunkSize !== undefined || input.memoryBudgetBytes === undefined) return planOnce(input);
+  let chunk = Math.min(DEFAULT_CHUNK, input.promptLen);
+  for (;;) {
+    try {
+      return planOnce({ ...input, chunkSize: undefined, maxChunk: chunk });
+    } catch (e) {
+      if (!(e instanceof PlanError) || !e.overBudget || chunk <= MIN_AUTO_CHUNK) throw e;
+      chunk = Math.max(MIN_AUTO_CHUNK, Math.floor(chunk / 2));
+    }
+  }
+}
+
+function planOnce(input: PlanInput & { maxChunk?: number }): MemoryPlan {
   const { config: c, promptLen: T, maxNewTokens, kvDType, limits } = input;
   if (!Number.isInteger(T) || T <= 0) throw new PlanError(`prompt length must be a positive integer, got ${T}`);
   if (!Number.isInteger(maxNewTokens) || maxNewTokens < 0) throw new PlanError(`maxNewTokens must be an integer >= 0, got ${maxNewTokens}`);
@@ -105,7 +129,7 @@ export function planRun(input: PlanInput): MemoryPlan {
     }
     chunk = input.chunkSize;
   } else {
-    chunk = Math.min(DEFAULT_CHUNK, maxChunkByBinding);
+    chunk = Math.min(input.maxChunk ?? DEFAULT_CHUNK, maxChunkByBinding);
   }
   chunk = Math.min(chunk, T);
   const nChunks = Math.ceil(T / chunk);
@@ -165,7 +189,7 @@ export function planRun(input: PlanInput): MemoryPlan {
   const totalBytes = buffers.reduce((s, b) => s + b.bytes * b.count, 0);
   if (input.memoryBudgetBytes !== undefined && totalBytes > input.memoryBudgetBytes) {
     const top = [...buffers].sort((a, b) => b.bytes * b.count - a.bytes * a.count).slice(0, 3).map((b) => `${b.name} ${formatBytes(b.bytes * b.count)}`);
-    throw new PlanError(`the run needs ${formatBytes(totalBytes)} of activations and KV cache, more than the budget of ${formatBytes(input.memoryBudgetBytes)} (largest: ${top.join(', ')})`);
+    throw new PlanError(`the run needs ${formatBytes(totalBytes)} of activations and KV cache (chunk ${chunk}), more than the budget of ${formatBytes(input.memoryBudgetBytes)} (largest: ${top.join(', ')})`, true);
   }
   return { promptLen: T, scap, chunk, nChunks, groups, buffers, totalBytes };
 }
