@@ -230,6 +230,9 @@ describe('LlamaRunner errors and progress', () => {
     await expect(r.prefill(Uint32Array.of(1, V, 2))).rejects.toThrow(/outside the vocabulary/);
     const long = new Uint32Array(m.config.maxPositionEmbeddings + 1);
     await expect(r.prefill(long)).rejects.toThrow(/max_position_embeddings/);
+    const first = r.prefill(Uint32Array.of(1, 2, 3));
+    await expect(r.prefill(Uint32Array.of(1, 2, 3))).rejects.toThrow(/already running/);
+    await first;
     const tight = await runner(m, { memoryBudgetBytes: 1024 });
     await expect(tight.prefill(Uint32Array.of(1, 2, 3))).rejects.toThrow(PlanError);
     const ids = promptIds(40, V, 6);

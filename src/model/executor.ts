@@ -664,11 +664,26 @@ export class LlamaRunner {
    * usable.
    */
   async prefill(ids: Uint32Array, options: PrefillOptions = {}): Promise<PrefillResult> {
-    const t0 = performance.now();
-    const times = new GpuTimes();
-    const r = await this.prefillInner(ids, options, times, t0);
-    this.lastReport = this.makeReport(r.plan, times, t0, r.ms, r.ms, 0, 0);
-    return r;
+    return this.exclusive('prefill', async () => {
+      const t0 = performance.now();
+      const times = new GpuTimes();
+      const r = await this.prefillInner(ids, options, times, t0);
+      this.lastReport = this.makeReport(r.plan, times, t0, r.ms, r.ms, 0, 0);
+      return r;
+    });
+  }
+
+  private busy = false;
+
+  /** One run at a time: a run owns the KV cache and the planned buffers. */
+  private async exclusive<T>(what: string, fn: () => Promise<T>): Promise<T> {
+    if (this.busy) throw new BadInputError(`${what}: the runner is already running a prefill or generate call; await it first`);
+    this.busy = true;
+    try {
+      return await fn();
+    } finally {
+      this.busy = false;
+    }
   }
 
   private async prefillInner(ids: Uint32Array, options: PrefillOptions, times: GpuTimes, t0: number): Promise<PrefillResult> {
@@ -765,6 +780,10 @@ export class LlamaRunner {
    * and generation stops at a stop token (emitted) or after maxNewTokens.
    */
   async generate(ids: Uint32Array, options: GenerateOptions): Promise<GenerateResult> {
+    return this.exclusive('generate', () => this.generateInner(ids, options));
+  }
+
+  private async generateInner(ids: Uint32Array, options: GenerateOptions): Promise<GenerateResult> {
     const { maxNewTokens } = options;
     if (!Number.isInteger(maxNewTokens) || maxNewTokens < 1) throw new BadInputError(`maxNewTokens must be an integer >= 1, got ${maxNewTokens}`);
     const sampler = new Sampler(options.sampling ?? 'greedy');
