@@ -193,6 +193,30 @@ export const DEFAULT_DENSE_BELOW = 32768;
 /** Scap is rounded up to this many positions so that per-KV-head views of the cache start at binding-aligned offsets (256 B). */
 const SCAP_ALIGN = 64;
 
+/**
+ * attention() compiles its kernels and estimators on first use and caches them per device. To keep
+ * every compile inside create(), it is run once here on a 64-token zero input with one head per
+ * sparse pattern type of the config (the caches are keyed by type, head dim and K/V dtype, and the
+ * executor always hands attention() f32 K/V).
+ */
+async function warmSparseKernels(gpu: Gpu, D: number, config: Pattern[][]): Promise<void> {
+  const byType = new Map<string, Pattern>();
+  for (const layer of config) for (const p of layer) if (p.type !== 'dense' && !byType.has(p.type)) byType.set(p.type, p);
+  if (byType.size === 0) return;
+  const n = byType.size;
+  const S = 64;
+  const zeros = new Float32Array(n * S * D);
+  const q = gpu.upload(zeros, [n, S, D], 'f32', 'warm.q');
+  const k = gpu.upload(zeros, [n, S, D], 'f32', 'warm.k');
+  const v = gpu.upload(zeros, [n, S, D], 'f32', 'warm.v');
+  const out = gpu.empty([n, S, D], 'f32', 'warm.out');
+  try {
+    await sparseAttention(gpu, { q, k, v, out, patterns: [...byType.values()] });
+  } finally {
+    gpu.release(q, k, v, out);
+  }
+}
+
 export class LlamaRunner {
   private state: RunState | undefined;
   private lastReport: RunReport | undefined;
@@ -288,6 +312,7 @@ export class LlamaRunner {
       }
       biases.push(b);
     }
+    if (ac) await warmSparseKernels(gpu, D, ac);
     const ropeTable = RopeTable.create(gpu, c, Math.max(c.maxPositionEmbeddings, 1));
     return new LlamaRunner(gpu, options, { embed, norm, addNorm, matmul, ropeQ, copyF32, ropeK, copyV, siluMul, headsToTokens, dense }, ropeTable, biases);
   }
