@@ -134,6 +134,9 @@ export const prefillSuite: BenchSuite = {
             });
             await profiled.prefill(ids, { allowLongPrompt: true });
             const share = profiled.report?.gpuShare;
+            // Free both runners' KV caches and activations, so the next variant's peak is its own.
+            runner.destroy();
+            profiled.destroy();
             const ms = median(times);
             if (variant === 'dense') denseMs = ms;
             rows.push({

@@ -14,6 +14,7 @@ import { BadInputError, NoWebGpuError, ShapeError, SparsePrefillError } from '..
 import { detectRuntime } from '../gpu/runtime.ts';
 import { decodeSafetensors, encodeSafetensors, type DecodedTensor, type SafetensorsData } from '../io/safetensors_write.ts';
 import { commandHelp, parseArgs, programHelp, UsageError, type CommandSpec } from './args.ts';
+import { RUN_COMMAND, runCommand } from './run.ts';
 import { runAttention, type AttentionInputs } from './attention_run.ts';
 import { parsePattern, patternText } from './pattern.ts';
 import { formatBytes, Progress, type CliIo } from './progress.ts';
@@ -57,6 +58,7 @@ export const ATTENTION_COMMAND: CommandSpec = {
 };
 
 export const COMMANDS: readonly CommandSpec[] = [
+  RUN_COMMAND,
   ATTENTION_COMMAND,
   { name: 'help', summary: 'show help for a command', usage: '[COMMAND]', options: [], positionals: { min: 0, max: 1, names: 'COMMAND' } },
   { name: 'version', summary: 'print the version', usage: '', options: [] },
@@ -195,6 +197,8 @@ export async function runCli(argv: readonly string[], io: CliIo): Promise<number
       return 0;
     }
     switch (cmd) {
+      case 'run':
+        return await runCommand(rest, io);
       case 'attention':
         return await attentionCommand(rest, io);
       default:
