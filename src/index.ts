@@ -24,3 +24,11 @@ export { planRun, PlanError, DEFAULT_CHUNK, type MemoryPlan, type HeadGroup, typ
 export { formatReport, type RunReport, type PrefillProgress, type TimeCategory } from './model/report.ts';
 export { Sampler, argmax, candidates, type Sampling, type SamplingParams } from './model/sampling.ts';
 export { openModel, type OpenModel, type OpenModelOptions, type AnswerOptions, type Answer } from './model/session.ts';
+export { attention, type AttentionRequest, type AttentionResult } from './attention/attention.ts';
+export { DenseAttentionKernel, type AttentionCompute } from './attention/dense.ts';
+export { StreamAttentionKernel } from './attention/stream.ts';
+export { SparseAttentionKernel } from './attention/sparse.ts';
+export { BLOCK, type Pattern, type PatternType, type SparseIndex } from './attention/types.ts';
+export { MatmulKernel, type MatmulVariant } from './kernels/matmul.ts';
+export { AddKernel } from './kernels/add.ts';
+export { FillRandomKernel, type FillParams } from './kernels/fill_random.ts';
