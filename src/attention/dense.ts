@@ -31,8 +31,10 @@ export interface AttentionKernelOptions {
   /**
    * 'f32': f32 everywhere (any device). 'sgmatrix': QK^T and PV on tensor cores (subgroup matrices,
    * f16 operands, f32 accumulation; needs chromium-experimental-subgroup-matrix and 32-wide
-   * subgroups). Default 'f32'. EXPERIMENTAL: the tensor-core path has not yet compiled and been
-   * validated on hardware (bench/suites/attention.ts checks it against float64 when run).
+   * subgroups). Default 'f32'. EXPERIMENTAL and not working on Dawn: on the H100 (2026-11-24, run A'
+   * in BENCHMARKS.md) Tint rejects it ("subgroupMatrixStore requires argument 1 to be uniform"), so
+   * create() fails with a KernelCompileError; kept for drivers whose compilers accept it and
+   * checked against float64 by bench/suites/attention.ts before it is timed.
    */
   compute?: AttentionCompute;
 }
