@@ -26,7 +26,7 @@ export const RUN_COMMAND: CommandSpec = {
     { name: 'text', kind: 'string', value: 'TEXT', help: 'the document given inline' },
     { name: 'question', short: 'Q', kind: 'string', value: 'TEXT', required: true, help: 'the question asked after the document' },
     { name: 'max-new-tokens', short: 'n', kind: 'string', value: 'N', help: 'tokens to generate at most (default 128)' },
-    { name: 'pattern-config', kind: 'string', value: 'PATH', help: 'MInference per-head pattern JSON (default: dense attention)' },
+    { name: 'pattern-config', kind: 'string', value: 'PATH', help: "MInference per-head pattern JSON, or 'dense' (default: Vertical-Slash (1000, 6096) on every head for prompts of at least --dense-below tokens)" },
     { name: 'dense-below', kind: 'string', value: 'N', help: 'prompts shorter than N tokens run dense attention (default 32768, measured on an H100)' },
     { name: 'chunk', kind: 'string', value: 'N', help: 'prefill chunk size in tokens (default: chosen from device limits)' },
     { name: 'matmul', kind: 'string', value: 'auto|f32|sgmatrix', help: "matmul path: 'auto' (default), 'sgmatrix' (tensor cores, rounds to f16), 'f32' (SwiftShader)" },
@@ -92,7 +92,7 @@ export async function runCommand(argv: readonly string[], io: CliIo): Promise<nu
   }
   const document = a.strings.document !== undefined ? await readText(a.strings.document, 'document') : a.strings.text!;
   const patternPath = a.strings['pattern-config'];
-  const patternConfig = patternPath !== undefined ? await readText(patternPath, 'pattern config') : undefined;
+  const patternConfig = patternPath === undefined || patternPath === 'dense' ? patternPath : await readText(patternPath, 'pattern config');
   const source = await openLocalModel(a.strings.model!);
 
   const gpu = await progress.timed('opening the GPU', () => openGpu({ experimental: a.flags.experimental === true }));

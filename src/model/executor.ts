@@ -223,6 +223,8 @@ export class LlamaRunner {
   private ropeTable: RopeTable;
   private readonly biases: { q?: Tensor; k?: Tensor; v?: Tensor }[];
   readonly denseBelow: number;
+  /** Compiles the sparse kernels once, before the first prompt long enough to use them. */
+  private sparseWarm: Promise<void> | undefined;
 
   private constructor(
     private readonly gpu: Gpu,
@@ -312,7 +314,6 @@ export class LlamaRunner {
       }
       biases.push(b);
     }
-    if (ac) await warmSparseKernels(gpu, D, ac);
     const ropeTable = RopeTable.create(gpu, c, Math.max(c.maxPositionEmbeddings, 1));
     return new LlamaRunner(gpu, options, { embed, norm, addNorm, matmul, ropeQ, copyF32, ropeK, copyV, siluMul, headsToTokens, dense }, ropeTable, biases);
   }
@@ -690,12 +691,25 @@ export class LlamaRunner {
    */
   async prefill(ids: Uint32Array, options: PrefillOptions = {}): Promise<PrefillResult> {
     return this.exclusive('prefill', async () => {
+      await this.warmSparse(ids.length);
       const t0 = performance.now();
       const times = new GpuTimes();
       const r = await this.prefillInner(ids, options, times, t0);
       this.lastReport = this.makeReport(r.plan, times, t0, r.ms, r.ms, 0, 0);
       return r;
     });
+  }
+
+  /**
+   * Sparse kernels and estimators compile lazily inside attention(); running them once on a
+   * 64-token input before the first sparse prompt keeps that compilation out of the timed run, and
+   * short prompts (dense below denseBelow) never pay it.
+   */
+  private async warmSparse(promptLen: number): Promise<void> {
+    const ac = this.options.attentionConfig;
+    if (!ac || !this.anySparse(promptLen)) return;
+    this.sparseWarm ??= warmSparseKernels(this.gpu, this.config.headDim, ac);
+    await this.sparseWarm;
   }
 
   private busy = false;
@@ -805,7 +819,10 @@ export class LlamaRunner {
    * and generation stops at a stop token (emitted) or after maxNewTokens.
    */
   async generate(ids: Uint32Array, options: GenerateOptions): Promise<GenerateResult> {
-    return this.exclusive('generate', () => this.generateInner(ids, options));
+    return this.exclusive('generate', async () => {
+      await this.warmSparse(ids.length);
+      return this.generateInner(ids, options);
+    });
   }
 
   private async generateInner(ids: Uint32Array, options: GenerateOptions): Promise<GenerateResult> {

@@ -21,14 +21,17 @@ import { LlamaRunner, type GenerateResult } from './executor.ts';
 import type { PrefillProgress, RunReport } from './report.ts';
 import type { Sampling } from './sampling.ts';
 import type { Pattern } from '../attention/types.ts';
-import { loadPatternConfig } from '../attention/config.ts';
+import { defaultPatterns, loadPatternConfig } from '../attention/config.ts';
 import type { MatmulVariant } from '../kernels/matmul.ts';
 
 export interface OpenModelOptions {
   kvDType?: 'f32' | 'f16';
   chunkSize?: number;
-  /** Per-layer, per-head patterns, or an MInference JSON config (text or parsed). */
-  attentionConfig?: Pattern[][] | string | unknown[];
+  /**
+   * Per-layer, per-head patterns, or an MInference JSON config (text or parsed); 'default' (the
+   * default): Vertical-Slash (1000, 6096) on every head, as MInference does; 'dense': no sparse attention.
+   */
+  attentionConfig?: Pattern[][] | string | unknown[] | 'default' | 'dense';
   denseBelow?: number;
   profile?: boolean;
   memoryBudgetBytes?: number;
@@ -79,11 +82,12 @@ export async function openModel(gpu: Gpu, source: ModelSource, options: OpenMode
   // Instruct models list their end-of-turn ids (e.g. Llama 3's <|eot_id|>) in generation_config.json.
   const generation = await loadGenerationConfig(source);
   const stopDefault = [...new Set([...config.eosTokenIds, ...tokenizer.eosTokenIds, ...(generation?.eosTokenIds ?? [])])];
-  let patterns: Pattern[][] | undefined;
-  const ac = options.attentionConfig;
-  if (ac !== undefined) {
-    patterns = isPatternTable(ac) ? ac : loadPatternConfig(ac, { layers: config.numLayers, heads: config.numHeads });
-  }
+  // Without a config every head gets MInference's default, Vertical-Slash (1000, 6096); prompts
+  // shorter than denseBelow still run dense. 'dense' turns sparse attention off.
+  const ac = options.attentionConfig ?? 'default';
+  const shape = { layers: config.numLayers, heads: config.numHeads };
+  const patterns: Pattern[][] | undefined =
+    ac === 'dense' ? undefined : ac === 'default' ? defaultPatterns(shape) : isPatternTable(ac) ? ac : loadPatternConfig(ac, shape);
   const checkpoint = await Checkpoint.open(source);
   const weights = await loadWeights(gpu, checkpoint, config, { onProgress: options.onLoadProgress });
   let runner: LlamaRunner;
