@@ -38,22 +38,7 @@ struct Params {
   scale: f32,
 }
 
-#if DT == 0
-@group(0) @binding(0) var<storage, read> q: array<f32>;
-@group(0) @binding(1) var<storage, read> k: array<f32>;
-fn load_q(i: u32) -> f32 { return q[i]; }
-fn load_k(i: u32) -> f32 { return k[i]; }
-#elif DT == 1
-@group(0) @binding(0) var<storage, read> q: array<u32>;
-@group(0) @binding(1) var<storage, read> k: array<u32>;
-fn load_q(i: u32) -> f32 { return f16_at(q[i >> 1u], i & 1u); }
-fn load_k(i: u32) -> f32 { return f16_at(k[i >> 1u], i & 1u); }
-#else
-@group(0) @binding(0) var<storage, read> q: array<u32>;
-@group(0) @binding(1) var<storage, read> k: array<u32>;
-fn load_q(i: u32) -> f32 { return bf16_at(q[i >> 1u], i & 1u); }
-fn load_k(i: u32) -> f32 { return bf16_at(k[i >> 1u], i & 1u); }
-#endif
+#include "lib/qk_input.wgsl"
 @group(0) @binding(2) var<storage, read> head_ids: array<u32>;
 @group(0) @binding(3) var<storage, read_write> pq: array<f32>;
 @group(0) @binding(4) var<storage, read_write> pk: array<f32>;
