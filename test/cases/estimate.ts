@@ -1,5 +1,6 @@
 /**
- * MInference index estimation (src/attention/estimate.ts): radix top-k against a host sort, the
+ * MInference index estimation (src/attention/estimate.ts; shaders estimate_vertical_slash.wgsl,
+ * estimate_block_sparse.wgsl, topk.wgsl, vs_index.wgsl): radix top-k against a host sort, the
  * Vertical-Slash and Block-Sparse indexes against the float64 reference (test/reference/sparse_index.ts)
  * at ragged S, head dims and GQA ratios, and recall of planted structure.
  *

@@ -12,5 +12,6 @@ import { headsToTokensCases } from './heads_to_tokens.ts';
 import { argmaxCases } from './argmax.ts';
 import { estimateCases } from './estimate.ts';
 import { fillRandomCases } from './fill_random.ts';
+import { benchCopyCases } from './bench_copy.ts';
 
-export const allCases: KernelCase[] = [...addCases, ...attentionCases, ...matmulCases, ...rmsNormCases, ...ropeCases, ...siluMulCases, ...embeddingCases, ...softmaxCases, ...headsToTokensCases, ...argmaxCases, ...estimateCases, ...fillRandomCases];
+export const allCases: KernelCase[] = [...addCases, ...attentionCases, ...matmulCases, ...rmsNormCases, ...ropeCases, ...siluMulCases, ...embeddingCases, ...softmaxCases, ...headsToTokensCases, ...argmaxCases, ...estimateCases, ...fillRandomCases, ...benchCopyCases];
