@@ -141,7 +141,12 @@ export async function runCommand(argv: readonly string[], io: CliIo): Promise<nu
         },
       });
       if (line) io.out(line);
-      if (!a.flags.quiet) io.err(formatReport(r.report));
+      if (!a.flags.quiet) {
+        // The streamed text may be only whitespace (a random-weight model's answer often is):
+        // repeat it quoted, with why generation stopped, so the run's outcome is always visible.
+        io.err(`answer: ${r.tokens.length} tokens, stopped by ${r.stop === 'stop_token' ? 'a stop token' : '--max-new-tokens'}: ${JSON.stringify(r.text)}`);
+        io.err(formatReport(r.report));
+      }
     } finally {
       model.close();
     }
