@@ -260,101 +260,113 @@ export async function attention(gpu: Gpu, request: AttentionRequest): Promise<At
   const anySparse = [...groups.values()].some((g) => g.pattern.type === 'vertical_and_slash' || g.pattern.type === 'block_sparse');
   const sparse = anySparse ? await cached(gpu, `sparse:${D}:${kvDType}:${compute}`, () => SparseAttentionKernel.create(gpu, kopts)) : undefined;
   const vsEst = [...groups.values()].some((g) => g.pattern.type === 'vertical_and_slash')
-    ? await cached(gpu, `est.vs:${D}:${request.estimators ? 'custom' : 'default'}`, () => estimators.verticalSlash(gpu, D))
+    ? await (request.estimators ? estimators.verticalSlash(gpu, D) : cached(gpu, `est.vs:${D}`, () => estimators.verticalSlash(gpu, D)))
     : undefined;
+  // A caller's own estimator set is used as given (not cached: another call may pass another set).
   const bsEst = [...groups.values()].some((g) => g.pattern.type === 'block_sparse')
-    ? await cached(gpu, `est.bs:${D}:${request.estimators ? 'custom' : 'default'}`, () => estimators.blockSparse(gpu, D))
+    ? await (request.estimators ? estimators.blockSparse(gpu, D) : cached(gpu, `est.bs:${D}`, () => estimators.blockSparse(gpu, D)))
     : undefined;
 
   const out = request.out ?? gpu.empty([H, S, D], 'f32', 'attention.out');
-  const causal = (S * (S + 1)) / 2;
-  const density = new Array<number>(H).fill(1);
-  const indexes: (HeadIndex | null)[] | undefined = request.returnIndexes ? new Array<HeadIndex | null>(H).fill(null) : undefined;
-  const times: { label: string; ms: number }[] = [];
-  let estimationMs = 0;
-  let attentionMs = 0;
-
-  // Dense and A-shape heads: one batch.
-  const simple = [...groups.values()].filter((g) => g.pattern.type === 'dense' || g.pattern.type === 'stream_llm');
-  if (simple.length) {
-    const batch = gpu.batch({ label: 'attention', profile });
-    for (const g of simple) {
-      const p = g.pattern;
-      if (p.type === 'dense') dense!.encode(batch, q, k, v, out, g.heads, { qPos0: 0, kvLen: S });
-      else if (p.type === 'stream_llm') {
-        stream!.encode(batch, q, k, v, out, g.heads, { nInit: p.nInit, nLocal: p.nLocal });
-        const d = streamEntries(S, p.nInit, p.nLocal) / causal;
-        for (const h of g.heads) density[h] = d;
-      }
-    }
-    const r = await timedSubmit(gpu, batch, profile, 'attention');
-    attentionMs += r.ms;
-    times.push(...r.times);
-  }
-
-  // The estimators read k with exactly S rows: a cache with spare rows is compacted for them.
   let kEst = k;
-  const Scap = k.shape[1]!;
-  const anyEstimated = [...groups.values()].some((g) => g.pattern.type === 'vertical_and_slash' || g.pattern.type === 'block_sparse');
-  if (anyEstimated && Scap !== S) {
-    kEst = gpu.empty([Hkv, S, D], k.dtype, 'attention.k_compact');
-    const b = gpu.batch({ label: 'attention.k_compact' });
-    const rowBytes = D * (k.dtype === 'f32' ? 4 : 2);
-    for (let h = 0; h < Hkv; h++) b.copy({ buffer: k.buffer, offset: k.byteOffset + h * Scap * rowBytes }, { buffer: kEst.buffer, offset: kEst.byteOffset + h * S * rowBytes }, S * rowBytes);
-    await b.submit();
+  try {
+    return await run();
+  } catch (e) {
+    // The caller never sees an output allocated here when the call fails: free it.
+    if (out !== request.out) gpu.release(out);
+    throw e;
+  } finally {
+    if (kEst !== k) gpu.release(kEst);
   }
 
-  // Sparse heads: per pattern, per chunk of heads.
-  for (const g of groups.values()) {
-    const p = g.pattern;
-    if (p.type !== 'vertical_and_slash' && p.type !== 'block_sparse') continue;
-    const perHead = Math.max(indexBytesPerHead(p, S), 1);
-    const chunk = Math.max(1, Math.min(g.heads.length, Math.floor(Math.min(gpu.caps.limits.maxStorageBufferBindingSize, INDEX_CHUNK_BYTES) / perHead)));
-    for (let c0 = 0; c0 < g.heads.length; c0 += chunk) {
-      const heads = g.heads.slice(c0, c0 + chunk);
-      const estBatch = gpu.batch({ label: `attention.estimate.${p.type}`, profile });
-      const index = p.type === 'vertical_and_slash' ? vsEst!.encode(estBatch, q, kEst, heads, { verticalSize: p.verticalSize, slashSize: p.slashSize }) : bsEst!.encode(estBatch, q, kEst, heads, { topK: p.topK });
-      let counts: Tensor | undefined;
-      try {
-        validateIndex(`attention: ${p.type} estimator`, index, S, heads.length);
-        let attBatch = estBatch;
-        if (profile) {
-          const r = await timedSubmit(gpu, estBatch, profile, `estimate.${p.type}`);
-          estimationMs += r.ms;
+  async function run(): Promise<AttentionResult> {
+    const causal = (S * (S + 1)) / 2;
+    const density = new Array<number>(H).fill(1);
+    const indexes: (HeadIndex | null)[] | undefined = request.returnIndexes ? new Array<HeadIndex | null>(H).fill(null) : undefined;
+    const times: { label: string; ms: number }[] = [];
+    let estimationMs = 0;
+    let attentionMs = 0;
+
+    // Dense and A-shape heads: one batch.
+    const simple = [...groups.values()].filter((g) => g.pattern.type === 'dense' || g.pattern.type === 'stream_llm');
+    if (simple.length) {
+      const batch = gpu.batch({ label: 'attention', profile });
+      for (const g of simple) {
+        const p = g.pattern;
+        if (p.type === 'dense') dense!.encode(batch, q, k, v, out, g.heads, { qPos0: 0, kvLen: S });
+        else if (p.type === 'stream_llm') {
+          stream!.encode(batch, q, k, v, out, g.heads, { nInit: p.nInit, nLocal: p.nLocal });
+          const d = streamEntries(S, p.nInit, p.nLocal) / causal;
+          for (const h of g.heads) density[h] = d;
+        }
+      }
+      const r = await timedSubmit(gpu, batch, profile, 'attention');
+      attentionMs += r.ms;
+      times.push(...r.times);
+    }
+
+    // The estimators read k with exactly S rows: a cache with spare rows is compacted for them.
+    const Scap = k.shape[1]!;
+    const anyEstimated = [...groups.values()].some((g) => g.pattern.type === 'vertical_and_slash' || g.pattern.type === 'block_sparse');
+    if (anyEstimated && Scap !== S) {
+      kEst = gpu.empty([Hkv, S, D], k.dtype, 'attention.k_compact');
+      const b = gpu.batch({ label: 'attention.k_compact' });
+      const rowBytes = D * (k.dtype === 'f32' ? 4 : 2);
+      for (let h = 0; h < Hkv; h++) b.copy({ buffer: k.buffer, offset: k.byteOffset + h * Scap * rowBytes }, { buffer: kEst.buffer, offset: kEst.byteOffset + h * S * rowBytes }, S * rowBytes);
+      await b.submit();
+    }
+
+    // Sparse heads: per pattern, per chunk of heads.
+    for (const g of groups.values()) {
+      const p = g.pattern;
+      if (p.type !== 'vertical_and_slash' && p.type !== 'block_sparse') continue;
+      const perHead = Math.max(indexBytesPerHead(p, S), 1);
+      const chunk = Math.max(1, Math.min(g.heads.length, Math.floor(Math.min(gpu.caps.limits.maxStorageBufferBindingSize, INDEX_CHUNK_BYTES) / perHead)));
+      for (let c0 = 0; c0 < g.heads.length; c0 += chunk) {
+        const heads = g.heads.slice(c0, c0 + chunk);
+        const estBatch = gpu.batch({ label: `attention.estimate.${p.type}`, profile });
+        const index = p.type === 'vertical_and_slash' ? vsEst!.encode(estBatch, q, kEst, heads, { verticalSize: p.verticalSize, slashSize: p.slashSize }) : bsEst!.encode(estBatch, q, kEst, heads, { topK: p.topK });
+        let counts: Tensor | undefined;
+        try {
+          validateIndex(`attention: ${p.type} estimator`, index, S, heads.length);
+          let attBatch = estBatch;
+          if (profile) {
+            const r = await timedSubmit(gpu, estBatch, profile, `estimate.${p.type}`);
+            estimationMs += r.ms;
+            times.push(...r.times);
+            attBatch = gpu.batch({ label: `attention.${p.type}`, profile });
+          }
+          counts = gpu.empty([heads.length, index.queryBlocks], 'u32', 'attention.counts');
+          sparse!.encode(attBatch, q, k, v, out, heads, index);
+          sparse!.encodeCount(attBatch, index, counts);
+          const r = await timedSubmit(gpu, attBatch, profile, `attention.${p.type}`);
+          attentionMs += r.ms;
           times.push(...r.times);
-          attBatch = gpu.batch({ label: `attention.${p.type}`, profile });
-        }
-        counts = gpu.empty([heads.length, index.queryBlocks], 'u32', 'attention.counts');
-        sparse!.encode(attBatch, q, k, v, out, heads, index);
-        sparse!.encodeCount(attBatch, index, counts);
-        const r = await timedSubmit(gpu, attBatch, profile, `attention.${p.type}`);
-        attentionMs += r.ms;
-        times.push(...r.times);
-        const got = (await gpu.read(counts)) as Uint32Array;
-        heads.forEach((h, i) => {
-          let n = 0;
-          for (let b = 0; b < index.queryBlocks; b++) n += got[i * index.queryBlocks + b]!;
-          density[h] = n / causal;
-        });
-        if (indexes) {
-          const host = await readIndex(gpu, index);
+          const got = (await gpu.read(counts)) as Uint32Array;
           heads.forEach((h, i) => {
-            indexes[h] = { pattern: p, blockOffsets: host.ranges[i]!, columns: host.columns[i]! };
+            let n = 0;
+            for (let b = 0; b < index.queryBlocks; b++) n += got[i * index.queryBlocks + b]!;
+            density[h] = n / causal;
           });
+          if (indexes) {
+            const host = await readIndex(gpu, index);
+            heads.forEach((h, i) => {
+              indexes[h] = { pattern: p, blockOffsets: host.ranges[i]!, columns: host.columns[i]! };
+            });
+          }
+        } finally {
+          releaseIndex(gpu, index);
+          gpu.release(counts);
         }
-      } finally {
-        releaseIndex(gpu, index);
-        gpu.release(counts);
       }
     }
-  }
 
-  if (kEst !== k) gpu.release(kEst);
-  const result: AttentionResult = { out, density };
-  if (indexes) result.indexes = indexes;
-  if (profile) {
-    result.timings = { estimationMs, attentionMs };
-    result.times = times;
+    const result: AttentionResult = { out, density };
+    if (indexes) result.indexes = indexes;
+    if (profile) {
+      result.timings = { estimationMs, attentionMs };
+      result.times = times;
+    }
+    return result;
   }
-  return result;
 }

@@ -29,7 +29,7 @@ export const RUN_COMMAND: CommandSpec = {
     { name: 'pattern-config', kind: 'string', value: 'PATH', help: "MInference per-head pattern JSON, or 'dense' (default: Vertical-Slash (1000, 6096) on every head for prompts of at least --dense-below tokens)" },
     { name: 'dense-below', kind: 'string', value: 'N', help: 'prompts shorter than N tokens run dense attention (default 32768, measured on an H100)' },
     { name: 'chunk', kind: 'string', value: 'N', help: 'prefill chunk size in tokens (default: chosen from device limits)' },
-    { name: 'matmul', kind: 'string', value: 'auto|f32|sgmatrix', help: "matmul path: 'auto' (default), 'sgmatrix' (tensor cores, rounds to f16), 'f32' (SwiftShader)" },
+    { name: 'matmul', kind: 'string', value: 'auto|f32|f16|sgmatrix|gemv', help: "matmul path: 'auto' (default), 'sgmatrix' (tensor cores, rounds to f16), 'f32' (SwiftShader)" },
     { name: 'kv', kind: 'string', value: 'f16|f32', help: 'KV cache element type (default f16 when the device has shader-f16)' },
     { name: 'temperature', kind: 'string', value: 'T', help: 'sample with this temperature (default: greedy)' },
     { name: 'top-k', kind: 'string', value: 'K', help: 'sampling: keep the K most likely tokens' },
@@ -77,10 +77,14 @@ export async function runCommand(argv: readonly string[], io: CliIo): Promise<nu
   const denseBelow = intOption(a.strings['dense-below'], 'dense-below', 0);
   const chunkSize = intOption(a.strings.chunk, 'chunk', 1);
   const matmul = a.strings.matmul;
-  if (matmul !== undefined && !['auto', 'f32', 'sgmatrix', 'f16', 'gemv'].includes(matmul)) throw new UsageError(`--matmul must be auto, f32 or sgmatrix, got "${matmul}"`, 'run');
+  if (matmul !== undefined && !['auto', 'f32', 'sgmatrix', 'f16', 'gemv'].includes(matmul)) throw new UsageError(`--matmul must be auto, f32, f16, sgmatrix or gemv, got "${matmul}"`, 'run');
   const kv = a.strings.kv;
   if (kv !== undefined && kv !== 'f16' && kv !== 'f32') throw new UsageError(`--kv must be f16 or f32, got "${kv}"`, 'run');
   const temperature = numOption(a.strings.temperature, 'temperature');
+  if (temperature !== undefined && temperature < 0) throw new UsageError(`--temperature must be >= 0 (0: greedy), got ${temperature}`, 'run');
+  if ((temperature === undefined || temperature === 0) && ['top-k', 'top-p', 'seed'].some((o) => a.strings[o] !== undefined)) {
+    throw new UsageError('--top-k, --top-p and --seed apply to sampling: give --temperature > 0 as well', 'run');
+  }
   let sampling: Sampling = 'greedy';
   if (temperature !== undefined && temperature > 0) {
     sampling = {

@@ -35,7 +35,7 @@ import { RopeKernel, RopeTable } from '../kernels/rope.ts';
 import { SiluMulKernel } from '../kernels/silu_mul.ts';
 import { EmbeddingKernel } from '../kernels/embedding.ts';
 import { HeadsToTokensKernel } from '../kernels/heads_to_tokens.ts';
-import { attention as sparseAttention } from '../attention/attention.ts';
+import { attention as sparseAttention, validatePattern } from '../attention/attention.ts';
 
 /** The run was cancelled through its AbortSignal; everything it allocated was freed. */
 export class AbortedError extends SparsePrefillError {
@@ -255,6 +255,7 @@ export class LlamaRunner {
       if (ac.length !== c.numLayers) throw new BadInputError(`attentionConfig lists ${ac.length} layers, the model has ${c.numLayers}`);
       ac.forEach((layer, l) => {
         if (layer.length !== c.numHeads) throw new BadInputError(`attentionConfig layer ${l} lists ${layer.length} heads, the model has ${c.numHeads}`);
+        layer.forEach((p, h) => validatePattern(p, `attentionConfig layer ${l} head ${h}`));
       });
     }
     const variant = options.matmulVariant ?? 'auto';
@@ -483,7 +484,11 @@ export class LlamaRunner {
   destroy(): void {
     this.releaseState();
     this.ropeTable.release(this.gpu);
-    for (const b of this.biases) for (const t of [b.q, b.k, b.v]) if (t && !this.config.attentionBias) this.gpu.release(t);
+    // Only the f32 copies made in create() belong to the runner, not the weights' own bias tensors.
+    this.biases.forEach((b, l) => {
+      const L = this.options.weights.layers[l]!;
+      for (const [t, own] of [[b.q, L.qBias], [b.k, L.kBias], [b.v, L.vBias]] as const) if (t && t !== own) this.gpu.release(t);
+    });
     this.k.dense.destroy();
   }
 
@@ -708,7 +713,10 @@ export class LlamaRunner {
   private async warmSparse(promptLen: number): Promise<void> {
     const ac = this.options.attentionConfig;
     if (!ac || !this.anySparse(promptLen)) return;
-    this.sparseWarm ??= warmSparseKernels(this.gpu, this.config.headDim, ac);
+    this.sparseWarm ??= warmSparseKernels(this.gpu, this.config.headDim, ac).catch((e: unknown) => {
+      this.sparseWarm = undefined; // a failed warm-up is retried by the next run, not cached
+      throw e;
+    });
     await this.sparseWarm;
   }
 
@@ -868,7 +876,7 @@ export class LlamaRunner {
   private makeReport(plan: MemoryPlan, times: GpuTimes, t0: number, prefillMs: number, ttft: number, generated: number, decodeMs: number): RunReport {
     void t0;
     const T = plan.promptLen;
-    const sparse = this.options.attentionConfig !== undefined && T >= this.denseBelow;
+    const sparse = this.anySparse(T);
     const weightBytes = this.options.weights.bytes;
     const peak = this.gpu.pool.peakBytes;
     // Decode steps after the first token: the first token comes from the prefill logits.

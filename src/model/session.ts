@@ -139,11 +139,12 @@ export async function openModel(gpu: Gpu, source: ModelSource, options: OpenMode
           // Decode the whole answer each time and hold back a trailing U+FFFD (a multi-byte character
           // split across tokens), so the streamed pieces concatenate to the final text.
           const text = tokenizer.decode(tokens, { skipSpecialTokens: true }).replace(/\uFFFD+$/, '');
-          let delta = '';
-          if (text.startsWith(prevText)) {
-            delta = text.slice(prevText.length);
-            prevText = text;
-          }
+          // If the decoder rewrote text already streamed (e.g. clean-up of spaces), stream on from
+          // where the two agree rather than going silent for the rest of the answer.
+          let common = 0;
+          while (common < prevText.length && common < text.length && prevText[common] === text[common]) common++;
+          const delta = text.slice(common);
+          prevText = text;
           opts.onToken(id, delta);
         },
       });
