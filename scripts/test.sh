@@ -8,7 +8,7 @@ node scripts/embed-shaders.mjs
 node scripts/build-cli.mjs
 node scripts/build-lib.mjs
 swiftshader=/usr/lib/chromium/vk_swiftshader_icd.json
-if [ -z "${VK_ICD_FILENAMES:-}" ] && [ -f "$swiftshader" ] && ! ls /usr/share/vulkan/icd.d/nvidia* >/dev/null 2>&1; then
+if [ -z "${VK_ICD_FILENAMES:-}" ] && [ -f "$swiftshader" ] && ! ls /usr/share/vulkan/icd.d/nvidia* /etc/vulkan/icd.d/nvidia* >/dev/null 2>&1; then
   dawn_icd=$swiftshader
 else
   dawn_icd=${VK_ICD_FILENAMES:-}

@@ -6,7 +6,7 @@
 // Entry points
 //   pool_q: grid (nqb, heads): pq[hi, b, :] = mean of q[head_ids[hi], 64 b .. min(64 b + 64, S), :]
 //   pool_k: grid (nqb, Hkv):   pk[g, b, :]  = mean of k[g, ...] likewise
-//   select: grid (nqb, heads): one workgroup per (index head, query block): the qb + 1 scores live in
+//   select_blocks: grid (nqb, heads): one workgroup per (index head, query block): the qb + 1 scores live in
 //           registers (thread t owns candidates [t ipt, t ipt + ipt), ipt = ceil((qb + 1) / 256)), a
 //           4-round radix select on their order-preserving u32 keys finds the k-th largest, and a
 //           workgroup scan writes the kept blocks in ascending order.

@@ -3,8 +3,8 @@
 // For each problem p in [0, P): values[p * n + i], i in [0, n), f32. Selects the k[p] largest
 // (1 <= k[p] <= n, checked on the host) and writes their indices i, ascending, to
 // out[p * cap + 0 .. k[p]). Ties are broken by lower index: of the values equal to the k-th
-// largest, the ones with the smallest indices are taken. NaN is not expected (it would order
-// above +inf, by its bit pattern).
+// largest, the ones with the smallest indices are taken. NaN is not expected (by its bit pattern a
+// positive NaN would order above +inf, a negative one below -inf).
 //
 // Method: each f32 maps to an order-preserving u32 key (flip all bits of negatives, set the sign
 // bit of non-negatives). The threshold key T (the k-th largest) is found most significant byte

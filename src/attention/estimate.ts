@@ -21,8 +21,8 @@
  *   masked ones; we pool the last block over its real tokens and only rank causal blocks.)
  *
  * Index head i of the returned SparseIndex is query head heads[i]. The caller releases the index
- * tensors (gpu.release(index.blockCount, ...)); scratch is released here (the pool reuses it only
- * after the next submit).
+ * tensors (gpu.release(index.blockCount, ...)); scratch is released into the batch (the pool reuses
+ * it only once that batch is submitted).
  */
 import type { Batch, Gpu, Program, Resource } from '../gpu/gpu.ts';
 import { BadInputError, DTypeError, ShapeError, UnsupportedError } from '../gpu/errors.ts';
@@ -180,7 +180,7 @@ export class RadixTopK {
     run('count', [nchunks, P]);
     run('scan', [P]);
     run('compact', [nchunks, P]);
-    this.gpu.release(hist, state, chunks);
+    batch.release(hist, state, chunks);
   }
 }
 
@@ -290,7 +290,7 @@ export class VerticalSlashEstimator {
     const counts = this.gpu.upload(Uint32Array.from(countsHost), [2 * nh], 'u32', 'vs.kept');
     const index = this.allocIndex(nh, S, kept);
     this.encodeIndex(batch, index, 0, nh, { selected, counts, countsHost });
-    this.gpu.release(selected, counts);
+    batch.release(selected, counts);
     return index;
   }
 
@@ -383,9 +383,9 @@ export class VerticalSlashEstimator {
       const values = new Tensor(scores.buffer, [2 * gn, S], 'f32', scores.byteOffset, 'vs.scores');
       this.topk.encode(batch, values, ks, counts, selected);
       then(g0, gn, { selected, counts, countsHost: ks });
-      gpu.release(counts, selected);
+      batch.release(counts, selected);
     }
-    gpu.release(...scratch);
+    batch.release(...scratch);
   }
 }
 
@@ -457,7 +457,7 @@ export class BlockSparseEstimator {
     run('pool_q', [nqb, nh]);
     run('pool_k', [nqb, Hkv]);
     run('select_blocks', [nqb, nh]);
-    gpu.release(headIds, pq, pk);
+    batch.release(headIds, pq, pk);
     return index;
   }
 }

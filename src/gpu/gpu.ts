@@ -176,7 +176,9 @@ export class Gpu {
     if (!p) {
       p = this.build(desc, key);
       this.programs.set(key, p);
-      p.catch(() => this.programs.delete(key));
+      p.catch(() => {
+        if (this.programs.get(key) === p) this.programs.delete(key);
+      });
     }
     return p;
   }
@@ -327,10 +329,10 @@ export class Gpu {
   async readBytes(buffer: GPUBuffer, offset: number, size: number): Promise<ArrayBuffer> {
     this.check();
     const staging = this.device.createBuffer({ size, usage: GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST, label: 'readback' });
-    const enc = this.device.createCommandEncoder({ label: 'readback' });
-    enc.copyBufferToBuffer(buffer, offset, staging, 0, size);
-    this.submit([enc.finish()]);
     try {
+      const enc = this.device.createCommandEncoder({ label: 'readback' });
+      enc.copyBufferToBuffer(buffer, offset, staging, 0, size);
+      this.submit([enc.finish()]);
       await this.guard(staging.mapAsync(GPUMapMode.READ));
       const copy = staging.getMappedRange().slice(0);
       staging.unmap();
@@ -451,6 +453,8 @@ export class Batch {
   private readonly maxQueries = 4096;
   /** Error scopes popped around each recording call; awaited in submit(). */
   private scopes: Promise<GPUError | null>[] = [];
+  /** Tensors released into this batch: pooled again once it is submitted. */
+  private releases: Tensor[] = [];
 
   constructor(
     private readonly gpu: Gpu,
@@ -486,6 +490,15 @@ export class Batch {
     return this;
   }
 
+  /**
+   * Returns tensors to the pool once this batch is submitted: for scratch that dispatches recorded
+   * here still read or write. (gpu.release() frees at the next submit of any work, which may come
+   * before this batch's.)
+   */
+  release(...tensors: (Tensor | undefined)[]): void {
+    for (const t of tensors) if (t) this.releases.push(t);
+  }
+
   /** Copies between buffers (ends the shared compute pass first). */
   copy(src: Resource, dst: Resource, bytes: number): this {
     this.endPass();
@@ -513,18 +526,25 @@ export class Batch {
       this.encoder.resolveQuerySet(this.querySet!, 0, n, resolveBuf, 0);
     }
     const device = this.gpu.device;
-    device.pushErrorScope('out-of-memory');
-    device.pushErrorScope('validation');
-    const cmd = this.encoder.finish();
-    this.gpu.submit([cmd]);
-    this.scopes.push(device.popErrorScope(), device.popErrorScope());
-    await this.popScopes();
-    await this.gpu.sync();
-    if (!resolveBuf) return [];
-    const raw = new BigInt64Array(await this.gpu.readBytes(resolveBuf, 0, resolveBuf.size));
-    resolveBuf.destroy();
-    this.querySet?.destroy();
-    return this.labels.map((label, i) => ({ label, ms: Number(raw[2 * i + 1]! - raw[2 * i]!) / 1e6 }));
+    try {
+      // Checked before the scopes are pushed, so a throw here cannot leave them open.
+      this.gpu.check();
+      device.pushErrorScope('out-of-memory');
+      device.pushErrorScope('validation');
+      const cmd = this.encoder.finish();
+      device.queue.submit([cmd]);
+      this.scopes.push(device.popErrorScope(), device.popErrorScope());
+      this.gpu.pool.afterSubmit();
+      for (const t of this.releases.splice(0)) this.gpu.pool.release(t.buffer);
+      await this.popScopes();
+      await this.gpu.sync();
+      if (!resolveBuf) return [];
+      const raw = new BigInt64Array(await this.gpu.readBytes(resolveBuf, 0, resolveBuf.size));
+      return this.labels.map((label, i) => ({ label, ms: Number(raw[2 * i + 1]! - raw[2 * i]!) / 1e6 }));
+    } finally {
+      resolveBuf?.destroy();
+      this.querySet?.destroy();
+    }
   }
 
   private async popScopes(): Promise<void> {

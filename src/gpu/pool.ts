@@ -3,7 +3,7 @@
  * next submit, so work already recorded against it still sees its contents.
  */
 
-/** Size classes: powers of two up to 1 MiB, then steps of an eighth of the power of two. */
+/** Size classes: powers of two up to 1 MiB, then steps of a sixteenth of the next power of two. */
 export function sizeClass(bytes: number): number {
   const min = 256;
   if (bytes <= min) return min;

@@ -103,7 +103,10 @@ export function packUniform(layout: UniformLayout, values: UniformValues, kernel
         if (m.scalar === 'u32') {
           if (x < 0 || x > 0xffffffff) throw new ShapeError(`${kernel}: ${layout.name}.${m.name}=${x} does not fit u32`);
           view.setUint32(at, x, true);
-        } else view.setInt32(at, x, true);
+        } else {
+          if (x < -0x80000000 || x > 0x7fffffff) throw new ShapeError(`${kernel}: ${layout.name}.${m.name}=${x} does not fit i32`);
+          view.setInt32(at, x, true);
+        }
       }
     }
   }

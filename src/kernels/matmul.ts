@@ -114,10 +114,10 @@ export function pathAvailable(gpu: Gpu, path: MatmulPath, opts: { tile?: TileCon
     case 'sgmatrix': {
       if (!caps.f16) return 'the device has no shader-f16';
       if (!caps.subgroupMatrix) return 'the device has no chromium-experimental-subgroup-matrix (requestGpu({ experimental: true }) on supported GPUs)';
-      // Under Dawn/Node the config objects expose their fields as prototype getters, which
-      // src/gpu/device.ts's object spread drops (every field reads undefined). An unreadable list is
-      // taken as the feature's standard set (NVIDIA: f16 16x16x16 and 16x8x16 with f32 results); a
-      // readable list must contain f16 16x16x16 -> f32.
+      // src/gpu/device.ts copies the configs field by field (Dawn keeps them on the prototype). A
+      // list without readable fields (another implementation's objects) is taken as the feature's
+      // standard set (NVIDIA: f16 16x16x16 and 16x8x16 with f32 results); a readable list must
+      // contain f16 16x16x16 -> f32.
       const configs = caps.subgroupMatrixConfigs;
       const readable = configs.filter((c) => c.M !== undefined && c.componentType !== undefined);
       const ok = readable.length === 0 || readable.some((c) => c.M === 16 && c.N === 16 && c.K === 16 && c.componentType === 'f16' && c.resultComponentType === 'f32');
