@@ -15,7 +15,7 @@
  *
  * Sizes are labelled "<model>:<tokens>" (e.g. --sizes 1b:8k,1b:32k,8b:8k). Each size runs once for
  * warm-up and 3 timed times (a prefill takes seconds; the harness's 20-repetition rule is for kernels);
- * prompts of 64K+ tokens run once (minutes each), without the profiled run.
+ * prompts of 64K+ tokens (32K+ for the 8B shape) run once (minutes each), without the profiled run.
  */
 import type { Gpu } from '../../src/gpu/gpu.ts';
 import { parseModelConfig, type ModelConfig } from '../../src/model/config.ts';
@@ -121,9 +121,9 @@ export const prefillSuite: BenchSuite = {
             const runner = await LlamaRunner.create(ctx.gpu, {
               config, weights, kvDType: 'f16', attentionConfig: patternsFor(variant, config), denseBelow: 0, profile: false,
             });
-            // Long prompts (>= 64K tokens) run once, untimed warm-up and profiled run skipped: a dense
+            // Long prompts (>= 64K tokens; >= 32K for the 8B shape) run once, untimed warm-up and profiled run skipped: a dense
             // 128K prefill takes minutes, and every pipeline is already compiled by create().
-            const long = size.tokens >= 65536;
+            const long = size.tokens >= 65536 || (model === 'llama-3-8b' && size.tokens >= 32768);
             const reps = ctx.options.quick ? 2 : long ? 1 : 3;
             const times: number[] = [];
             for (let r = long ? 1 : 0; r < 1 + reps; r++) {
