@@ -2,7 +2,7 @@
 import { describe, expect, it } from 'vitest';
 import { preprocess, ShaderPreprocessError, definesKey } from '../src/shaders/preprocess.ts';
 import { reflectEntry, packUniform } from '../src/gpu/reflect.ts';
-import { sizeClass } from '../src/gpu/pool.ts';
+import { BufferPool, sizeClass } from '../src/gpu/pool.ts';
 import { foldGrid } from '../src/kernels/grid.ts';
 import { f16BitsToF32, f32ToF16Bits, f32ToBf16Bits, bf16BitsToF32, packHalves, unpackHalves } from '../src/util/half.ts';
 import { programKey } from '../src/gpu/gpu.ts';
@@ -120,5 +120,29 @@ describe('pool, grid, halves', () => {
     const vals = [1, -2, 0.5, 3.25, 7];
     expect(Array.from(unpackHalves('bf16', packHalves('bf16', vals), 5))).toEqual(vals);
     expect(Array.from(unpackHalves('f16', packHalves('f16', vals), 5))).toEqual(vals);
+  });
+});
+
+describe('buffer pool', () => {
+  // A stand-in device: the pool only calls createBuffer.
+  const fakeDevice = (): GPUDevice => {
+    let n = 0;
+    return { createBuffer: ({ size, label }: GPUBufferDescriptor) => ({ size, label, id: n++ }) } as unknown as GPUDevice;
+  };
+  it('reuses a released buffer only after the next submit, and never hands one buffer out twice', () => {
+    const pool = new BufferPool(fakeDevice(), () => 0);
+    const a = pool.acquire(1000, 'a');
+    pool.release(a);
+    expect(pool.acquire(1000, 'b')).not.toBe(a); // not before a submit
+    pool.afterSubmit();
+    const c = pool.acquire(1000, 'c');
+    expect(c).toBe(a);
+    pool.release(c);
+    pool.release(c); // double release: ignored
+    pool.afterSubmit();
+    const d = pool.acquire(1000, 'd');
+    const e = pool.acquire(1000, 'e');
+    expect(d).toBe(a);
+    expect(e).not.toBe(a);
   });
 });

@@ -16,6 +16,9 @@ export function sizeClass(bytes: number): number {
 export class BufferPool {
   private free = new Map<number, GPUBuffer[]>();
   private pending: GPUBuffer[] = [];
+  /** Buffers handed out and not yet released: a second release, or one of a buffer the pool did not
+   * hand out, is ignored (queuing a buffer twice would give two later tensors the same memory). */
+  private handedOut = new Set<GPUBuffer>();
   private live = 0;
   /** Bytes currently handed out (peak is tracked for benchmark reports). */
   allocatedBytes = 0;
@@ -31,6 +34,7 @@ export class BufferPool {
     const list = this.free.get(size);
     const buf = list?.pop() ?? this.device.createBuffer({ size, usage: this.usage(), label });
     if (buf.label !== label) buf.label = label;
+    this.handedOut.add(buf);
     this.live++;
     this.allocatedBytes += size;
     this.peakBytes = Math.max(this.peakBytes, this.allocatedBytes);
@@ -39,6 +43,7 @@ export class BufferPool {
 
   /** Queues a buffer for reuse after the next submit. */
   release(buf: GPUBuffer): void {
+    if (!this.handedOut.delete(buf)) return;
     this.pending.push(buf);
   }
 
