@@ -24,6 +24,7 @@
 const BLOCK: u32 = 64u; // MInference's block_size_M = block_size_N
 const POOL_WG: u32 = 128u; // >= every supported head dim
 const WG: u32 = 256u;
+#include "lib/radix.wgsl"
 const BINS: u32 = 256u; // one key byte per radix round
 
 struct Params {
@@ -50,8 +51,6 @@ struct Params {
 
 var<workgroup> pq_row: array<f32, POOL_WG>;
 var<workgroup> wh: array<atomic<u32>, BINS>;
-var<workgroup> scan_a: array<u32, WG>;
-var<workgroup> scan_b: array<u32, WG>;
 var<workgroup> radix_state: array<u32, 2>; // (prefix, keys remaining)
 
 fn block_tokens(b: u32) -> u32 {
@@ -89,31 +88,6 @@ fn pool_k(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index
   pk[(g * params.nqb + b) * params.D + d] = s / f32(n);
 }
 
-// Order-preserving map f32 -> u32 (see topk.wgsl).
-fn f32_key(x: f32) -> u32 {
-  let b = bitcast<u32>(x);
-  return select(b | 0x80000000u, ~b, (b & 0x80000000u) != 0u);
-}
-
-// Exclusive scan of (a, b) over the workgroup (Hillis-Steele).
-fn exclusive_scan2(lid: u32, a: u32, b: u32) -> vec2<u32> {
-  scan_a[lid] = a;
-  scan_b[lid] = b;
-  workgroupBarrier();
-  for (var s = 1u; s < WG; s <<= 1u) {
-    var xa = 0u;
-    var xb = 0u;
-    if (lid >= s) {
-      xa = scan_a[lid - s];
-      xb = scan_b[lid - s];
-    }
-    workgroupBarrier();
-    scan_a[lid] += xa;
-    scan_b[lid] += xb;
-    workgroupBarrier();
-  }
-  return vec2<u32>(scan_a[lid] - a, scan_b[lid] - b);
-}
 
 @compute @workgroup_size(WG)
 fn select_blocks(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
@@ -187,7 +161,7 @@ fn select_blocks(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocatio
       eq += select(0u, 1u, keys[u] == prefix);
     }
   }
-  let pre = exclusive_scan2(lid, gt, eq);
+  let pre = workgroup_exclusive_scan2(lid, gt, eq);
   var gt_before = pre.x;
   var eq_before = pre.y;
   let ob = row * params.maxBlocks;

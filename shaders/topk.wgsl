@@ -25,6 +25,7 @@
 //   grid (nchunks, P), each workgroup one chunk of CHUNK = WG * ITEMS values. select_digit/scan: grid (P).
 
 const WG: u32 = 256u;
+#include "lib/radix.wgsl"
 // 16 values per thread: 4096-value chunks keep the grid small at n = 512K (128 chunks per
 // problem) while each workgroup still has enough work to amortise its shared histogram.
 const ITEMS: u32 = 16u;
@@ -49,14 +50,7 @@ struct Params {
 @group(0) @binding(6) var<uniform> params: Params;
 
 var<workgroup> wh: array<atomic<u32>, BINS>;
-var<workgroup> scan_a: array<u32, WG>;
-var<workgroup> scan_b: array<u32, WG>;
 
-// Order-preserving map f32 -> u32: a < b as floats iff key(a) < key(b) as unsigned.
-fn f32_key(x: f32) -> u32 {
-  let b = bitcast<u32>(x);
-  return select(b | 0x80000000u, ~b, (b & 0x80000000u) != 0u);
-}
 
 fn key_at(p: u32, i: u32) -> u32 {
   return f32_key(values[p * params.n + i]);
@@ -168,26 +162,6 @@ fn scan(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
       eq += e;
     }
   }
-}
-
-// Exclusive Hillis-Steele scan of scan_a and scan_b over the workgroup; returns this thread's prefixes.
-fn workgroup_exclusive_scan2(lid: u32, a: u32, b: u32) -> vec2<u32> {
-  scan_a[lid] = a;
-  scan_b[lid] = b;
-  workgroupBarrier();
-  for (var s = 1u; s < WG; s <<= 1u) {
-    var xa = 0u;
-    var xb = 0u;
-    if (lid >= s) {
-      xa = scan_a[lid - s];
-      xb = scan_b[lid - s];
-    }
-    workgroupBarrier();
-    scan_a[lid] += xa;
-    scan_b[lid] += xb;
-    workgroupBarrier();
-  }
-  return vec2<u32>(scan_a[lid] - a, scan_b[lid] - b);
 }
 
 @compute @workgroup_size(WG)
