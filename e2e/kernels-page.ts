@@ -1,8 +1,7 @@
 // Runs the kernel cases in the browser and publishes the results on window for e2e/kernels.e2e.test.ts.
 import { allCases } from '../test/cases/index.ts';
-import { hasCapability } from '../test/harness/cases.ts';
+import { hasCapability, runCase } from '../test/harness/cases.ts';
 import { testGpu } from '../test/harness/gpu.ts';
-import { runSeed } from '../test/harness/rng.ts';
 
 export interface BrowserCaseResult {
   name: string;
@@ -25,12 +24,11 @@ try {
       results.push({ name: c.name, status: 'skipped' });
       continue;
     }
-    const seed = runSeed();
     try {
-      await c.run(gpu, seed);
+      await runCase(gpu, c);
       results.push({ name: c.name, status: 'passed' });
     } catch (e) {
-      results.push({ name: c.name, status: 'failed', error: `${(e as Error).message} [seed ${seed}]` });
+      results.push({ name: c.name, status: 'failed', error: (e as Error).message });
     }
     log.textContent += `${results.at(-1)!.status} ${c.name}\n`;
   }

@@ -1,8 +1,7 @@
 // Kernel cases under Deno (its own WebGPU, wgpu; lavapipe on machines without a GPU).
 import { allCases } from '../cases/index.ts';
-import { hasCapability } from '../harness/cases.ts';
+import { hasCapability, runCase } from '../harness/cases.ts';
 import { testGpu } from '../harness/gpu.ts';
-import { runSeed } from '../harness/rng.ts';
 
 for (const c of allCases) {
   Deno.test({
@@ -15,13 +14,7 @@ for (const c of allCases) {
         await t.step({ name: `skipped: no ${c.needs}`, ignore: true, fn() {} });
         return;
       }
-      const seed = runSeed();
-      try {
-        await c.run(gpu, seed);
-      } catch (e) {
-        (e as Error).message += ` [seed ${seed}; rerun with KERNEL_SEED=${seed}]`;
-        throw e;
-      }
+      await runCase(gpu, c);
     },
   });
 }

@@ -5,6 +5,7 @@
  */
 import type { Gpu } from '../../src/gpu/gpu.ts';
 import { Tensor, type DType } from '../../src/tensor.ts';
+import { runSeed } from './rng.ts';
 
 export interface KernelCase {
   name: string;
@@ -29,4 +30,18 @@ export function hasCapability(gpu: Gpu, need: KernelCase['needs']): boolean {
   if (need === 'f16') return gpu.caps.f16;
   if (need === 'subgroups') return gpu.caps.subgroups;
   return gpu.caps.subgroupMatrix;
+}
+
+/**
+ * Runs one case with a fresh seed (or KERNEL_SEED); a failure's message gains the seed and how to
+ * rerun it. Shared by the three runners.
+ */
+export async function runCase(gpu: Gpu, c: KernelCase): Promise<void> {
+  const seed = runSeed();
+  try {
+    await c.run(gpu, seed);
+  } catch (e) {
+    (e as Error).message += ` [seed ${seed}; rerun with KERNEL_SEED=${seed}]`;
+    throw e;
+  }
 }
