@@ -1,6 +1,7 @@
 #!/usr/bin/env node
-// Bundles bench/main.ts into dist/gpu/bench.mjs (one ESM file that runs under Node with Dawn and
-// under Deno), after embedding the shaders. Only `webgpu` (Dawn's native binding) stays external.
+// Bundles bench/main.ts into dist/gpu/bench.mjs and bench/device-check.ts into dist/gpu/check.mjs
+// (ESM files that run under Node with Dawn and under Deno), after embedding the shaders. Only
+// `webgpu` (Dawn's native binding) stays external.
 // The commit id is embedded with --define from `git rev-parse --short HEAD` (suffix "+dirty" when
 // the working tree has uncommitted changes, so results never claim a commit they did not run).
 import { execFileSync } from 'node:child_process';
@@ -23,15 +24,17 @@ function git(args) {
 let commit = git(['rev-parse', '--short', 'HEAD']) || 'unknown';
 if (commit !== 'unknown' && git(['status', '--porcelain', '--untracked-files=no', '--', 'src', 'shaders', 'bench'])) commit += '+dirty';
 
-await build({
-  entryPoints: [join(root, 'bench/main.ts')],
+const common = {
   bundle: true,
   platform: 'node',
   format: 'esm',
   target: 'es2022',
   external: ['webgpu'],
-  outfile,
   define: { __BENCH_COMMIT__: JSON.stringify(commit) },
   logLevel: 'warning',
-});
-console.log(`built ${outfile} (commit ${commit})`);
+};
+// The benchmark, and beside it the kernel cases as a device check (bench/device-check.ts).
+await build({ ...common, entryPoints: [join(root, 'bench/main.ts')], outfile });
+const checkfile = join(dirname(outfile), 'check.mjs');
+await build({ ...common, entryPoints: [join(root, 'bench/device-check.ts')], outfile: checkfile });
+console.log(`built ${outfile} and ${checkfile} (commit ${commit})`);

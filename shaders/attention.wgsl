@@ -13,11 +13,13 @@
 //   BQ, BK     query rows and keys per tile; TX x TY threads (TX divides BK and HEAD_DIM / 4, TY divides BQ)
 //   SGMAT      0 | 1: tensor-core tiles (chromium_experimental_subgroup_matrix, f16 16x16x16, f32
 //              accumulate; subgroups of 32): BQ = 16 * NSG rows, one 16-row slab per subgroup, BK 32,
-//              NT = 32 * NSG threads. q, k, v are staged as f16 (q pre-scaled); S = Q K^T and O += P V
-//              run on subgroup matrices. O stays in result matrices, which cannot be rescaled per row,
-//              so the walk runs twice: phase 0 finds each row's exact max, phase 1 accumulates
-//              P = 2^(S - max) (no rescaling needed). Not with SPLIT. EXPERIMENTAL: not yet
-//              compiled/validated on hardware (needs a device with subgroup matrices).
+//              NT = 32 * NSG threads. q is staged as f16 (pre-scaled); S = Q K^T and O += P V run on
+//              subgroup matrices. O stays in result matrices, which cannot be rescaled per row, so the
+//              walk runs twice: phase 0 computes S only, for each row's exact max; phase 1 accumulates
+//              P = 2^(S - max) (no rescaling needed). K and V tiles are staged as f16 in workgroup
+//              memory (matrix loads straight from the f16 cache measured slower on H100: 6.8 against
+//              8.9 TFLOP/s); Q's matrices stay in registers for the whole walk (BQ = 2 BK: Q is
+//              staged through the K/V tiles). Not with SPLIT.
 //
 // Bindings (entry `main`)
 //   q:     [H, Tq, D] f32 (as vec4), read; query row t of head h is at position q_pos0 + t
@@ -40,9 +42,13 @@
 // Softmax is in f32 with exp2: q is pre-scaled by scale * log2(e).
 #if SGMAT
 enable f16;
+enable subgroups;
 enable chromium_experimental_subgroup_matrix;
 // Subgroup-matrix loads/stores want subgroup-uniform offsets; WGSL's analysis is workgroup-scoped and
-// cannot see that li / 32 is uniform within a subgroup (they are by construction).
+// cannot see that li / 32 is uniform within a subgroup (they are by construction). This is the
+// diagnostic's name in Dawn (its design document calls it chromium_experimental.*, which Dawn ignores).
+diagnostic(off, chromium.subgroup_matrix_uniformity);
+// The same holds for the row max / sum exchange between lanes r and r + 16 (subgroupShuffleXor).
 diagnostic(off, subgroup_uniformity);
 #endif
 #if KV_F16
@@ -116,15 +122,20 @@ alias LeftM = subgroup_matrix_left<f16, SGK, SGK>;
 alias RightM = subgroup_matrix_right<f16, SGK, SGK>;
 alias ResultM = subgroup_matrix_result<f32, SGK, SGK>;
 const DB: u32 = HEAD_DIM / 16u; // 16-wide column blocks of D
-var<workgroup> q_h: array<f16, BQ * QP>;
+// Q is staged once through k_h (rows 0..BK-1) and v_h (rows BK..2BK-1) into each subgroup's
+// registers, so that it takes no workgroup memory of its own (more workgroups fit on a core).
+const_assert BQ == 2u * BK;
 var<workgroup> k_h: array<f16, BK * QP>;
 var<workgroup> v_h: array<f16, BK * QP>;
 var<workgroup> s_f: array<f32, BQ * BK>; // scores per subgroup slab [16][BK]; also O staging
 var<workgroup> p_h: array<f16, BQ * BK>; // probabilities per slab [16][BK]
 var<private> sg: u32;   // subgroup index (li / 32)
 var<private> lane: u32; // li % 32; lanes 0..15 own row sg * 16 + lane in the softmax
-// O accumulators live in main's function scope (passed down as a pointer).
-alias OAcc = array<ResultM, DB>;
+// Subgroup matrices may live in function scope only: main holds them and passes them down.
+struct Regs {
+  o: array<ResultM, DB>, // O accumulators of this subgroup's 16 rows
+  q: array<LeftM, DB>,   // its Q rows (pre-scaled, f16), loaded once before the walk
+}
 var<private> m_sg: f32;
 var<private> l_sg: f32;
 #else
@@ -134,10 +145,9 @@ var<workgroup> p_s: array<f32, BQ * BK>;
 var<workgroup> pm_s: array<f32, BQ * TX>;
 #endif
 var<workgroup> key_s: array<u32, BK>;
-var<workgroup> u_s: u32;
 
 #if !SGMAT
-alias OAcc = array<f32, 1>; // unused by the f32 path (the walkers share one signature)
+alias Regs = array<f32, 1>; // unused by the f32 path (the walkers share one signature)
 var<private> o_acc: array<vec4<f32>, RS * CV>;
 var<private> m_row: array<f32, RS>;
 var<private> l_row: array<f32, RS>;
@@ -170,78 +180,86 @@ fn visible(p: u32, j: u32) -> bool {
 }
 
 #if SGMAT
-// Stages K and V rows of the keys in key_s as f16 (invalid keys: zeros).
-fn fill_kv_h() {
+// Stages the K rows (and with_v: the V rows) of the keys in key_s as f16; invalid keys give zeros.
+fn fill_kv_h(with_v: bool) {
   for (var i = lid; i < BK * D4; i += NT) {
     let jj = i / D4;
     let c = i - jj * D4;
     let key = key_s[jj];
-    var kv = vec4<f32>(0.0);
-    var vv = vec4<f32>(0.0);
+    var kv = vec4<f16>(0.0);
+    var vv = vec4<f16>(0.0);
     if (key < params.kv_len) {
-      kv = load_kv(false, key, c);
-      vv = load_kv(true, key, c);
+#if KV_F16
+      let g = (kv_base + key) * D4 + c;
+      let kw = k[g];
+      kv = vec4<f16>(bitcast<vec2<f16>>(kw.x), bitcast<vec2<f16>>(kw.y));
+      if (with_v) {
+        let vw = v[g];
+        vv = vec4<f16>(bitcast<vec2<f16>>(vw.x), bitcast<vec2<f16>>(vw.y));
+      }
+#else
+      kv = vec4<f16>(load_kv(false, key, c));
+      if (with_v) { vv = vec4<f16>(load_kv(true, key, c)); }
+#endif
     }
     let o = jj * QP + c * 4u;
     for (var e = 0u; e < 4u; e++) {
-      k_h[o + e] = f16(kv[e]);
-      v_h[o + e] = f16(vv[e]);
+      k_h[o + e] = kv[e];
+      v_h[o + e] = vv[e];
     }
   }
 }
 
-// Stages one 16x16 O block of subgroup sgi (a parameter: the compiler rejects the same store with
-// an offset computed from the builtin inside the entry point).
+// Stages one 16x16 O block of subgroup sgi.
 fn store_o(sgi: u32, m: ResultM) {
   subgroupMatrixStore(&s_f, sgi * 16u * BK, m, false, 16u);
 }
 
-// One key tile on tensor cores (keys already in key_s, then a barrier). phase 0: row maxima;
-// phase 1: P = 2^(S - max) and O += P V. Same barriers in both passes (uniform control flow).
-fn tile(phase: u32, sgi: u32, oacc: ptr<function, OAcc>) {
-  fill_kv_h();
+// One key tile on tensor cores (keys already in key_s, then a barrier). phase 0: S and the row
+// maxima only; phase 1: P = 2^(S - max) and O += P V. Each row's keys are split between lanes r and
+// r + 16 of its subgroup.
+fn tile(phase: u32, sgi: u32, regs: ptr<function, Regs>) {
+  fill_kv_h(phase == 1u);
   workgroupBarrier();
   var sacc: array<ResultM, BK / 16u>;
-  for (var kk = 0u; kk < HEAD_DIM; kk += 16u) {
-    let a = subgroupMatrixLoad<LeftM>(&q_h, sgi * 16u * QP + kk, false, QP);
+  for (var n = 0u; n < BK / 16u; n++) { sacc[n] = ResultM(0.0); }
+  for (var kb = 0u; kb < DB; kb++) {
     for (var n = 0u; n < BK / 16u; n++) {
-      let b = subgroupMatrixLoad<RightM>(&k_h, n * 16u * QP + kk, true, QP);
-      sacc[n] = subgroupMatrixMultiplyAccumulate(a, b, sacc[n]);
+      let b = subgroupMatrixLoad<RightM>(&k_h, n * 16u * QP + kb * 16u, true, QP);
+      sacc[n] = subgroupMatrixMultiplyAccumulate((*regs).q[kb], b, sacc[n]);
     }
   }
   for (var n = 0u; n < BK / 16u; n++) {
     subgroupMatrixStore(&s_f, sgi * 16u * BK + n * 16u, sacc[n], false, BK);
   }
   workgroupBarrier();
-  if (lane < 16u) {
-    let row = sg * 16u + lane;
-    let p = pos0 + row;
+  let row = sg * 16u + (lane & 15u);
+  let p = pos0 + row;
+  let j0 = (lane >> 4u) * (BK / 2u);
+  if (phase == 0u) {
     var mx = m_sg;
-    var lsum = l_sg;
-    for (var j = 0u; j < BK; j++) {
+    for (var j = j0; j < j0 + BK / 2u; j++) {
+      let key = key_s[j];
+      if (row < rows && key != INVALID && visible(p, key)) { mx = max(mx, s_f[row * BK + j]); }
+    }
+    m_sg = max(mx, subgroupShuffleXor(mx, 16u));
+  } else {
+    var lsum = 0.0;
+    for (var j = j0; j < j0 + BK / 2u; j++) {
       let key = key_s[j];
       let ok = row < rows && key != INVALID && visible(p, key);
-      let sv = s_f[row * BK + j];
-      if (phase == 0u) {
-        if (ok) { mx = max(mx, sv); }
-        p_h[row * BK + j] = f16(0.0);
-      } else {
-        let pv = select(0.0, exp2(sv - mx), ok);
-        lsum += pv;
-        p_h[row * BK + j] = f16(pv);
-      }
+      let pv = select(0.0, exp2(s_f[row * BK + j] - m_sg), ok);
+      lsum += pv;
+      p_h[row * BK + j] = f16(pv);
     }
-    m_sg = mx;
-    l_sg = lsum;
-  }
-  workgroupBarrier();
-  // Unconditional (P is 0 in phase 0): behind a branch on `phase` the compiler rejects the
-  // subgroup-uniform offsets of the matrix loads.
-  for (var kk = 0u; kk < BK; kk += 16u) {
-    let a = subgroupMatrixLoad<LeftM>(&p_h, sgi * 16u * BK + kk, false, BK);
-    for (var cb = 0u; cb < DB; cb++) {
-      let b = subgroupMatrixLoad<RightM>(&v_h, kk * QP + cb * 16u, false, QP);
-      (*oacc)[cb] = subgroupMatrixMultiplyAccumulate(a, b, (*oacc)[cb]);
+    l_sg += lsum + subgroupShuffleXor(lsum, 16u);
+    workgroupBarrier();
+    for (var kk = 0u; kk < BK; kk += 16u) {
+      let a = subgroupMatrixLoad<LeftM>(&p_h, sgi * 16u * BK + kk, false, BK);
+      for (var cb = 0u; cb < DB; cb++) {
+        let b = subgroupMatrixLoad<RightM>(&v_h, kk * QP + cb * 16u, false, QP);
+        (*regs).o[cb] = subgroupMatrixMultiplyAccumulate(a, b, (*regs).o[cb]);
+      }
     }
   }
   workgroupBarrier();
@@ -261,8 +279,8 @@ fn fill_kv(is_v: bool) {
 }
 
 // One key tile: the keys are already in key_s (set by the caller, then a barrier). Must be called
-// in uniform control flow.
-fn tile(phase: u32, sgi: u32, oacc: ptr<function, OAcc>) {
+// in uniform control flow. (sgi, regs: the tensor-core tile's arguments.)
+fn tile(phase: u32, sgi: u32, regs: ptr<function, Regs>) {
   fill_kv(false);
   workgroupBarrier();
   // Scores s[r][c] = q_row . k_key (q pre-scaled), masked to NEG.
@@ -329,52 +347,52 @@ fn tile(phase: u32, sgi: u32, oacc: ptr<function, OAcc>) {
 #endif
 
 // A tile of BK consecutive keys from `start` (any alignment).
-fn range_tile(start: u32, phase: u32, sgi: u32, oacc: ptr<function, OAcc>) {
+fn range_tile(start: u32, phase: u32, sgi: u32, regs: ptr<function, Regs>) {
   if (lid < BK) { key_s[lid] = start + lid; }
   workgroupBarrier();
-  tile(phase, sgi, oacc);
+  tile(phase, sgi, regs);
 }
 
 // Tiles over keys [lo, hi) starting at lo.
-fn range_tiles(lo: u32, hi: u32, phase: u32, sgi: u32, oacc: ptr<function, OAcc>) {
-  for (var kt = lo; kt < hi; kt += BK) { range_tile(kt, phase, sgi, oacc); }
+fn range_tiles(lo: u32, hi: u32, phase: u32, sgi: u32, regs: ptr<function, Regs>) {
+  for (var kt = lo; kt < hi; kt += BK) { range_tile(kt, phase, sgi, regs); }
 }
 
 // The key tiles of this workgroup's query rows (all arguments workgroup-uniform).
 // sgi: subgroup index (li / 32, subgroup-uniform; passed down from the builtin as the matrix
 // offsets need, not read from a private variable, which the compiler rejects).
-fn walk(phase: u32, y: u32, q0: u32, pos0_u: u32, kend: u32, zsplit: u32, sgi: u32, oacc: ptr<function, OAcc>) {
+fn walk(phase: u32, y: u32, q0: u32, pos0_u: u32, kend: u32, zsplit: u32, sgi: u32, regs: ptr<function, Regs>) {
 #if MODE == 0
 #if SPLIT
   let klo = zsplit * params.split_len;
   let khi = min(kend, klo + params.split_len);
-  range_tiles(klo, khi, phase, sgi, oacc);
+  range_tiles(klo, khi, phase, sgi, regs);
 #else
-  range_tiles(0u, kend, phase, sgi, oacc);
+  range_tiles(0u, kend, phase, sgi, regs);
 #endif
 #elif MODE == 1
   // Sink [0, n_init) and local window [pos0 + 1 - n_local, kend); tiles of the window that the sink
   // tiles already covered are skipped.
   let sink_end = min(params.n_init, kend);
   let sink_tiles_end = ((sink_end + BK - 1u) / BK) * BK;
-  range_tiles(0u, sink_end, phase, sgi, oacc);
+  range_tiles(0u, sink_end, phase, sgi, regs);
   var win_lo = 0u;
   if (pos0_u + 1u > params.n_local) { win_lo = pos0_u + 1u - params.n_local; }
-  range_tiles(max(win_lo, sink_tiles_end), kend, phase, sgi, oacc);
+  range_tiles(max(win_lo, sink_tiles_end), kend, phase, sgi, regs);
 #else
+  // The index is read by every invocation at the same (workgroup-uniform) address: read-only
+  // storage, so the values are uniform to WGSL and to the driver alike. (Broadcasting them through
+  // workgroup memory instead made the tensor-core tiles inside these loops wrong on H100.)
   let slot = y * params.qblocks + q0 / IBLOCK;
-  if (lid == 0u) { u_s = block_count[slot]; }
-  let nb = workgroupUniformLoad(&u_s);
+  let nb = block_count[slot];
   for (var b = 0u; b < nb; b++) {
-    if (lid == 0u) { u_s = block_offset[slot * params.max_blocks + b]; }
-    let off = workgroupUniformLoad(&u_s);
+    let off = block_offset[slot * params.max_blocks + b];
     // A range tile whose first key is past the last visible key is skipped (uniform: off is).
     for (var t = 0u; t < IBLOCK; t += BK) {
-      if (off + t < kend) { range_tile(off + t, phase, sgi, oacc); }
+      if (off + t < kend) { range_tile(off + t, phase, sgi, regs); }
     }
   }
-  if (lid == 0u) { u_s = column_count[slot]; }
-  let ncol = workgroupUniformLoad(&u_s);
+  let ncol = column_count[slot];
   let cbase = slot * params.max_columns;
   for (var t = 0u; t < ncol; t += BK) {
     if (lid < BK) {
@@ -383,7 +401,7 @@ fn walk(phase: u32, y: u32, q0: u32, pos0_u: u32, kend: u32, zsplit: u32, sgi: u
       key_s[lid] = key;
     }
     workgroupBarrier();
-    tile(phase, sgi, oacc);
+    tile(phase, sgi, regs);
   }
 #endif
 }
@@ -415,19 +433,30 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec
     let c = i - r * D4;
     var val = vec4<f32>(0.0);
     if (r < rows_u) { val = q[(h * params.tq + q0 + r) * D4 + c] * qscale; }
-    for (var e = 0u; e < 4u; e++) { q_h[r * QP + c * 4u + e] = f16(val[e]); }
+    let hv = vec4<f16>(val);
+    for (var e = 0u; e < 4u; e++) {
+      if (r < BK) { k_h[r * QP + c * 4u + e] = hv[e]; } else { v_h[(r - BK) * QP + c * 4u + e] = hv[e]; }
+    }
   }
   m_sg = NEG;
   l_sg = 0.0;
-  var oacc: OAcc;
+  var regs: Regs;
+  for (var cb = 0u; cb < DB; cb++) { regs.o[cb] = ResultM(0.0); }
   let sgi = li / 32u;
-  walk(0u, y, q0, pos0_u, kend, wid.z, sgi, &oacc);
-  walk(1u, y, q0, pos0_u, kend, wid.z, sgi, &oacc);
+  workgroupBarrier();
+  // (A branch per subgroup: uniform within each, as the matrix loads need.)
+  if (sgi * 16u < BK) {
+    for (var kb = 0u; kb < DB; kb++) { regs.q[kb] = subgroupMatrixLoad<LeftM>(&k_h, sgi * 16u * QP + kb * 16u, false, QP); }
+  } else {
+    for (var kb = 0u; kb < DB; kb++) { regs.q[kb] = subgroupMatrixLoad<LeftM>(&v_h, (sgi * 16u - BK) * QP + kb * 16u, false, QP); }
+  }
+  walk(0u, y, q0, pos0_u, kend, wid.z, sgi, &regs);
+  walk(1u, y, q0, pos0_u, kend, wid.z, sgi, &regs);
   // O: stage each 16x16 result block of this subgroup's slab; lanes 0..15 write their row / l.
   let inv = select(0.0, 1.0 / l_sg, l_sg > 0.0);
   let row = sg * 16u + lane;
   for (var cb = 0u; cb < DB; cb++) {
-    store_o(sgi, oacc[cb]);
+    store_o(sgi, regs.o[cb]);
     workgroupBarrier();
     if (lane < 16u && row < rows_u) {
       let orow = (h * params.tq + q0 + row) * D4 + cb * 4u;
@@ -451,7 +480,7 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec
     l_row[r] = 0.0;
     for (var c = 0u; c < CV; c++) { o_acc[r * CV + c] = vec4<f32>(0.0); }
   }
-  var unused: OAcc;
+  var unused: Regs;
   walk(1u, y, q0, pos0_u, kend, wid.z, 0u, &unused);
 
   // Row sums: each thread holds the part of l over its own keys; add the TX parts.

@@ -44,7 +44,7 @@ enable chromium_experimental_subgroup_matrix;
 // offsets are subgroup-uniform by construction); Dawn (H100, 2026-11) still rejects multi-subgroup
 // tiles, so src/kernels/matmul.ts falls back to the one-subgroup tile (SG_COUNT == 1), whose offsets
 // are workgroup-uniform.
-diagnostic(off, subgroup_uniformity);
+diagnostic(off, chromium.subgroup_matrix_uniformity);
 #elif VARIANT == 1
 enable f16;
 #endif

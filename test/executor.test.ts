@@ -261,6 +261,17 @@ describe('LlamaRunner errors and progress', () => {
     r.destroy();
     tight.destroy();
   }, 120_000);
+
+  it('attention compute: auto takes f32 on a software adapter; sgmatrix without subgroup matrices is refused by name', async () => {
+    const m = await load('llama-tied-f32', SMALL_VOCAB);
+    const r = await runner(m, { attentionCompute: 'auto' });
+    if (gpu.caps.software) expect(r.attentionCompute).toBe('f32');
+    await r.prefill(Uint32Array.of(1, 2, 3));
+    expect(r.report!.attentionCompute).toBe(r.attentionCompute);
+    r.destroy();
+    if (!gpu.caps.subgroupMatrix) await expect(runner(m, { attentionCompute: 'sgmatrix' })).rejects.toThrow(/subgroup-matrix/);
+    await expect(runner(m, { attentionCompute: 'tensor' as never })).rejects.toThrow(/attention compute must be/);
+  }, 60_000);
 });
 
 describe('LlamaRunner device loss', () => {

@@ -74,7 +74,7 @@ describe('report', () => {
     ]);
     expect(t.shares().matmul).toBeCloseTo(0.75);
     const text = formatReport({
-      promptTokens: 10, generatedTokens: 2, chunkSize: 16, attentionMode: 'dense', prefillMs: 100, prefillTokensPerSecond: 100,
+      promptTokens: 10, generatedTokens: 2, chunkSize: 16, attentionMode: 'dense', attentionCompute: 'f32', prefillMs: 100, prefillTokensPerSecond: 100,
       timeToFirstTokenMs: 100, decodeMs: 10, decodeTokensPerSecond: 100, peakActivationBytes: 1024, weightBytes: 2048,
       peakGpuBytes: 3072, plannedBytes: 1000, gpuMs: t.ms, gpuShare: t.shares(),
     });

@@ -43,6 +43,7 @@ import { Tensor } from '../../src/tensor.ts';
 import { attention } from '../../src/attention/attention.ts';
 import { DenseAttentionKernel, type AttentionCompute, type AttentionTiles, type KvDType } from '../../src/attention/dense.ts';
 import type { Pattern } from '../../src/attention/types.ts';
+import { packHalves } from '../../src/util/half.ts';
 import { median, minOf, tflops, type BenchContext, type BenchRow, type BenchSuite } from '../harness.ts';
 
 const H_FULL = 32;
@@ -148,6 +149,10 @@ function fillStructured(gpu: Gpu, bufs: Buffers, H: number, Hkv: number, S: numb
     for (let h = 0; h < Hkv; h++) {
       fill(b, false);
       gpu.device.queue.writeBuffer(bufs.k, (h * S + p0) * D * 4, rows.buffer, 0, n * D * 4);
+      if (bufs.k16) {
+        const halves = packHalves('f16', rows.subarray(0, n * D));
+        gpu.device.queue.writeBuffer(bufs.k16, (h * S + p0) * D * 2, halves.buffer, 0, n * D * 2);
+      }
     }
   }
 }
@@ -157,6 +162,9 @@ interface Buffers {
   k: GPUBuffer;
   v: GPUBuffer;
   out: GPUBuffer;
+  /** f16 copies of k and v for the tensor-core rows (which read f16 K/V in place, as in prefill). */
+  k16?: GPUBuffer;
+  v16?: GPUBuffer;
 }
 
 function view(buf: GPUBuffer, shape: number[], dtype: 'f32' | 'f16' = 'f32', label = ''): Tensor {
@@ -287,6 +295,11 @@ export const attentionSuite: BenchSuite = {
     fillRandom(gpu, bufs.q, qBytes, 11, 'f32');
     fillRandom(gpu, bufs.k, kvBytes, 12, 'f32');
     fillRandom(gpu, bufs.v, kvBytes, 13, 'f32');
+    if (computes(gpu).includes('sgmatrix')) {
+      bufs.k16 = gpu.device.createBuffer({ size: kvBytes / 2, usage, label: 'bench.k16' });
+      bufs.v16 = gpu.device.createBuffer({ size: kvBytes / 2, usage, label: 'bench.v16' });
+      fillRandom(gpu, bufs.v16, kvBytes / 2, 13, 'f16');
+    }
     await gpu.sync();
     const reps = 20;
     /** Dense time scaled to 32 heads, per S, for speedups. */
@@ -319,8 +332,12 @@ export const attentionSuite: BenchSuite = {
             // Dense from 128K on: one head (the group's head 0), scaled to 32.
             const sh = pc.pattern.type === 'dense' && sk >= 128 ? { H: 1, Hkv: 1, scale: H_FULL } : { ...base, scale: H_FULL / base.H };
             const q = view(bufs.q, [sh.H, S, D], 'f32', 'q');
-            const k = view(bufs.k, [sh.Hkv, S, D], 'f32', 'k');
-            const v = view(bufs.v, [sh.Hkv, S, D], 'f32', 'v');
+            // Tensor-core dense and A-shape rows read f16 K/V (the prefill's KV cache type); the
+            // sparse patterns' estimators need f32 K (attention() rejects f16 there), as do f32 rows.
+            const f16ok = pc.pattern.type === 'dense' || pc.pattern.type === 'stream_llm';
+            const kv16 = compute === 'sgmatrix' && f16ok && bufs.k16 && bufs.v16 ? { k: bufs.k16, v: bufs.v16 } : undefined;
+            const k = kv16 ? view(kv16.k, [sh.Hkv, S, D], 'f16', 'k') : view(bufs.k, [sh.Hkv, S, D], 'f32', 'k');
+            const v = kv16 ? view(kv16.v, [sh.Hkv, S, D], 'f16', 'v') : view(bufs.v, [sh.Hkv, S, D], 'f32', 'v');
             const out = view(bufs.out, [sh.H, S, D], 'f32', 'out');
             try {
               const t = await timeApi(
@@ -344,6 +361,7 @@ export const attentionSuite: BenchSuite = {
               const row: BenchRow = {
                 kernel: pc.kernel,
                 variant: compute,
+                kv_dtype: kv16 ? 'f16' : 'f32',
                 shape: { H: H_FULL, Hkv: HKV_FULL, S, D, ...paramsOf(pc.pattern) },
                 median_ms: total,
                 min_ms: t.totalMin * sh.scale,

@@ -8,6 +8,9 @@
  *   sparse         MInference's default config: Vertical-Slash (1000, 6096) on every head, estimated
  *                  online from the last 64 queries (denseBelow 0, so it runs at every length).
  *   sparse-ashape  A-shape (128 sink + 4096 local) on every head: a data-independent sparse pattern.
+ *   dense-f32attn  dense with f32 attention arithmetic, where the others run on tensor cores
+ *                  (attentionCompute 'auto' resolves to 'sgmatrix' when the device has subgroup
+ *                  matrices; rows carry `attention_compute`).
  * Caveat stated in every row: on random weights attention has no structure, so Vertical-Slash's top
  * diagonals are spread over the whole sequence and its index covers nearly every block (density in
  * the attention suite's random-data rows is ~1); real checkpoints concentrate attention near the
@@ -95,7 +98,7 @@ async function randomWeights(gpu: Gpu, config: ModelConfig): Promise<ModelWeight
 }
 
 function patternsFor(variant: string, config: ModelConfig): Pattern[][] | undefined {
-  if (variant === 'dense') return undefined;
+  if (variant === 'dense' || variant === 'dense-f32attn') return undefined;
   if (variant === 'sparse') return defaultPatterns({ layers: config.numLayers, heads: config.numHeads });
   return Array.from({ length: config.numLayers }, () => Array.from({ length: config.numHeads }, (): Pattern => ({ type: 'stream_llm', nInit: 128, nLocal: 4096 })));
 }
@@ -117,10 +120,18 @@ export const prefillSuite: BenchSuite = {
           const ids = new Uint32Array(size.tokens);
           for (let i = 0; i < ids.length; i++) ids[i] = (Math.imul(i + 1, 2654435761) >>> 0) % config.vocabSize;
           let denseMs: number | undefined;
-          for (const variant of ['dense', 'sparse', 'sparse-ashape']) {
+          let denseCompute: string | undefined;
+          for (const variant of ['dense', 'sparse', 'sparse-ashape', 'dense-f32attn']) {
+            const attentionCompute = variant === 'dense-f32attn' ? 'f32' : 'auto';
             const runner = await LlamaRunner.create(ctx.gpu, {
-              config, weights, kvDType: 'f16', attentionConfig: patternsFor(variant, config), denseBelow: 0, profile: false,
+              config, weights, kvDType: 'f16', attentionConfig: patternsFor(variant, config), denseBelow: 0, profile: false, attentionCompute,
             });
+            // Without tensor cores 'auto' is f32 already: the f32 row would repeat the dense one.
+            if (variant === 'dense-f32attn' && denseCompute === 'f32') {
+              runner.destroy();
+              continue;
+            }
+            if (variant === 'dense') denseCompute = runner.attentionCompute;
             // Long prompts (>= 64K tokens; >= 32K for the 8B shape) run once, untimed warm-up and profiled run skipped: a dense
             // 128K prefill takes minutes, and every pipeline is already compiled by create().
             const long = size.tokens >= 65536 || (model === 'llama-3-8b' && size.tokens >= 32768);
@@ -137,7 +148,7 @@ export const prefillSuite: BenchSuite = {
             if (!long) {
               // One profiled run for the time shares (timestamps add a pass per dispatch).
               const profiled = await LlamaRunner.create(ctx.gpu, {
-                config, weights, kvDType: 'f16', attentionConfig: patternsFor(variant, config), denseBelow: 0, profile: true,
+                config, weights, kvDType: 'f16', attentionConfig: patternsFor(variant, config), denseBelow: 0, profile: true, attentionCompute,
               });
               await profiled.prefill(ids, { allowLongPrompt: true });
               share = profiled.report?.gpuShare;
@@ -148,6 +159,7 @@ export const prefillSuite: BenchSuite = {
             rows.push({
               kernel: 'prefill',
               variant,
+              attention_compute: report?.attentionCompute,
               shape: { model, tokens: size.tokens },
               median_ms: ms,
               min_ms: minOf(times),

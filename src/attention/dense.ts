@@ -8,7 +8,7 @@
  * softmax results ("flash-decoding", entry `combine`).
  */
 import type { Batch, Gpu, Program } from '../gpu/gpu.ts';
-import { DTypeError, ShapeError, UnsupportedError, TensorTooLargeError } from '../gpu/errors.ts';
+import { BadInputError, DTypeError, ShapeError, UnsupportedError, TensorTooLargeError } from '../gpu/errors.ts';
 import type { Tensor } from '../tensor.ts';
 import { compileSgmatrix } from '../kernels/matmul.ts';
 
@@ -48,13 +48,14 @@ const SG_SUBGROUPS = 4;
 export function sgWorkgroupBytes(headDim: number): number {
   const qp = headDim + 8;
   const { bq, bk } = SG_TILES;
-  return bq * qp * 2 + 2 * bk * qp * 2 + bq * bk * 4 + bq * bk * 2 + bk * 4 + 4;
+  // K and V tiles (Q is staged through them), f32 scores, f16 probabilities, the tile's keys.
+  return 2 * bk * qp * 2 + bq * bk * 4 + bq * bk * 2 + bk * 4;
 }
 
 /** Checks that the tensor-core path can run here; returns its tiles. */
 export function sgTiles(gpu: Gpu, op: string, headDim: number): AttentionTiles {
   const c = gpu.caps;
-  if (!c.subgroupMatrix || !c.f16) throw new UnsupportedError(`${op}: compute 'sgmatrix' needs shader-f16 and chromium-experimental-subgroup-matrix`);
+  if (!c.subgroupMatrix || !c.f16 || !c.subgroups) throw new UnsupportedError(`${op}: compute 'sgmatrix' needs shader-f16, subgroups and chromium-experimental-subgroup-matrix`);
   if (c.subgroupMinSize !== 32 || c.subgroupMaxSize !== 32) throw new UnsupportedError(`${op}: compute 'sgmatrix' needs 32-wide subgroups, the device has ${c.subgroupMinSize}-${c.subgroupMaxSize}`);
   const bytes = sgWorkgroupBytes(headDim);
   if (bytes > c.limits.maxComputeWorkgroupStorageSize) throw new UnsupportedError(`${op}: compute 'sgmatrix' needs ${bytes} bytes of workgroup memory for D=${headDim}, the device allows ${c.limits.maxComputeWorkgroupStorageSize}`);
@@ -62,6 +63,28 @@ export function sgTiles(gpu: Gpu, op: string, headDim: number): AttentionTiles {
 }
 
 /** Tiles for a kernel: tensor-core tiles, or the f32 choice. */
+/**
+ * The attention arithmetic for a request: 'auto' (or undefined) takes 'sgmatrix' where the
+ * tensor-core path can run (a hardware adapter with subgroup matrices), else 'f32'; an explicit
+ * 'sgmatrix' on a device without it is an UnsupportedError naming what is missing.
+ */
+export function resolveAttentionCompute(gpu: Gpu, compute: AttentionCompute | 'auto' | undefined, headDim: number): AttentionCompute {
+  if (compute === 'f32') return 'f32';
+  if (compute === 'sgmatrix') {
+    sgTiles(gpu, 'attention', headDim);
+    return 'sgmatrix';
+  }
+  if (compute !== undefined && compute !== 'auto') throw new BadInputError(`attention compute must be 'auto', 'f32' or 'sgmatrix', got ${String(compute)}`);
+  if (gpu.caps.software) return 'f32';
+  try {
+    sgTiles(gpu, 'attention', headDim);
+    return 'sgmatrix';
+  } catch (e) {
+    if (e instanceof UnsupportedError) return 'f32';
+    throw e;
+  }
+}
+
 export function tilesFor(gpu: Gpu, op: string, options: AttentionKernelOptions): AttentionTiles {
   return options.compute === 'sgmatrix' ? sgTiles(gpu, op, options.headDim) : chooseTiles(gpu, options.headDim, options.tiles);
 }

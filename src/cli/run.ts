@@ -11,6 +11,7 @@ import { openLocalModel } from '../model/source.ts';
 import { openModel } from '../model/session.ts';
 import { formatReport } from '../model/report.ts';
 import type { Sampling } from '../model/sampling.ts';
+import type { AttentionCompute } from '../attention/dense.ts';
 import type { MatmulVariant } from '../kernels/matmul.ts';
 import { commandHelp, parseArgs, UsageError, type CommandSpec } from './args.ts';
 import { formatBytes, Progress, type CliIo } from './progress.ts';
@@ -30,6 +31,7 @@ export const RUN_COMMAND: CommandSpec = {
     { name: 'dense-below', kind: 'string', value: 'N', help: 'prompts shorter than N tokens run dense attention (default 32768, measured on an H100)' },
     { name: 'chunk', kind: 'string', value: 'N', help: 'prefill chunk size in tokens (default: chosen from device limits)' },
     { name: 'matmul', kind: 'string', value: 'auto|f32|f16|sgmatrix|gemv', help: "matmul path: 'auto' (default), 'sgmatrix' (tensor cores, rounds to f16), 'f32' (SwiftShader)" },
+    { name: 'attention', kind: 'string', value: 'auto|f32|sgmatrix', help: "prefill attention arithmetic: 'auto' (default: tensor cores where the device has subgroup matrices, e.g. with --experimental on NVIDIA), 'f32', 'sgmatrix'" },
     { name: 'kv', kind: 'string', value: 'f16|f32', help: 'KV cache element type (default f16 when the device has shader-f16)' },
     { name: 'temperature', kind: 'string', value: 'T', help: 'sample with this temperature (default: greedy)' },
     { name: 'top-k', kind: 'string', value: 'K', help: 'sampling: keep the K most likely tokens' },
@@ -78,6 +80,8 @@ export async function runCommand(argv: readonly string[], io: CliIo): Promise<nu
   const chunkSize = intOption(a.strings.chunk, 'chunk', 1);
   const matmul = a.strings.matmul;
   if (matmul !== undefined && !['auto', 'f32', 'sgmatrix', 'f16', 'gemv'].includes(matmul)) throw new UsageError(`--matmul must be auto, f32, f16, sgmatrix or gemv, got "${matmul}"`, 'run');
+  const attentionCompute = a.strings.attention;
+  if (attentionCompute !== undefined && !['auto', 'f32', 'sgmatrix'].includes(attentionCompute)) throw new UsageError(`--attention must be auto, f32 or sgmatrix, got "${attentionCompute}"`, 'run');
   const kv = a.strings.kv;
   if (kv !== undefined && kv !== 'f16' && kv !== 'f32') throw new UsageError(`--kv must be f16 or f32, got "${kv}"`, 'run');
   const temperature = numOption(a.strings.temperature, 'temperature');
@@ -110,6 +114,7 @@ export async function runCommand(argv: readonly string[], io: CliIo): Promise<nu
         attentionConfig: patternConfig,
         profile: a.flags.profile === true,
         matmulVariant: matmul as MatmulVariant | undefined,
+        attentionCompute: attentionCompute as AttentionCompute | 'auto' | undefined,
         onLoadProgress: (p) => {
           const pct = Math.floor((p.loadedBytes / p.totalBytes) * 10) * 10;
           if (pct !== lastPct) {

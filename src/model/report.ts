@@ -26,6 +26,8 @@ export interface RunReport {
   chunkSize: number;
   /** 'dense' below the dense threshold or when no sparse config is given, else 'sparse'. */
   attentionMode: 'dense' | 'sparse';
+  /** Prefill attention arithmetic: 'f32' or 'sgmatrix' (tensor cores, f16 operands). */
+  attentionCompute: 'f32' | 'sgmatrix';
   prefillMs: number;
   prefillTokensPerSecond: number;
   /** From the start of prefill to the first generated token's logits being on the host. */
@@ -74,7 +76,7 @@ export class GpuTimes {
 
 export function formatReport(r: RunReport): string {
   const lines = [
-    `prompt ${r.promptTokens} tokens (chunk ${r.chunkSize}, ${r.attentionMode} attention): prefill ${r.prefillMs.toFixed(0)} ms, ${r.prefillTokensPerSecond.toFixed(1)} tok/s`,
+    `prompt ${r.promptTokens} tokens (chunk ${r.chunkSize}, ${r.attentionMode} attention, ${r.attentionCompute}): prefill ${r.prefillMs.toFixed(0)} ms, ${r.prefillTokensPerSecond.toFixed(1)} tok/s`,
     `time to first token ${r.timeToFirstTokenMs.toFixed(0)} ms; decode ${r.generatedTokens} tokens in ${r.decodeMs.toFixed(0)} ms, ${r.decodeTokensPerSecond.toFixed(2)} tok/s`,
   ];
   if (r.gpuShare && r.gpuMs) {

@@ -23,6 +23,7 @@ import type { Sampling } from './sampling.ts';
 import type { Pattern } from '../attention/types.ts';
 import { defaultPatterns, loadPatternConfig } from '../attention/config.ts';
 import type { MatmulVariant } from '../kernels/matmul.ts';
+import type { AttentionCompute } from '../attention/dense.ts';
 
 export interface OpenModelOptions {
   kvDType?: 'f32' | 'f16';
@@ -36,6 +37,8 @@ export interface OpenModelOptions {
   profile?: boolean;
   memoryBudgetBytes?: number;
   matmulVariant?: MatmulVariant;
+  /** Prefill attention arithmetic (RunnerOptions.attentionCompute): 'auto' (default), 'f32' or 'sgmatrix'. */
+  attentionCompute?: AttentionCompute | 'auto';
   onLoadProgress?: (p: LoadProgress) => void;
 }
 
@@ -102,6 +105,7 @@ export async function openModel(gpu: Gpu, source: ModelSource, options: OpenMode
       profile: options.profile,
       memoryBudgetBytes: options.memoryBudgetBytes,
       matmulVariant: options.matmulVariant,
+      attentionCompute: options.attentionCompute,
     });
   } catch (e) {
     weights.destroy();

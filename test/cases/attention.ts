@@ -374,29 +374,46 @@ export const apiCases: KernelCase[] = [
   },
 ];
 
-/** Tensor-core path (compute 'sgmatrix'): f16 operands, f32 accumulation; f16 tolerance. */
+/**
+ * Tensor-core path (compute 'sgmatrix'): f16 operands, f32 accumulation; f16 tolerance. With f16
+ * K/V, tiles of valid keys are read in place and the rest staged: `tail` extra cache rows past
+ * kv_len hold NaN, which must never reach the output.
+ */
 export const sgmatrixCases: KernelCase[] = [
-  { kind: 'dense', S: 200, D: 128 },
-  { kind: 'dense', S: 65, D: 64 },
-  { kind: 'stream', S: 200, D: 96 },
-  { kind: 'sparse', S: 200, D: 128 },
+  { kind: 'dense', S: 200, D: 128, kv: 'f32', tail: 0 },
+  { kind: 'dense', S: 65, D: 64, kv: 'f32', tail: 0 },
+  { kind: 'dense', S: 200, D: 128, kv: 'f16', tail: 40 },
+  { kind: 'dense', S: 1000, D: 64, kv: 'f16', tail: 0 },
+  { kind: 'stream', S: 200, D: 96, kv: 'f32', tail: 0 },
+  { kind: 'stream', S: 300, D: 128, kv: 'f16', tail: 0 },
+  { kind: 'sparse', S: 200, D: 128, kv: 'f32', tail: 0 },
+  { kind: 'sparse', S: 333, D: 64, kv: 'f16', tail: 0 },
 ].map((c) => ({
-  name: `attention.sgmatrix.${c.kind}:H=4,Hkv=1,S=${c.S},D=${c.D}`,
+  name: `attention.sgmatrix.${c.kind}:H=4,Hkv=1,S=${c.S},D=${c.D},kv=${c.kv}${c.tail ? `,tail=${c.tail}` : ''}`,
   needs: 'subgroupMatrix' as const,
   async run(gpu: Gpu, seed: number) {
     const rng = new Rng(seed);
-    const s: AttnRefShape = { H: 4, Hkv: 1, Tq: c.S, Scap: c.S, D: c.D };
-    const x = inputs(gpu, rng, s);
+    const kvDType = c.kv as KvDType;
+    const s: AttnRefShape = { H: 4, Hkv: 1, Tq: c.S, Scap: c.S + c.tail, D: c.D };
+    const x = inputs(gpu, rng, s, kvDType);
+    if (c.tail) {
+      const poison = (a: Float32Array): Tensor => gpu.upload(a.map((val, i) => (i >= c.S * c.D ? NaN : val)), [1, s.Scap, c.D], kvDType);
+      gpu.release(x.tk, x.tv);
+      x.tk = poison(x.k);
+      x.tv = poison(x.v);
+    }
     const out = poisoned(gpu, [4, c.S, c.D]);
     const heads = all(4);
-    const opts = { headDim: c.D, compute: 'sgmatrix' as const };
+    const opts = { headDim: c.D, compute: 'sgmatrix' as const, kvDType };
     const batch = gpu.batch();
     let ref: Float64Array;
     let release: Tensor[] = [];
+    const prefix: AttnRefShape = { ...s, Scap: c.S };
+    const kv = (a: Float32Array): Float32Array => a.subarray(0, c.S * c.D);
     if (c.kind === 'dense') {
       const kernel = await DenseAttentionKernel.create(gpu, opts);
       kernel.encode(batch, x.tq, x.tk, x.tv, out, heads, { qPos0: 0, kvLen: c.S });
-      ref = denseRef(x.q, x.k, x.v, s, 0, c.S);
+      ref = denseRef(x.q, kv(x.k), kv(x.v), prefix, 0, c.S);
     } else if (c.kind === 'stream') {
       const kernel = await StreamAttentionKernel.create(gpu, opts);
       kernel.encode(batch, x.tq, x.tk, x.tv, out, heads, { nInit: 4, nLocal: 40 });
