@@ -40,10 +40,9 @@
 enable f16;
 enable chromium_experimental_subgroup_matrix;
 // subgroupMatrixStore wants a uniform offset, but WGSL's analysis is workgroup-scoped and cannot see
-// that lidx / 32 is uniform within a subgroup. This directive is meant to waive that check (the
-// offsets are subgroup-uniform by construction); Dawn (H100, 2026-11) still rejects multi-subgroup
-// tiles, so src/kernels/matmul.ts falls back to the one-subgroup tile (SG_COUNT == 1), whose offsets
-// are workgroup-uniform.
+// that lidx / 32 is uniform within a subgroup. Dawn's diagnostic for it is
+// chromium.subgroup_matrix_uniformity (it ignores other spellings); the offsets here are
+// subgroup-uniform by construction.
 diagnostic(off, chromium.subgroup_matrix_uniformity);
 #elif VARIANT == 1
 enable f16;

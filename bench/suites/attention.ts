@@ -33,10 +33,10 @@
  *  - Estimation is 1-4% of the total (VS 27 ms, BS 39 ms at 128K for 32 heads, scaled from one KV
  *    group, which overstates fixed per-call costs; BS 589 ms at 512K).
  *  - Decode (Tq 1, 128K cache, 32 heads): 61 ms unsplit, 15.2 ms with the key split (16 splits).
- *  - Tensor-core path (compute 'sgmatrix'): not yet measured; runs 2-4 hit compiler rejections
- *    (subgroup-uniform matrix offsets); the fixes since (offsets through a function parameter,
- *    reflection of the f32 twin's layout as matmul does) are unverified on hardware. The next run
- *    checks it against float64 first (attention.check rows) and times it next to f32.
+ *  - Tensor-core path (compute 'sgmatrix'; BENCHMARKS.md runs F, G): 2.4e-4 rel. L2 vs float64;
+ *    dense 13.4 TFLOP/s at 32K (1.28x the f32 kernel), 11.3 at 128K; Vertical-Slash (1000, 6096)
+ *    1879 ms at 128K (6.6x its dense), A-shape 764 ms, Block-Sparse 1048 ms. Its dense and A-shape
+ *    rows read f16 K/V (the prefill cache type); the sparse rows f32 (the estimators need f32 K).
  */
 import type { Gpu } from '../../src/gpu/gpu.ts';
 import { Tensor } from '../../src/tensor.ts';

@@ -18,14 +18,13 @@
  *   - unrolling is neutral under Dawn (30.1 loops vs 30.3-30.6 unrolled) but 10x under Deno (below).
  * f16 tiles (x and W staged as f16, f32 accumulation): 25.3 TFLOP/s unrolled, 29.6 with loops: no gain
  *   over f32 (shared memory is not the bottleneck); 'auto' does not use them.
- * sgmatrix-f16 (tensor cores, subgroup_matrix f16 16x16x16 -> f32): multi-subgroup workgroups do not
- *   compile: Tint requires subgroupMatrixStore's offset (and pointer) to be uniform, and offsets from
- *   local_invocation_index / 32 are not uniform to its workgroup-scope analysis;
- *   `diagnostic(off, subgroup_uniformity)` does not waive it. Only the one-subgroup 64x64 tile compiles:
- *   14.0 TFLOP/s (f16/bf16 W), 19.5 (f32 W), 14.3 on 4096x14336x4096 bf16; k-step 64: 7.6-7.9. Far
- *   from the 250 target and below the f32 tiles, so 'auto' does not use it (correct to TOL_F16 on the
- *   H100: bench/matmul-check.ts, 74/74 cases). The way forward is a multi-subgroup tile once stores
- *   can take subgroup-uniform offsets, or f16 activations so A can be loaded straight from storage.
+ * sgmatrix-f16 (tensor cores, subgroup_matrix f16 16x16x16 -> f32): multi-subgroup workgroups compile
+ *   once `diagnostic(off, chromium.subgroup_matrix_uniformity)` waives the uniformity check (the
+ *   first runs used the rule names `subgroup_uniformity` and `chromium_experimental.*`, which do not
+ *   waive it, and only the one-subgroup tile compiled: 14.0 TFLOP/s). 2x2 subgroups with 4x4
+ *   matrices each: 29.9 TFLOP/s (f16 W), 28.7 on 4096x14336x4096 bf16 (k-step 64, no prefetch);
+ *   2x4 / 4x2: 28.5. Equal to the f32 tiles, not better, so 'auto' does not use it (every
+ *   subgroup-matrix case passes on the H100: bench/device-check.ts).
  *   (wgsl_reflect cannot parse subgroup-matrix syntax: those programs are compiled by matmul.ts with
  *   bindings reflected from the tiled variant.)
  * gemv (M <= 8, decode): M=1, 4096 -> 14336: bf16 0.062 ms = 1.90 TB/s (65% of the 2.9 TB/s copy),

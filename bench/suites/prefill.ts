@@ -16,7 +16,8 @@
  * the attention suite's random-data rows is ~1); real checkpoints concentrate attention near the
  * diagonal and on a few columns, which is where MInference's speedup comes from.
  *
- * Sizes are labelled "<model>:<tokens>" (e.g. --sizes 1b:8k,1b:32k,8b:8k). Each size runs once for
+ * Sizes are labelled "<model>:<tokens>" (e.g. --sizes 1b:8k,1b:32k,8b:8k); `only:<variant>` entries
+ * (e.g. --sizes 8b:128k,only:dense) restrict the variants, so that a long size can be split over runs. Each size runs once for
  * warm-up and 3 timed times (a prefill takes seconds; the harness's 20-repetition rule is for kernels);
  * prompts of 64K+ tokens (32K+ for the 8B shape) run once (minutes each), without the profiled run.
  */
@@ -121,7 +122,9 @@ export const prefillSuite: BenchSuite = {
           for (let i = 0; i < ids.length; i++) ids[i] = (Math.imul(i + 1, 2654435761) >>> 0) % config.vocabSize;
           let denseMs: number | undefined;
           let denseCompute: string | undefined;
+          const only = (ctx.options.sizes ?? []).filter((t) => t.startsWith('only:')).map((t) => t.slice(5));
           for (const variant of ['dense', 'sparse', 'sparse-ashape', 'dense-f32attn']) {
+            if (only.length && !only.includes(variant)) continue;
             const attentionCompute = variant === 'dense-f32attn' ? 'f32' : 'auto';
             const runner = await LlamaRunner.create(ctx.gpu, {
               config, weights, kvDType: 'f16', attentionConfig: patternsFor(variant, config), denseBelow: 0, profile: false, attentionCompute,

@@ -154,9 +154,9 @@ export function canVectorize(weightDType: MatmulWeightDType, K: number): boolean
  *   f32       otherwise: the tiles fit every WebGPU device's default limits (16 KiB, 256 invocations).
  * Paths 'auto' does not take, with the measurement that keeps them out (bench/suites/matmul.ts):
  *   sgmatrix  preconditions: shader-f16 + subgroup matrix f16 16x16x16 -> f32 + subgroup size 32 +
- *             tile fits workgroup memory. On H100/Dawn only the one-subgroup tile compiles
- *             (multi-subgroup stores are rejected by the uniformity analysis) and it runs at 14-19
- *             TFLOP/s against 30 for the f32 tiles, with f16 input precision.
+ *             tile fits workgroup memory. On H100/Dawn the 2x2-subgroup tile runs at 29.9 TFLOP/s
+ *             against 30.4 for the f32 tiles (BENCHMARKS.md run E), with f16 input precision: no
+ *             gain, so auto keeps f32.
  *   f16       preconditions: shader-f16 + tile fits. 25 TFLOP/s on H100 against 30 for f32.
  */
 export function select(gpu: Gpu, variant: MatmulVariant, shape: MatmulShape, opts: { sgTile?: SgTileConfig } = {}): { path: MatmulPath; reasons: string[] } {
@@ -170,7 +170,7 @@ export function select(gpu: Gpu, variant: MatmulVariant, shape: MatmulShape, opt
   if (shape.M <= GEMV_MAX_M && !gpu.caps.software) return { path: 'gemv', reasons };
   reasons.push(shape.M <= GEMV_MAX_M ? 'gemv: software adapter (tiles are faster there)' : `gemv: M=${shape.M} > ${GEMV_MAX_M}`);
   const why = pathAvailable(gpu, 'sgmatrix', { sgTile: opts.sgTile });
-  reasons.push(`sgmatrix: ${why ?? 'available but measured slower than the f32 tiles (H100: 14-19 vs 30 TFLOP/s)'}`);
+  reasons.push(`sgmatrix: ${why ?? 'available but measured no faster than the f32 tiles (H100: 29.9 vs 30.4 TFLOP/s)'}`);
   return { path: 'f32', reasons };
 }
 
@@ -350,7 +350,8 @@ export class MatmulKernel {
         jobs.push(tiled(tile, 1).then((r) => void (programs.f16 = r)));
       } else if (p === 'sgmatrix') {
         // The default multi-subgroup tile needs the compiler to accept subgroup-uniform store offsets
-        // (shaders/matmul.wgsl); where it does not, the one-subgroup tile is compiled instead.
+        // (shaders/matmul.wgsl; Dawn does once its diagnostic is off); where a compiler does not, the
+        // one-subgroup tile is compiled instead.
         const candidates = options.sgTile ? [sgTile] : [sgTile, SG_TILE_ONE];
         jobs.push(
           (async () => {
