@@ -48,9 +48,12 @@ const MODELS: Record<string, Record<string, unknown>> = {
 };
 
 const SIZES: { model: string; tokens: number; label: string }[] = [
+  { model: 'llama-3.2-1b', tokens: 4096, label: '1b:4k' },
   { model: 'llama-3.2-1b', tokens: 8192, label: '1b:8k' },
   { model: 'llama-3.2-1b', tokens: 32768, label: '1b:32k' },
   { model: 'llama-3.2-1b', tokens: 131072, label: '1b:128k' },
+  { model: 'llama-3.2-1b', tokens: 262144, label: '1b:256k' },
+  { model: 'llama-3-8b', tokens: 4096, label: '8b:4k' },
   { model: 'llama-3-8b', tokens: 8192, label: '8b:8k' },
   { model: 'llama-3-8b', tokens: 32768, label: '8b:32k' },
   { model: 'llama-3-8b', tokens: 131072, label: '8b:128k' },
