@@ -130,7 +130,7 @@ var<workgroup> v_h: array<f16, BK * QP>;
 var<workgroup> s_f: array<f32, BQ * BK>; // scores per subgroup slab [16][BK]; also O staging
 var<workgroup> p_h: array<f16, BQ * BK>; // probabilities per slab [16][BK]
 var<private> sg: u32;   // subgroup index (li / 32)
-var<private> lane: u32; // li % 32; lanes 0..15 own row sg * 16 + lane in the softmax
+var<private> lane: u32; // li % 32; lanes r and r + 16 share row sg * 16 + r in the softmax
 // Subgroup matrices may live in function scope only: main holds them and passes them down.
 struct Regs {
   o: array<ResultM, DB>, // O accumulators of this subgroup's 16 rows
