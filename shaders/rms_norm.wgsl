@@ -55,20 +55,9 @@ fn load_weight(c: u32) -> f32 {
 }
 
 @compute @workgroup_size(WG)
-fn main(
-  @builtin(workgroup_id) wid: vec3<u32>,
-  @builtin(num_workgroups) nwg: vec3<u32>,
-  @builtin(local_invocation_index) lid: u32,
-#if SUBGROUPS
-  @builtin(subgroup_invocation_id) sg_lane: u32,
-  @builtin(subgroup_size) sg_size: u32,
-#endif
-) {
-#if SUBGROUPS
-  let ln = Lane(lid, sg_lane, sg_size);
-#else
-  let ln = Lane(lid, 0u, 1u);
-#endif
+fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, lane_in: LaneInputs) {
+  let ln = lane_of(lane_in);
+  let lid = ln.lid;
   let row = linear_workgroup(wid, nwg);
   if (row >= params.T) { return; }
   let C = params.C;

@@ -21,6 +21,25 @@ struct Lane {
   sg_size: u32, // subgroup_size (1 without subgroups)
 }
 
+// The entry point's per-invocation builtins, as one parameter (`fn main(..., lane_in: LaneInputs)`),
+// that lane_of() packs into a Lane. (The workgroup builtins stay separate parameters: a struct
+// with a per-invocation member is non-uniform as a whole to WGSL's uniformity analysis.)
+struct LaneInputs {
+  @builtin(local_invocation_index) lid: u32,
+#if SUBGROUPS
+  @builtin(subgroup_invocation_id) sg_lane: u32,
+  @builtin(subgroup_size) sg_size: u32,
+#endif
+}
+
+fn lane_of(inp: LaneInputs) -> Lane {
+#if SUBGROUPS
+  return Lane(inp.lid, inp.sg_lane, inp.sg_size);
+#else
+  return Lane(inp.lid, 0u, 1u);
+#endif
+}
+
 var<workgroup> red_f: array<f32, WG>;
 var<workgroup> red_u: array<u32, WG>;
 
