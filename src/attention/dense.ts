@@ -255,27 +255,77 @@ const SPLIT_MIN_KEYS = 2048;
 const SPLIT_TARGET_WORKGROUPS = 512;
 const MAX_SPLITS = 64;
 
-export class DenseAttentionKernel {
-  private readonly heads: HeadLists;
+/** What a kernel's create() settles before compiling: the checked head dim's K/V type, path and tiles. */
+export interface KernelBasics {
+  headDim: number;
+  kvDType: KvDType;
+  compute: AttentionCompute;
+  tiles: AttentionTiles;
+}
 
+export function kernelBasics(gpu: Gpu, op: string, options: AttentionKernelOptions): KernelBasics {
+  checkHeadDim(op, options.headDim);
+  return { headDim: options.headDim, kvDType: options.kvDType ?? 'f32', compute: options.compute ?? 'f32', tiles: tilesFor(gpu, op, options) };
+}
+
+/**
+ * What the dense, A-shape and sparse kernels share: the device, the shape contract (head dim, K/V
+ * type, path, tiles) and the uploaded head lists.
+ */
+export abstract class AttentionKernelBase {
+  readonly headDim: number;
+  readonly kvDType: KvDType;
+  readonly compute: AttentionCompute;
+  readonly tiles: AttentionTiles;
+  protected readonly heads: HeadLists;
+
+  protected constructor(
+    protected readonly gpu: Gpu,
+    basics: KernelBasics,
+  ) {
+    this.headDim = basics.headDim;
+    this.kvDType = basics.kvDType;
+    this.compute = basics.compute;
+    this.tiles = basics.tiles;
+    this.heads = new HeadLists(gpu);
+  }
+
+  /** Checks a call's tensors and head list and sizes its grid (query blocks x listed heads). */
+  protected grid(op: string, q: Tensor, k: Tensor, v: Tensor, out: Tensor, heads: Tensor | readonly number[]): { s: AttentionShape; list: { tensor: Tensor; n: number }; qBlocks: number } {
+    const s = validateQkvo(op, q, k, v, out, this.headDim, this.kvDType);
+    const list = this.heads.get(op, heads, s.H);
+    const qBlocks = Math.ceil(s.Tq / this.tiles.bq);
+    const max = this.gpu.caps.limits.maxComputeWorkgroupsPerDimension;
+    if (qBlocks > max || list.n > max) throw new ShapeError(`${op}: ${qBlocks} query blocks x ${list.n} heads exceed ${max} workgroups per dimension`);
+    return { s, list, qBlocks };
+  }
+
+  /** As grid(), for a prefill: the first Tq rows of k and v are the keys. */
+  protected prefillGrid(op: string, q: Tensor, k: Tensor, v: Tensor, out: Tensor, heads: Tensor | readonly number[]): { s: AttentionShape; list: { tensor: Tensor; n: number }; qBlocks: number } {
+    const g = this.grid(op, q, k, v, out, heads);
+    if (g.s.Tq > g.s.Scap) throw new ShapeError(`${op}: prefill of ${g.s.Tq} query rows needs k/v with at least as many rows, got ${k.describe()}`);
+    return g;
+  }
+
+  destroy(): void {
+    this.heads.destroy();
+  }
+}
+
+export class DenseAttentionKernel extends AttentionKernelBase {
   private constructor(
-    private readonly gpu: Gpu,
-    readonly headDim: number,
-    readonly kvDType: KvDType,
-    readonly tiles: AttentionTiles,
-    readonly compute: AttentionCompute,
+    gpu: Gpu,
+    basics: KernelBasics,
     private readonly program: Program,
     private readonly splitProgram: Program | undefined,
     private readonly combineProgram: Program | undefined,
   ) {
-    this.heads = new HeadLists(gpu);
+    super(gpu, basics);
   }
 
   static async create(gpu: Gpu, options: DenseKernelOptions): Promise<DenseAttentionKernel> {
-    checkHeadDim('attention.dense', options.headDim);
-    const kvDType = options.kvDType ?? 'f32';
-    const compute = options.compute ?? 'f32';
-    const tiles = tilesFor(gpu, 'attention.dense', options);
+    const basics = kernelBasics(gpu, 'attention.dense', options);
+    const { kvDType, compute, tiles } = basics;
     const defines = attentionDefines(0, options.headDim, kvDType, tiles, false, compute);
     const splitDefines = attentionDefines(0, options.headDim, kvDType, tiles, true);
     // The key split exists on the f32 path only.
@@ -285,7 +335,7 @@ export class DenseAttentionKernel {
       split ? gpu.compile({ shader: 'attention.wgsl', defines: splitDefines }) : undefined,
       split ? gpu.compile({ shader: 'attention.wgsl', defines: splitDefines, entryPoint: 'combine' }) : undefined,
     ]);
-    return new DenseAttentionKernel(gpu, options.headDim, kvDType, tiles, compute, program, splitProgram, combineProgram);
+    return new DenseAttentionKernel(gpu, basics, program, splitProgram, combineProgram);
   }
 
   /** Number of key splits a call would use (1: no split). */
@@ -301,15 +351,11 @@ export class DenseAttentionKernel {
 
   encode(batch: Batch, q: Tensor, k: Tensor, v: Tensor, out: Tensor, heads: Tensor | readonly number[], options: DenseEncodeOptions = {}): void {
     const op = 'attention.dense';
-    const s = validateQkvo(op, q, k, v, out, this.headDim, this.kvDType);
+    const { s, list, qBlocks } = this.grid(op, q, k, v, out, heads);
     const kvLen = options.kvLen ?? s.Scap;
     const qPos0 = options.qPos0 ?? kvLen - s.Tq;
     if (!Number.isInteger(kvLen) || kvLen < 1 || kvLen > s.Scap) throw new ShapeError(`${op}: kvLen=${kvLen} must be in 1..${s.Scap} (rows of k)`);
     if (!Number.isInteger(qPos0) || qPos0 < 0) throw new ShapeError(`${op}: qPos0=${qPos0} must be a non-negative integer`);
-    const list = this.heads.get(op, heads, s.H);
-    const qBlocks = Math.ceil(s.Tq / this.tiles.bq);
-    const max = this.gpu.caps.limits.maxComputeWorkgroupsPerDimension;
-    if (qBlocks > max || list.n > max) throw new ShapeError(`${op}: ${qBlocks} query blocks x ${list.n} heads exceed ${max} workgroups per dimension`);
     const keys = Math.min(kvLen, qPos0 + s.Tq);
     const splits = this.splitsFor(s.Tq, list.n, keys);
     const params = baseParams(s, qPos0, kvLen, list.n);
@@ -339,9 +385,5 @@ export class DenseAttentionKernel {
     });
     // Reusable only after this batch is submitted (pool semantics), by which point it has run.
     this.gpu.release(partO, partMl);
-  }
-
-  destroy(): void {
-    this.heads.destroy();
   }
 }

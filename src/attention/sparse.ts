@@ -11,17 +11,14 @@ import type { Tensor } from '../tensor.ts';
 import { foldGrid } from '../kernels/grid.ts';
 import { BLOCK, type SparseIndex } from './types.ts';
 import {
+  AttentionKernelBase,
+  kernelBasics,
   attentionDefines,
   compileAttention,
   baseParams,
-  checkHeadDim,
-  tilesFor,
-  HeadLists,
-  validateQkvo,
   type AttentionKernelOptions,
-  type AttentionTiles,
-  type KvDType,
   type AttentionShape,
+  type KernelBasics,
 } from './dense.ts';
 
 /** Checks an index against a prefill of S rows served for `n` listed heads. */
@@ -120,32 +117,26 @@ export function releaseIndex(gpu: Gpu, index: SparseIndex): void {
   gpu.release(index.blockCount, index.blockOffset, index.columnCount, index.columnIndex);
 }
 
-export class SparseAttentionKernel {
-  private readonly heads: HeadLists;
-
+export class SparseAttentionKernel extends AttentionKernelBase {
   private constructor(
-    private readonly gpu: Gpu,
-    readonly headDim: number,
-    readonly kvDType: KvDType,
-    readonly tiles: AttentionTiles,
+    gpu: Gpu,
+    basics: KernelBasics,
     private readonly program: Program,
     private readonly countProgram: Program,
   ) {
-    this.heads = new HeadLists(gpu);
+    super(gpu, basics);
   }
 
   static async create(gpu: Gpu, options: AttentionKernelOptions): Promise<SparseAttentionKernel> {
-    checkHeadDim('attention.sparse', options.headDim);
-    const kvDType = options.kvDType ?? 'f32';
-    const tiles = tilesFor(gpu, 'attention.sparse', options);
-    const defines = attentionDefines(2, options.headDim, kvDType, tiles, false, options.compute ?? 'f32');
+    const b = kernelBasics(gpu, 'attention.sparse', options);
+    const defines = attentionDefines(2, b.headDim, b.kvDType, b.tiles, false, b.compute);
     // The count entry reads only the index: one program serves every head dim and K/V type.
     const countDefines = attentionDefines(2, 64, 'f32', { bq: 32, bk: 16 });
     const [program, countProgram] = await Promise.all([
       compileAttention(gpu, defines),
       gpu.compile({ shader: 'attention.wgsl', defines: countDefines, entryPoint: 'count_entries' }),
     ]);
-    return new SparseAttentionKernel(gpu, options.headDim, kvDType, tiles, program, countProgram);
+    return new SparseAttentionKernel(gpu, b, program, countProgram);
   }
 
   private params(s: AttentionShape, index: SparseIndex, n: number): Record<string, number> {
@@ -155,13 +146,8 @@ export class SparseAttentionKernel {
   /** Prefill: q [H, S, D], k/v [Hkv, Scap >= S, D] (the first S rows are the keys); index slot i serves heads[i]. */
   encode(batch: Batch, q: Tensor, k: Tensor, v: Tensor, out: Tensor, heads: Tensor | readonly number[], index: SparseIndex): void {
     const op = 'attention.sparse';
-    const s = validateQkvo(op, q, k, v, out, this.headDim, this.kvDType);
-    if (s.Tq > s.Scap) throw new ShapeError(`${op}: prefill of ${s.Tq} query rows needs k/v with at least as many rows, got ${k.describe()}`);
-    const list = this.heads.get(op, heads, s.H);
+    const { s, list, qBlocks } = this.prefillGrid(op, q, k, v, out, heads);
     validateIndex(op, index, s.Tq, list.n);
-    const qBlocks = Math.ceil(s.Tq / this.tiles.bq);
-    const max = this.gpu.caps.limits.maxComputeWorkgroupsPerDimension;
-    if (qBlocks > max || list.n > max) throw new ShapeError(`${op}: ${qBlocks} query blocks x ${list.n} heads exceed ${max} workgroups per dimension`);
     batch.dispatch({
       program: this.program,
       bindings: {
@@ -199,9 +185,5 @@ export class SparseAttentionKernel {
       workgroups: [x, y, 1],
       label: op,
     });
-  }
-
-  destroy(): void {
-    this.heads.destroy();
   }
 }

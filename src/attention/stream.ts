@@ -7,16 +7,13 @@ import type { Batch, Gpu, Program } from '../gpu/gpu.ts';
 import { ShapeError } from '../gpu/errors.ts';
 import type { Tensor } from '../tensor.ts';
 import {
+  AttentionKernelBase,
+  kernelBasics,
   attentionDefines,
   compileAttention,
   baseParams,
-  checkHeadDim,
-  tilesFor,
-  HeadLists,
-  validateQkvo,
   type AttentionKernelOptions,
-  type AttentionTiles,
-  type KvDType,
+  type KernelBasics,
 } from './dense.ts';
 
 export interface StreamParams {
@@ -42,37 +39,26 @@ export function streamEntries(S: number, nInit: number, nLocal: number): number 
   return n;
 }
 
-export class StreamAttentionKernel {
-  private readonly heads: HeadLists;
-
+export class StreamAttentionKernel extends AttentionKernelBase {
   private constructor(
-    private readonly gpu: Gpu,
-    readonly headDim: number,
-    readonly kvDType: KvDType,
-    readonly tiles: AttentionTiles,
+    gpu: Gpu,
+    basics: KernelBasics,
     private readonly program: Program,
   ) {
-    this.heads = new HeadLists(gpu);
+    super(gpu, basics);
   }
 
   static async create(gpu: Gpu, options: AttentionKernelOptions): Promise<StreamAttentionKernel> {
-    checkHeadDim('attention.stream_llm', options.headDim);
-    const kvDType = options.kvDType ?? 'f32';
-    const tiles = tilesFor(gpu, 'attention.stream_llm', options);
-    const program = await compileAttention(gpu, attentionDefines(1, options.headDim, kvDType, tiles, false, options.compute ?? 'f32'));
-    return new StreamAttentionKernel(gpu, options.headDim, kvDType, tiles, program);
+    const b = kernelBasics(gpu, 'attention.stream_llm', options);
+    const program = await compileAttention(gpu, attentionDefines(1, b.headDim, b.kvDType, b.tiles, false, b.compute));
+    return new StreamAttentionKernel(gpu, b, program);
   }
 
   /** Prefill: q [H, S, D], k/v [Hkv, Scap >= S, D] (the first S rows are the keys). */
   encode(batch: Batch, q: Tensor, k: Tensor, v: Tensor, out: Tensor, heads: Tensor | readonly number[], params: StreamParams): void {
     const op = 'attention.stream_llm';
-    const s = validateQkvo(op, q, k, v, out, this.headDim, this.kvDType);
-    if (s.Tq > s.Scap) throw new ShapeError(`${op}: prefill of ${s.Tq} query rows needs k/v with at least as many rows, got ${k.describe()}`);
+    const { s, list, qBlocks } = this.prefillGrid(op, q, k, v, out, heads);
     checkStreamParams(op, params);
-    const list = this.heads.get(op, heads, s.H);
-    const qBlocks = Math.ceil(s.Tq / this.tiles.bq);
-    const max = this.gpu.caps.limits.maxComputeWorkgroupsPerDimension;
-    if (qBlocks > max || list.n > max) throw new ShapeError(`${op}: ${qBlocks} query blocks x ${list.n} heads exceed ${max} workgroups per dimension`);
     batch.dispatch({
       program: this.program,
       bindings: { q, k, v, heads: list.tensor, out },
@@ -80,9 +66,5 @@ export class StreamAttentionKernel {
       workgroups: [qBlocks, list.n, 1],
       label: op,
     });
-  }
-
-  destroy(): void {
-    this.heads.destroy();
   }
 }
