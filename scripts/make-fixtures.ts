@@ -28,7 +28,7 @@ const GENERATOR_VERSION = 1;
 
 export interface FixtureSpec {
   name: string;
-  architecture: 'LlamaForCausalLM' | 'Qwen2ForCausalLM' | 'MistralForCausalLM';
+  architecture: 'LlamaForCausalLM' | 'Qwen2ForCausalLM' | 'MistralForCausalLM' | 'Phi3ForCausalLM';
   tokenizer: 'llama3' | 'qwen';
   hiddenSize: number;
   intermediateSize: number;
@@ -40,7 +40,11 @@ export interface FixtureSpec {
   tied: boolean;
   ropeTheta: number;
   /** Hugging Face `rope_scaling` (Llama 3.1/3.2 style), written as-is. */
-  ropeScaling?: { rope_type: 'llama3'; factor: number; low_freq_factor: number; high_freq_factor: number; original_max_position_embeddings: number };
+  ropeScaling?:
+    | { rope_type: 'llama3'; factor: number; low_freq_factor: number; high_freq_factor: number; original_max_position_embeddings: number }
+    | { type: 'longrope'; short_factor: number[]; long_factor: number[] };
+  /** Phi-3: top-level original_max_position_embeddings (longrope switches factors past it). */
+  originalMaxPositions?: number;
   slidingWindow?: number;
   /** Write two shards plus model.safetensors.index.json instead of one file. */
   sharded?: boolean;
@@ -76,6 +80,19 @@ export const FIXTURES: Record<string, FixtureSpec> = {
     name: 'qwen2-tiny-bf16', architecture: 'Qwen2ForCausalLM', tokenizer: 'qwen',
     hiddenSize: 128, intermediateSize: 296, numLayers: 2, numHeads: 2, numKvHeads: 1, headDim: 64,
     dtype: 'BF16', tied: true, ropeTheta: 1000000, seed: 404,
+  },
+  // Phi-3: fused qkv_proj / gate_up_proj, head_dim 96, GQA, longrope with a tiny original context
+  // (32) so that tests cover both factor sets; tied to keep the file small.
+  'phi3-longrope-bf16': {
+    name: 'phi3-longrope-bf16', architecture: 'Phi3ForCausalLM', tokenizer: 'llama3',
+    hiddenSize: 192, intermediateSize: 256, numLayers: 2, numHeads: 2, numKvHeads: 1, headDim: 96,
+    dtype: 'BF16', tied: true, ropeTheta: 10000,
+    ropeScaling: {
+      type: 'longrope',
+      short_factor: Array.from({ length: 48 }, (_, i) => 1 + 0.02 * i),
+      long_factor: Array.from({ length: 48 }, (_, i) => 1 + 0.15 * i),
+    },
+    originalMaxPositions: 32, seed: 606,
   },
   // Mistral: f16, untied, head_dim 96 with hidden 64, sliding_window recorded.
   'mistral-tiny-f16': {
@@ -137,10 +154,15 @@ export function fixtureTensors(spec: FixtureSpec): TensorToWrite[] {
   add('model.embed_tokens.weight', [vocab, h], 1);
   for (let l = 0; l < spec.numLayers; l++) {
     const p = `model.layers.${l}.`;
+    const phi3 = spec.architecture === 'Phi3ForCausalLM';
     add(`${p}input_layernorm.weight`, [h], 0.1, 1);
-    add(`${p}self_attn.q_proj.weight`, [qDim, h], 1 / Math.sqrt(h));
-    add(`${p}self_attn.k_proj.weight`, [kvDim, h], 1 / Math.sqrt(h));
-    add(`${p}self_attn.v_proj.weight`, [kvDim, h], 1 / Math.sqrt(h));
+    if (phi3) {
+      add(`${p}self_attn.qkv_proj.weight`, [qDim + 2 * kvDim, h], 1 / Math.sqrt(h));
+    } else {
+      add(`${p}self_attn.q_proj.weight`, [qDim, h], 1 / Math.sqrt(h));
+      add(`${p}self_attn.k_proj.weight`, [kvDim, h], 1 / Math.sqrt(h));
+      add(`${p}self_attn.v_proj.weight`, [kvDim, h], 1 / Math.sqrt(h));
+    }
     if (spec.architecture === 'Qwen2ForCausalLM') {
       add(`${p}self_attn.q_proj.bias`, [qDim], 0.2);
       add(`${p}self_attn.k_proj.bias`, [kvDim], 0.2);
@@ -148,8 +170,12 @@ export function fixtureTensors(spec: FixtureSpec): TensorToWrite[] {
     }
     add(`${p}self_attn.o_proj.weight`, [h, qDim], 1 / Math.sqrt(qDim));
     add(`${p}post_attention_layernorm.weight`, [h], 0.1, 1);
-    add(`${p}mlp.gate_proj.weight`, [inter, h], 1 / Math.sqrt(h));
-    add(`${p}mlp.up_proj.weight`, [inter, h], 1 / Math.sqrt(h));
+    if (phi3) {
+      add(`${p}mlp.gate_up_proj.weight`, [2 * inter, h], 1 / Math.sqrt(h));
+    } else {
+      add(`${p}mlp.gate_proj.weight`, [inter, h], 1 / Math.sqrt(h));
+      add(`${p}mlp.up_proj.weight`, [inter, h], 1 / Math.sqrt(h));
+    }
     add(`${p}mlp.down_proj.weight`, [h, inter], 1 / Math.sqrt(inter));
   }
   add('model.norm.weight', [h], 0.1, 1);
@@ -189,6 +215,22 @@ export function fixtureConfig(spec: FixtureSpec): Record<string, unknown> {
       rope_scaling: null,
       sliding_window: 32768,
       use_sliding_window: false,
+    };
+  }
+  if (spec.architecture === 'Phi3ForCausalLM') {
+    return {
+      ...common,
+      model_type: 'phi3',
+      attention_bias: false,
+      bos_token_id: 128000,
+      eos_token_id: 128001,
+      embd_pdrop: 0.0,
+      resid_pdrop: 0.0,
+      max_position_embeddings: 4096,
+      original_max_position_embeddings: spec.originalMaxPositions ?? 4096,
+      rms_norm_eps: 1e-5,
+      rope_scaling: spec.ropeScaling ?? null,
+      sliding_window: null,
     };
   }
   if (spec.architecture === 'MistralForCausalLM') {

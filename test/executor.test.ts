@@ -146,6 +146,22 @@ describe('LlamaRunner prefill', () => {
     whole.destroy();
   }, 120_000);
 
+  it('phi3 (fused qkv_proj / gate_up_proj, head_dim 96, longrope): logits match the reference with the short and the long factors', async () => {
+    const m = await load('phi3-longrope-bf16', SMALL_VOCAB);
+    const r = await runner(m);
+    // original_max_position_embeddings is 32: 20 tokens use the short factors, 41 the long ones
+    // (and cross chunk boundaries); running the short prompt again after the long one rebuilds the table.
+    for (const T of [20, 41, 20]) {
+      const ids = promptIds(T, m.config.vocabSize, 7);
+      const got = await r.prefill(ids, { returnHidden: true });
+      const ref = await referenceForward(m.ref, [...ids]);
+      const H = m.config.hiddenSize;
+      expect(relL2(got.hidden!, ref.hidden[m.config.numLayers]!.subarray((T - 1) * H, T * H)), `T=${T}`).toBeLessThan(1e-4);
+      expect(relL2(got.logits, ref.logits), `T=${T}`).toBeLessThan(1e-4);
+    }
+    r.destroy();
+  }, 200_000);
+
   it('dense equals sparse with budgets covering everything; split Q head groups equal one group', async () => {
     const m = await load('llama-tied-f32', SMALL_VOCAB);
     const ids = promptIds(70, m.config.vocabSize, 3);

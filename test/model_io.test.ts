@@ -113,7 +113,28 @@ describe('config', () => {
     expect(() => checkPromptLength(m, 4096)).not.toThrow();
     expect(() => checkPromptLength(m, 4097)).toThrow(UnsupportedError);
     const l = parseModelConfig(fixtureConfig(FIXTURES['llama32-rope-bf16']!));
-    expect(l.ropeScaling?.factor).toBe(32);
+    expect(l.ropeScaling).toMatchObject({ type: 'llama3', factor: 32 });
+  });
+
+  it('parses Phi-3 longrope (factors, original context, attention factor) and rejects what it cannot run', () => {
+    const raw = fixtureConfig(FIXTURES['phi3-longrope-bf16']!);
+    const c = parseModelConfig(raw);
+    expect(c.architecture).toBe('Phi3ForCausalLM');
+    const rs = c.ropeScaling;
+    if (rs?.type !== 'longrope') throw new Error('expected longrope');
+    expect(rs.originalMaxPositionEmbeddings).toBe(32);
+    expect(rs.shortFactor).toHaveLength(48);
+    // max 4096 / original 32 = 128: sqrt(1 + ln 128 / ln 32)
+    expect(rs.attentionFactor).toBeCloseTo(Math.sqrt(1 + Math.log(128) / Math.log(32)), 12);
+    const inv = ropeInvFrequencies(c);
+    const invLong = ropeInvFrequencies(c, 33);
+    expect(inv[5]! * rs.shortFactor[5]!).toBeCloseTo(invLong[5]! * rs.longFactor[5]!, 12);
+    const scaling = raw.rope_scaling as Record<string, unknown>;
+    expect(parseModelConfig({ ...raw, rope_scaling: { ...scaling, attention_factor: 1.25 } }).ropeScaling).toMatchObject({ attentionFactor: 1.25 });
+    expect(() => parseModelConfig({ ...raw, rope_scaling: { ...scaling, long_factor: [1, 2] } })).toThrow(/long_factor.*48/);
+    expect(() => parseModelConfig({ ...raw, original_max_position_embeddings: undefined })).toThrow(/original_max_position_embeddings/);
+    expect(() => parseModelConfig({ ...raw, partial_rotary_factor: 0.75 })).toThrow(UnsupportedError);
+    expect(() => checkPromptLength(parseModelConfig({ ...raw, sliding_window: 2047 }), 2048)).toThrow(/sliding attention window of 2047/);
   });
 
   it('reads generation_config.json token ids', async () => {
@@ -127,7 +148,7 @@ describe('config', () => {
     const { rope_theta: _t, rope_scaling: _s, torch_dtype: _d, ...rest } = llama31Config;
     const c = parseModelConfig({ ...rest, dtype: 'float16', rope_parameters: { rope_type: 'llama3', rope_theta: 500000, factor: 32, low_freq_factor: 1, high_freq_factor: 4, original_max_position_embeddings: 8192 } });
     expect(c.ropeTheta).toBe(500000);
-    expect(c.ropeScaling?.factor).toBe(32);
+    expect(c.ropeScaling).toMatchObject({ type: 'llama3', factor: 32 });
     expect(c.torchDtype).toBe('float16');
   });
 
@@ -250,7 +271,7 @@ describe('sources', () => {
       try {
         const port = (server.address() as { port: number }).port;
         const src = openHttpModel(`http://127.0.0.1:${port}/`);
-        expect(parseModelConfig(await readJson(src, 'config.json')).ropeScaling?.factor).toBe(32);
+        expect(parseModelConfig(await readJson(src, 'config.json')).ropeScaling).toMatchObject({ factor: 32 });
         if (honour) {
           const ckpt = await Checkpoint.open(src);
           const local = await Checkpoint.open(await openLocalModel(dir));

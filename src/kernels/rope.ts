@@ -12,7 +12,7 @@
 import type { Batch, Gpu, Program } from '../gpu/gpu.ts';
 import { BadInputError, DTypeError, ShapeError, UnsupportedError } from '../gpu/errors.ts';
 import type { Tensor } from '../tensor.ts';
-import type { Llama3RopeScaling } from '../model/config.ts';
+import { longRopeFactors, ropeAttentionFactor, type RopeScaling } from '../model/config.ts';
 import { ceilDiv, foldGrid } from './grid.ts';
 
 const WG = 256;
@@ -23,7 +23,7 @@ const f = Math.fround;
 export interface RopeConfig {
   headDim: number;
   ropeTheta: number;
-  ropeScaling?: Llama3RopeScaling;
+  ropeScaling?: RopeScaling;
 }
 
 /**
@@ -32,12 +32,14 @@ export interface RopeConfig {
  *   llama3:  wavelen = 2π / inv_freq; kept where wavelen < orig/high_freq_factor, divided by
  *            `factor` where wavelen > orig/low_freq_factor, and in between blended with
  *            s = (orig / wavelen - low) / (high - low): (1 - s) * inv_freq / factor + s * inv_freq.
+ *   longrope: 1 / (ext * theta^(arange(0, D, 2) / D)), ext = long_factor for sequences longer than
+ *            original_max_position_embeddings (seqLen), else short_factor.
  * Each step is rounded to f32 like the torch op it mirrors; note that `scalar / tensor` in torch is
  * `tensor.reciprocal() * scalar` (two roundings), and Python scalars are cast to f32 first.
  * theta^x is float64 pow rounded to f32 (correctly rounded); torch's vectorised powf is within
  * 1 ulp of that, so individual values may differ from transformers' by 1 f32 ulp.
  */
-export function ropeInvFreq(config: RopeConfig): Float32Array {
+export function ropeInvFreq(config: RopeConfig, seqLen = 0): Float32Array {
   const D = config.headDim;
   if (!Number.isInteger(D) || D < 2 || D % 2 !== 0) throw new BadInputError(`rope: headDim must be an even integer >= 2, got ${D}`);
   if (!(config.ropeTheta > 0) || !Number.isFinite(config.ropeTheta)) throw new BadInputError(`rope: ropeTheta must be a positive number, got ${config.ropeTheta}`);
@@ -49,7 +51,14 @@ export function ropeInvFreq(config: RopeConfig): Float32Array {
   }
   const s = config.ropeScaling;
   if (!s) return inv;
-  if (s.type !== 'llama3') throw new UnsupportedError(`rope: rope_scaling type "${String(s.type)}" is not supported`);
+  if (s.type === 'longrope') {
+    const ext = longRopeFactors(s, seqLen);
+    for (let i = 0; i < half; i++) {
+      const exponent = f(f(2 * i) / f(D));
+      inv[i] = f(f(1 / f(f(ext[i]!) * f(Math.pow(f(config.ropeTheta), exponent)))) * 1);
+    }
+    return inv;
+  }
   if (!(s.factor > 0) || !(s.highFreqFactor > s.lowFreqFactor) || !(s.lowFreqFactor > 0) || !(s.originalMaxPositionEmbeddings > 0)) {
     throw new BadInputError(`rope: invalid llama3 rope_scaling ${JSON.stringify(s)}`);
   }
@@ -88,6 +97,8 @@ export class RopeTable {
     readonly maxPositions: number,
     readonly shift: number,
     readonly cs: Tensor,
+    /** longrope: built with the long factors (for sequences past original_max_position_embeddings). */
+    readonly long: boolean,
   ) {}
 
   get split(): number {
@@ -96,10 +107,15 @@ export class RopeTable {
 
   /**
    * Uploads the table for `config` (or explicit f32 inv_freq values) covering positions < maxPositions
-   * (default 2^20: 2048 rows, 1 MiB for D = 128).
+   * (default 2^20: 2048 rows, 1 MiB for D = 128). seqLen: the sequence length longrope picks its
+   * factors by. longrope's attention factor scales the `hi` rows only: every position combines one
+   * `lo` and one `hi` row, so cos and sin come out scaled once.
    */
-  static create(gpu: Gpu, config: RopeConfig | { headDim: number; invFreq: Float32Array }, maxPositions = ROPE_DEFAULT_MAX_POSITIONS): RopeTable {
-    const invFreq = 'invFreq' in config ? config.invFreq : ropeInvFreq(config);
+  static create(gpu: Gpu, config: RopeConfig | { headDim: number; invFreq: Float32Array }, maxPositions = ROPE_DEFAULT_MAX_POSITIONS, seqLen = 0): RopeTable {
+    const explicit = 'invFreq' in config;
+    const invFreq = explicit ? config.invFreq : ropeInvFreq(config, seqLen);
+    const scale = explicit ? 1 : ropeAttentionFactor(config);
+    const long = !explicit && config.ropeScaling?.type === 'longrope' && seqLen > config.ropeScaling.originalMaxPositionEmbeddings;
     const D = config.headDim;
     if (invFreq.length !== D / 2) throw new ShapeError(`RopeTable: ${invFreq.length} inverse frequencies for headDim ${D} (need ${D / 2})`);
     if (!Number.isInteger(maxPositions) || maxPositions < 1 || maxPositions > 2 ** 31) {
@@ -112,13 +128,14 @@ export class RopeTable {
     const host = new Float32Array(rows * half * 2);
     for (let r = 0; r < rows; r++) {
       const p = r < B ? r : (r - B) * B;
+      const m = r < B ? 1 : scale;
       for (let i = 0; i < half; i++) {
         const a = p * invFreq[i]!; // exact in float64 while p < 2^29 (inv_freq has 24 significant bits)
-        host[(r * half + i) * 2] = Math.cos(a);
-        host[(r * half + i) * 2 + 1] = Math.sin(a);
+        host[(r * half + i) * 2] = Math.cos(a) * m;
+        host[(r * half + i) * 2 + 1] = Math.sin(a) * m;
       }
     }
-    return new RopeTable(D, invFreq, maxPositions, shift, gpu.upload(host, [rows, half, 2], 'f32', 'rope_cs'));
+    return new RopeTable(D, invFreq, maxPositions, shift, gpu.upload(host, [rows, half, 2], 'f32', 'rope_cs'), long);
   }
 
   release(gpu: Gpu): void {

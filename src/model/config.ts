@@ -3,18 +3,27 @@
  * numbers the runtime needs, validating each one (errors name the JSON field).
  *
  * Supported: LlamaForCausalLM (Llama 2, 3, 3.1, 3.2; rope_scaling "llama3"), Qwen2ForCausalLM
- * (q/k/v projection biases, often tied embeddings) and MistralForCausalLM. All three share one
- * block: RMSNorm -> GQA attention with rotary embeddings (rotate-half convention: element i pairs
- * with element i + headDim/2) -> residual -> RMSNorm -> SwiGLU MLP -> residual.
+ * (q/k/v projection biases, often tied embeddings), MistralForCausalLM and Phi3ForCausalLM (fused
+ * qkv_proj and gate_up_proj, split at load; rope_scaling "longrope"). All share one block: RMSNorm
+ * -> GQA attention with rotary embeddings (rotate-half convention: element i pairs with element
+ * i + headDim/2) -> residual -> RMSNorm -> SwiGLU MLP -> residual.
  *
- * Sliding windows (Mistral v0.1's `sliding_window`, Qwen2's `use_sliding_window`) are recorded in
+ * longrope (Phi-3): inv_freq_i = 1 / (ext_i * theta^(2i/D)) with ext = long_factor when the
+ * sequence is longer than original_max_position_embeddings, else short_factor; cos and sin are
+ * scaled by the attention factor (rope_scaling.attention_factor, else
+ * sqrt(1 + ln(s) / ln(original_max)) with s = max_position_embeddings / original_max, 1 when s <= 1).
+ * The runtime picks the factors from the prompt length at prefill and keeps them while decoding
+ * (transformers switches to the long factors mid-generation when the sequence crosses
+ * original_max, leaving the cached keys rotated with the short ones).
+ *
+ * Sliding windows (Mistral v0.1's `sliding_window`, Qwen2's `use_sliding_window`, Phi-3's) are recorded in
  * `slidingWindow`; the runtime computes full causal attention, which equals windowed attention only
  * while the prompt is no longer than the window. `checkPromptLength` enforces that with a typed error.
  */
 import { BadInputError, UnsupportedError } from '../gpu/errors.ts';
 import { readJson, type ModelSource } from './source.ts';
 
-export const SUPPORTED_ARCHITECTURES = ['LlamaForCausalLM', 'Qwen2ForCausalLM', 'MistralForCausalLM'] as const;
+export const SUPPORTED_ARCHITECTURES = ['LlamaForCausalLM', 'Qwen2ForCausalLM', 'MistralForCausalLM', 'Phi3ForCausalLM'] as const;
 export type Architecture = (typeof SUPPORTED_ARCHITECTURES)[number];
 
 export interface Llama3RopeScaling {
@@ -24,6 +33,18 @@ export interface Llama3RopeScaling {
   highFreqFactor: number;
   originalMaxPositionEmbeddings: number;
 }
+
+export interface LongRopeScaling {
+  type: 'longrope';
+  /** Per-frequency divisors (headDim / 2 each): short for sequences up to originalMaxPositionEmbeddings, long past it. */
+  shortFactor: number[];
+  longFactor: number[];
+  originalMaxPositionEmbeddings: number;
+  /** cos and sin are multiplied by it. */
+  attentionFactor: number;
+}
+
+export type RopeScaling = Llama3RopeScaling | LongRopeScaling;
 
 export interface ModelConfig {
   architecture: Architecture;
@@ -37,7 +58,7 @@ export interface ModelConfig {
   vocabSize: number;
   rmsNormEps: number;
   ropeTheta: number;
-  ropeScaling?: Llama3RopeScaling;
+  ropeScaling?: RopeScaling;
   maxPositionEmbeddings: number;
   tieWordEmbeddings: boolean;
   /** q_proj, k_proj and v_proj carry biases (Qwen2). o_proj never does in the supported models. */
@@ -85,13 +106,38 @@ function tokenIds(v: unknown, field: string): number[] {
   return list as number[];
 }
 
-function parseRopeScaling(raw: unknown, fieldName: string): Llama3RopeScaling | undefined {
+/** Phi-3's longrope ("su" in its first configs); `json` is the whole config (original_max may sit at its top level). */
+function parseLongRope(raw: Json, fieldName: string, json: Json, headDim: number, maxPositions: number): LongRopeScaling {
+  const where = `config.json ${fieldName}`;
+  const factors = (name: string): number[] => {
+    const v = raw[name];
+    if (!Array.isArray(v) || v.length !== headDim / 2 || !v.every((x) => typeof x === 'number' && Number.isFinite(x) && x > 0)) {
+      throw new BadInputError(`${where}: "${name}" must list ${headDim / 2} positive numbers (head_dim / 2), got ${JSON.stringify(v)?.slice(0, 80)}`);
+    }
+    return v as number[];
+  };
+  const orig = raw.original_max_position_embeddings ?? json.original_max_position_embeddings;
+  if (typeof orig !== 'number' || !Number.isInteger(orig) || orig <= 0) {
+    throw new BadInputError(`${where}: longrope needs original_max_position_embeddings (a positive integer), got ${JSON.stringify(orig)}`);
+  }
+  let attentionFactor: number;
+  if (raw.attention_factor !== undefined && raw.attention_factor !== null) {
+    attentionFactor = positiveNumber(raw, 'attention_factor', undefined, where);
+  } else {
+    const scale = raw.factor !== undefined && raw.factor !== null ? positiveNumber(raw, 'factor', undefined, where) : maxPositions / orig;
+    attentionFactor = scale <= 1 ? 1 : Math.sqrt(1 + Math.log(scale) / Math.log(orig));
+  }
+  return { type: 'longrope', shortFactor: factors('short_factor'), longFactor: factors('long_factor'), originalMaxPositionEmbeddings: orig, attentionFactor };
+}
+
+function parseRopeScaling(raw: unknown, fieldName: string, json: Json, headDim: number, maxPositions: number): RopeScaling | undefined {
   if (raw === undefined || raw === null) return undefined;
   if (!isObject(raw)) throw new BadInputError(`config.json: "${fieldName}" must be an object or null`);
   const type = raw.rope_type ?? raw.type;
   if (type === undefined || type === 'default') return undefined;
+  if (type === 'longrope' || type === 'su') return parseLongRope(raw, fieldName, json, headDim, maxPositions);
   if (type !== 'llama3') {
-    throw new UnsupportedError(`config.json: ${fieldName} type ${JSON.stringify(type)} is not supported (supported: "llama3", or none)`);
+    throw new UnsupportedError(`config.json: ${fieldName} type ${JSON.stringify(type)} is not supported (supported: "llama3", "longrope", or none)`);
   }
   const where = `config.json ${fieldName}`;
   const s: Llama3RopeScaling = {
@@ -150,11 +196,18 @@ export function parseModelConfig(json: unknown): ModelConfig {
   // Newer transformers write rope parameters into "rope_parameters"; older ones use rope_theta/rope_scaling.
   const ropeParams = isObject(json.rope_parameters) ? json.rope_parameters : undefined;
   const ropeTheta = ropeParams?.rope_theta !== undefined ? positiveNumber(ropeParams, 'rope_theta', undefined, 'config.json rope_parameters') : positiveNumber(json, 'rope_theta', 10000);
-  const ropeScaling = ropeParams ? parseRopeScaling(ropeParams, 'rope_parameters') : parseRopeScaling(json.rope_scaling, 'rope_scaling');
+  const maxPositions = positiveInt(json, 'max_position_embeddings', 2048);
+  const ropeScaling = ropeParams
+    ? parseRopeScaling(ropeParams, 'rope_parameters', json, headDim, maxPositions)
+    : parseRopeScaling(json.rope_scaling, 'rope_scaling', json, headDim, maxPositions);
+  const partial = json.partial_rotary_factor;
+  if (partial !== undefined && partial !== null && partial !== 1) {
+    throw new UnsupportedError(`config.json: partial_rotary_factor ${JSON.stringify(partial)} is not supported (rotary embeddings over the whole head only)`);
+  }
 
   let slidingWindow: number | undefined;
   const sw = json.sliding_window;
-  const swActive = architecture === 'MistralForCausalLM' || (architecture === 'Qwen2ForCausalLM' && json.use_sliding_window === true);
+  const swActive = architecture === 'MistralForCausalLM' || architecture === 'Phi3ForCausalLM' || (architecture === 'Qwen2ForCausalLM' && json.use_sliding_window === true);
   if (swActive && sw !== undefined && sw !== null) slidingWindow = positiveInt(json, 'sliding_window');
 
   const torchDtype = json.torch_dtype ?? json.dtype ?? 'float32';
@@ -176,7 +229,7 @@ export function parseModelConfig(json: unknown): ModelConfig {
     vocabSize: positiveInt(json, 'vocab_size'),
     rmsNormEps: positiveNumber(json, 'rms_norm_eps', 1e-6),
     ropeTheta,
-    maxPositionEmbeddings: positiveInt(json, 'max_position_embeddings', 2048),
+    maxPositionEmbeddings: maxPositions,
     tieWordEmbeddings: tie,
     attentionBias,
     eosTokenIds: tokenIds(json.eos_token_id, 'eos_token_id'),
@@ -205,12 +258,17 @@ export function checkPromptLength(config: ModelConfig, seqLen: number): void {
  * frequency-dependent scaling when configured (long wavelengths divided by `factor`, short ones
  * kept, a smooth blend between). Position p rotates pair (i, i + headDim/2) by p * invFreq[i].
  */
-export function ropeInvFrequencies(config: Pick<ModelConfig, 'headDim' | 'ropeTheta' | 'ropeScaling'>): Float64Array {
+export function ropeInvFrequencies(config: Pick<ModelConfig, 'headDim' | 'ropeTheta' | 'ropeScaling'>, seqLen = 0): Float64Array {
   const half = config.headDim / 2;
   const out = new Float64Array(half);
   for (let i = 0; i < half; i++) out[i] = 1 / config.ropeTheta ** ((2 * i) / config.headDim);
   const s = config.ropeScaling;
   if (!s) return out;
+  if (s.type === 'longrope') {
+    const ext = longRopeFactors(s, seqLen);
+    for (let i = 0; i < half; i++) out[i] = out[i]! / ext[i]!;
+    return out;
+  }
   const lowFreqWavelen = s.originalMaxPositionEmbeddings / s.lowFreqFactor;
   const highFreqWavelen = s.originalMaxPositionEmbeddings / s.highFreqFactor;
   for (let i = 0; i < half; i++) {
@@ -225,6 +283,16 @@ export function ropeInvFrequencies(config: Pick<ModelConfig, 'headDim' | 'ropeTh
     out[i] = (1 - smooth) * (f / s.factor) + smooth * f;
   }
   return out;
+}
+
+/** longrope: the factors a sequence of seqLen tokens uses (long past original_max_position_embeddings). */
+export function longRopeFactors(s: LongRopeScaling, seqLen: number): number[] {
+  return seqLen > s.originalMaxPositionEmbeddings ? s.longFactor : s.shortFactor;
+}
+
+/** The factor cos and sin are scaled by (longrope's attention factor; 1 otherwise). */
+export function ropeAttentionFactor(config: Pick<ModelConfig, 'ropeScaling'>): number {
+  return config.ropeScaling?.type === 'longrope' ? config.ropeScaling.attentionFactor : 1;
 }
 
 export interface GenerationDefaults {

@@ -761,9 +761,12 @@ export class LlamaRunner {
       );
     }
     const plan = this.planFor(ids.length, maxNew);
-    if (plan.scap > this.ropeTable.maxPositions) {
-      // allowLongPrompt past max_position_embeddings: a table covering the whole cache.
-      const table = RopeTable.create(this.gpu, this.config, plan.scap);
+    // longrope (Phi-3) picks its factors by the prompt length; decode keeps the prefill's table.
+    const rs = this.config.ropeScaling;
+    const wantLong = rs?.type === 'longrope' && ids.length > rs.originalMaxPositionEmbeddings;
+    if (plan.scap > this.ropeTable.maxPositions || wantLong !== this.ropeTable.long) {
+      // Also: allowLongPrompt past max_position_embeddings needs a table covering the whole cache.
+      const table = RopeTable.create(this.gpu, this.config, Math.max(plan.scap, this.ropeTable.maxPositions), ids.length);
       this.ropeTable.release(this.gpu);
       this.ropeTable = table;
     }

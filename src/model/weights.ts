@@ -16,6 +16,9 @@
  *   model.layers.N.mlp.down_proj.weight                [hidden, intermediate]
  *   model.norm.weight                                  [hidden]
  *   lm_head.weight                                     [vocab, hidden]  (absent/ignored when tied: lmHead === embed)
+ * Phi-3 fuses q/k/v and gate/up (split on the GPU after upload, rows in that order):
+ *   model.layers.N.self_attn.qkv_proj.weight           [(heads + 2 kvHeads) * headDim, hidden]
+ *   model.layers.N.mlp.gate_up_proj.weight             [2 * intermediate, hidden]
  * A failure (missing tensor, wrong shape, device error) destroys every buffer created so far.
  */
 import type { Gpu } from '../gpu/gpu.ts';
@@ -52,12 +55,14 @@ export interface ModelWeights {
 }
 
 export type LayerRole = keyof LayerWeights;
+/** Phi-3's fused checkpoint tensors, split into q/k/v and gate/up after upload. */
+export type FusedRole = 'qkv' | 'gateUp';
 
 export interface ExpectedTensor {
   name: string;
   shape: number[];
-  /** Where it goes: 'embed' | 'finalNorm' | 'lmHead', or a layer role with its layer index. */
-  role: 'embed' | 'finalNorm' | 'lmHead' | LayerRole;
+  /** Where it goes: 'embed' | 'finalNorm' | 'lmHead', or a layer role (or fused pair) with its layer index. */
+  role: 'embed' | 'finalNorm' | 'lmHead' | LayerRole | FusedRole;
   layer?: number;
 }
 
@@ -69,13 +74,18 @@ export function expectedTensors(config: ModelConfig): ExpectedTensor[] {
   const out: ExpectedTensor[] = [{ name: 'model.embed_tokens.weight', shape: [vocabSize, h], role: 'embed' }];
   for (let l = 0; l < config.numLayers; l++) {
     const p = `model.layers.${l}.`;
-    const add = (suffix: string, shape: number[], role: LayerRole): void => {
+    const add = (suffix: string, shape: number[], role: LayerRole | FusedRole): void => {
       out.push({ name: p + suffix, shape, role, layer: l });
     };
+    const fused = config.architecture === 'Phi3ForCausalLM';
     add('input_layernorm.weight', [h], 'inputNorm');
-    add('self_attn.q_proj.weight', [qDim, h], 'q');
-    add('self_attn.k_proj.weight', [kvDim, h], 'k');
-    add('self_attn.v_proj.weight', [kvDim, h], 'v');
+    if (fused) {
+      add('self_attn.qkv_proj.weight', [qDim + 2 * kvDim, h], 'qkv');
+    } else {
+      add('self_attn.q_proj.weight', [qDim, h], 'q');
+      add('self_attn.k_proj.weight', [kvDim, h], 'k');
+      add('self_attn.v_proj.weight', [kvDim, h], 'v');
+    }
     if (config.attentionBias) {
       add('self_attn.q_proj.bias', [qDim], 'qBias');
       add('self_attn.k_proj.bias', [kvDim], 'kBias');
@@ -83,8 +93,12 @@ export function expectedTensors(config: ModelConfig): ExpectedTensor[] {
     }
     add('self_attn.o_proj.weight', [h, qDim], 'o');
     add('post_attention_layernorm.weight', [h], 'postNorm');
-    add('mlp.gate_proj.weight', [inter, h], 'gate');
-    add('mlp.up_proj.weight', [inter, h], 'up');
+    if (fused) {
+      add('mlp.gate_up_proj.weight', [2 * inter, h], 'gateUp');
+    } else {
+      add('mlp.gate_proj.weight', [inter, h], 'gate');
+      add('mlp.up_proj.weight', [inter, h], 'up');
+    }
     add('mlp.down_proj.weight', [h, inter], 'down');
   }
   out.push({ name: 'model.norm.weight', shape: [h], role: 'finalNorm' });
@@ -117,6 +131,47 @@ export interface LoadWeightsOptions {
   onProgress?: (p: LoadProgress) => void;
   /** Slice size for streaming (multiple of 4, at most UPLOAD_SLICE_BYTES); tests use small ones. */
   sliceBytes?: number;
+}
+
+/**
+ * Splits Phi-3's fused per-layer tensors (qkv -> q, k, v; gateUp -> gate, up) into tensors of
+ * their own by copying row ranges on the GPU, then frees the fused buffers. `created` tracks every
+ * live weight buffer (for cleanup on failure).
+ */
+async function splitFused(gpu: Gpu, config: ModelConfig, byRole: Map<string, Tensor>, created: GPUBuffer[]): Promise<void> {
+  const device = gpu.device;
+  const qDim = config.numHeads * config.headDim;
+  const kvDim = config.numKvHeads * config.headDim;
+  const inter = config.intermediateSize;
+  for (let l = 0; l < config.numLayers; l++) {
+    for (const [fusedRole, parts] of [
+      ['qkv', [['q', qDim], ['k', kvDim], ['v', kvDim]]],
+      ['gateUp', [['gate', inter], ['up', inter]]],
+    ] as const) {
+      const src = byRole.get(`${l}.${fusedRole}`)!;
+      const rowBytes = src.byteLength / src.shape[0]!;
+      if (!Number.isInteger(rowBytes) || rowBytes % 4 !== 0) {
+        throw new ShapeError(`${src.label}: rows of ${src.shape[1]} ${src.dtype} values are not whole 4-byte words; fused Phi-3 weights need an even hidden_size`);
+      }
+      const enc = device.createCommandEncoder({ label: `split ${src.label}` });
+      let row = 0;
+      for (const [role, rows] of parts) {
+        device.pushErrorScope('out-of-memory');
+        const buffer = device.createBuffer({ size: rows * rowBytes, usage: GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_DST | GPUBufferUsage.COPY_SRC, label: `${src.label}:${role}` });
+        created.push(buffer);
+        const oom = await gpu.guard(device.popErrorScope());
+        if (oom) throw new GpuOutOfMemoryError(`out of GPU memory splitting ${src.label}: ${oom.message}`);
+        enc.copyBufferToBuffer(src.buffer, row * rowBytes, buffer, 0, rows * rowBytes);
+        byRole.set(`${l}.${role}`, new Tensor(buffer, [rows, src.shape[1]!], src.dtype, 0, `${src.label}:${role}`));
+        row += rows;
+      }
+      device.queue.submit([enc.finish()]);
+      await gpu.sync();
+      created.splice(created.indexOf(src.buffer), 1);
+      src.buffer.destroy();
+      byRole.delete(`${l}.${fusedRole}`);
+    }
+  }
 }
 
 function sameShape(a: readonly number[], b: readonly number[]): boolean {
@@ -206,6 +261,7 @@ export async function loadWeights(gpu: Gpu, checkpoint: Checkpoint, config: Mode
       }
     }
     await gpu.sync();
+    if (config.architecture === 'Phi3ForCausalLM') await splitFused(gpu, config, byRole, created);
   } catch (err) {
     destroyAll();
     throw err;

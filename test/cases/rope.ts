@@ -82,15 +82,31 @@ export const ropeCases: KernelCase[] = [
   ropeCase({ rotate: false, out: 'f16', T: 6, Htot: 2, D: 64, headStart: 0, heads: 2, Hout: 3, Scap: 6, posOffset: 0, dstOffset: 0 }),
   folded(ropeCase({ ...base, out: 'f16', T: 40, Htot: 4, D: 64, headStart: 1, heads: 3, Hout: 3, Scap: 50, posOffset: 300, dstOffset: 9 }), 3),
   {
-    name: 'rope:inv_freq (plain and llama3) vs an independent float64 derivation',
+    name: 'rope:inv_freq (plain, llama3, longrope short and long) vs an independent float64 derivation',
     quick: true,
     async run() {
-      for (const cfg of [{ headDim: 64, ropeTheta: 10000 }, { headDim: 128, ropeTheta: 1e6 }, LLAMA31, { ...LLAMA31, headDim: 64 }]) {
-        const got = ropeInvFreq(cfg);
-        const ref = ropeInvFrequencies(cfg);
+      const longrope: RopeConfig = {
+        headDim: 96,
+        ropeTheta: 10000,
+        ropeScaling: {
+          type: 'longrope',
+          shortFactor: Array.from({ length: 48 }, (_, i) => 1 + 0.01 * i),
+          longFactor: Array.from({ length: 48 }, (_, i) => 1 + 0.3 * i),
+          originalMaxPositionEmbeddings: 4096,
+          attentionFactor: 1.19,
+        },
+      };
+      const cases: [RopeConfig, number][] = [[{ headDim: 64, ropeTheta: 10000 }, 0], [{ headDim: 128, ropeTheta: 1e6 }, 0], [LLAMA31, 0], [{ ...LLAMA31, headDim: 64 }, 0], [longrope, 4096], [longrope, 4097]];
+      for (const [cfg, seqLen] of cases) {
+        const got = ropeInvFreq(cfg, seqLen);
+        const ref = ropeInvFrequencies(cfg, seqLen);
         // f32 step-by-step (as transformers computes) vs float64: a few f32 ulps apart at most.
-        compareArrays(`inv_freq ${JSON.stringify(cfg)}`, got, ref, { relL2: 1e-6, atol: 0, rtol: 5e-7 });
+        compareArrays(`inv_freq ${JSON.stringify(cfg)} seqLen ${seqLen}`, got, ref, { relL2: 1e-6, atol: 0, rtol: 5e-7 });
       }
+      // 4097 > original_max: the long factors (the last frequency divided by 1 + 0.3 * 47).
+      const longInv = ropeInvFreq(longrope, 4097)[47]!;
+      const want = 10000 ** (-94 / 96) / (1 + 0.3 * 47);
+      if (Math.abs(longInv - want) > want * 1e-6) throw new MismatchError(`longrope inv_freq[47] = ${longInv}, expected ${want}`);
       const inv = ropeInvFreq(LLAMA31);
       // Llama 3.1: i = 0 keeps 1 (wavelength 2π < 8192/4); the last is theta^(-126/128) / 8 (wavelength > 8192).
       if (inv[0] !== 1) throw new MismatchError(`llama3 inv_freq[0] = ${inv[0]}, expected 1`);

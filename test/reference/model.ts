@@ -71,15 +71,35 @@ export async function loadReferenceModel(from: string | ModelSource): Promise<Re
   const layers: RefLayer[] = [];
   for (let l = 0; l < config.numLayers; l++) {
     const p = `model.layers.${l}.`;
+    const H = config.hiddenSize;
+    const qDim = config.numHeads * config.headDim;
+    const kvDim = config.numKvHeads * config.headDim;
+    let q: Float64Array, k: Float64Array, v: Float64Array, gate: Float64Array, up: Float64Array;
+    if (config.architecture === 'Phi3ForCausalLM') {
+      // Phi-3 stores q, k, v as one [qDim + 2 kvDim, H] matrix and gate, up as one [2 I, H] (rows in that order).
+      const qkv = await readF64(checkpoint, `${p}self_attn.qkv_proj.weight`);
+      q = qkv.slice(0, qDim * H);
+      k = qkv.slice(qDim * H, (qDim + kvDim) * H);
+      v = qkv.slice((qDim + kvDim) * H);
+      const gu = await readF64(checkpoint, `${p}mlp.gate_up_proj.weight`);
+      gate = gu.slice(0, config.intermediateSize * H);
+      up = gu.slice(config.intermediateSize * H);
+    } else {
+      q = await readF64(checkpoint, `${p}self_attn.q_proj.weight`);
+      k = await readF64(checkpoint, `${p}self_attn.k_proj.weight`);
+      v = await readF64(checkpoint, `${p}self_attn.v_proj.weight`);
+      gate = await readF64(checkpoint, `${p}mlp.gate_proj.weight`);
+      up = await readF64(checkpoint, `${p}mlp.up_proj.weight`);
+    }
     const layer: RefLayer = {
       inputNorm: await readF64(checkpoint, `${p}input_layernorm.weight`),
-      q: await readF64(checkpoint, `${p}self_attn.q_proj.weight`),
-      k: await readF64(checkpoint, `${p}self_attn.k_proj.weight`),
-      v: await readF64(checkpoint, `${p}self_attn.v_proj.weight`),
+      q,
+      k,
+      v,
       o: await readF64(checkpoint, `${p}self_attn.o_proj.weight`),
       postNorm: await readF64(checkpoint, `${p}post_attention_layernorm.weight`),
-      gate: await readF64(checkpoint, `${p}mlp.gate_proj.weight`),
-      up: await readF64(checkpoint, `${p}mlp.up_proj.weight`),
+      gate,
+      up,
       down: await readF64(checkpoint, `${p}mlp.down_proj.weight`),
     };
     if (config.attentionBias) {
@@ -151,15 +171,23 @@ export function linear(x: Float64Array, rows: number, inDim: number, W: Float64A
  * Inverse rotary frequencies theta^(-2i/D), i < D/2, with Llama 3 scaling: wavelengths above
  * original_max / low_freq_factor are divided by `factor`, those below original_max /
  * high_freq_factor are kept, and the band between blends the two linearly in original_max / wavelength.
+ * longrope (Phi-3): divided by long_factor[i] when the sequence (seqLen) is longer than
+ * original_max, else by short_factor[i].
  */
-export function ropeInvFreq(config: ModelConfig): Float64Array {
+export function ropeInvFreq(config: ModelConfig, seqLen = 0): Float64Array {
   const D = config.headDim;
   const inv = new Float64Array(D / 2);
+  const s = config.ropeScaling;
   for (let i = 0; i < D / 2; i++) {
     const base = Math.pow(config.ropeTheta, -(2 * i) / D);
-    const s = config.ropeScaling;
     if (!s) {
       inv[i] = base;
+      continue;
+    }
+    if (s.type === 'longrope') {
+      // Phi-3: per-frequency divisors, the long ones for sequences past the original context.
+      const ext = seqLen > s.originalMaxPositionEmbeddings ? s.longFactor : s.shortFactor;
+      inv[i] = base / ext[i]!;
       continue;
     }
     const wavelen = (2 * Math.PI) / base;
@@ -177,9 +205,10 @@ export function ropeInvFreq(config: ModelConfig): Float64Array {
 /**
  * Rotates, in place, every head of x [T, heads * D] at position t (the row):
  *   x'[i]       = x[i] cos(t f_i) - x[i + D/2] sin(t f_i)
- *   x'[i + D/2] = x[i + D/2] cos(t f_i) + x[i] sin(t f_i)        for i < D/2.
+ *   x'[i + D/2] = x[i + D/2] cos(t f_i) + x[i] sin(t f_i)        for i < D/2,
+ * with cos and sin multiplied by `scale` (longrope's attention factor; 1 otherwise).
  */
-export function rope(x: Float64Array, T: number, heads: number, D: number, invFreq: Float64Array, positions?: readonly number[]): void {
+export function rope(x: Float64Array, T: number, heads: number, D: number, invFreq: Float64Array, positions?: readonly number[], scale = 1): void {
   const half = D / 2;
   for (let t = 0; t < T; t++) {
     const pos = positions ? positions[t]! : t;
@@ -187,8 +216,8 @@ export function rope(x: Float64Array, T: number, heads: number, D: number, invFr
       const base = t * heads * D + h * D;
       for (let i = 0; i < half; i++) {
         const angle = pos * invFreq[i]!;
-        const c = Math.cos(angle);
-        const s = Math.sin(angle);
+        const c = Math.cos(angle) * scale;
+        const s = Math.sin(angle) * scale;
         const a = x[base + i]!;
         const b = x[base + i + half]!;
         x[base + i] = a * c - b * s;
@@ -270,8 +299,9 @@ export function decoderLayer(model: RefModel, l: number, x: Float64Array, T: num
   const q = linear(h, T, H, w.q, c.numHeads * D, w.qBias);
   const k = linear(h, T, H, w.k, c.numKvHeads * D, w.kBias);
   const v = linear(h, T, H, w.v, c.numKvHeads * D, w.vBias);
-  rope(q, T, c.numHeads, D, invFreq);
-  rope(k, T, c.numKvHeads, D, invFreq);
+  const scale = c.ropeScaling?.type === 'longrope' ? c.ropeScaling.attentionFactor : 1;
+  rope(q, T, c.numHeads, D, invFreq, undefined, scale);
+  rope(k, T, c.numKvHeads, D, invFreq, undefined, scale);
   const mask = options.mask;
   const a = causalAttention(q, k, v, T, c.numHeads, c.numKvHeads, D, mask ? (head, qi, ki) => mask(l, head, qi, ki) : undefined);
   const attnOut = linear(a, T, c.numHeads * D, w.o, H);
@@ -305,7 +335,7 @@ export async function referenceForward(model: RefModel, ids: readonly number[], 
   const T = ids.length;
   const H = c.hiddenSize;
   if (T === 0) throw new RangeError('referenceForward: no tokens');
-  const invFreq = ropeInvFreq(c);
+  const invFreq = ropeInvFreq(c, T);
   let x = await embedding(model, ids);
   const hidden = [x];
   for (let l = 0; l < c.numLayers; l++) {
