@@ -231,7 +231,7 @@ const SHARE_NAMES: Record<string, string> = { attention: 'attention', estimation
 function showReport(r: RunReport, extra: { loadMs?: number; stop: string; model: OpenModel }): void {
   const body = document.createElement('tbody');
   body.append(
-    row('Prompt', `${formatCount(r.promptTokens)} tokens, ${r.attentionMode} attention, chunks of ${formatCount(r.chunkSize)}`),
+    row('Prompt', `${formatCount(r.promptTokens)} tokens, ${r.attentionMode} attention (${r.attentionCompute === 'sgmatrix' ? 'tensor cores' : 'f32'}), chunks of ${formatCount(r.chunkSize)}`),
     row('Prefill time', formatMs(r.prefillMs)),
     row('Prefill speed', formatRate(r.prefillTokensPerSecond, 'tok/s')),
     row('Time to first token', formatMs(r.timeToFirstTokenMs)),
