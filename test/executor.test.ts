@@ -65,8 +65,9 @@ const models = new Map<string, Loaded>();
  * the first `vocab` rows (and config.json says so): the real tokenizers' 128K-151K rows make every
  * LM-head product take seconds on SwiftShader, and most tests here only need the transformer.
  */
-async function load(name: string, vocab?: number): Promise<Loaded> {
-  const key = `${name}:${vocab ?? 'full'}`;
+async function load(name: string, vocab?: number, overrides: Record<string, unknown> = {}): Promise<Loaded> {
+  const tag = Object.entries(overrides).map(([k, v]) => `-${k}=${String(v)}`).join('');
+  const key = `${name}:${vocab ?? 'full'}${tag}`;
   let m = models.get(key);
   if (m) return m;
   const spec = FIXTURES[name]!;
@@ -81,7 +82,7 @@ async function load(name: string, vocab?: number): Promise<Loaded> {
       return { ...t, shape: [vocab, t.shape[1]!], data: t.data.subarray(0, vocab * rowBytes) };
     });
     await writeFile(join(d, 'model.safetensors'), encodeSafetensors(tensors, { format: 'pt' }));
-    const config = { ...fixtureConfig(spec), vocab_size: vocab, bos_token_id: 0, eos_token_id: vocab - 1 };
+    const config = { ...fixtureConfig(spec), vocab_size: vocab, bos_token_id: 0, eos_token_id: vocab - 1, ...overrides };
     await writeFile(join(d, 'config.json'), JSON.stringify(config));
   }
   const source = await openLocalModel(d);
@@ -233,6 +234,28 @@ describe('LlamaRunner decode', () => {
     const s1 = await r.generate(ids, { maxNewTokens: 3, stopTokens: [], sampling: { temperature: 1, topK: 50, topP: 0.9, seed: 11 } });
     const s2 = await r.generate(ids, { maxNewTokens: 3, stopTokens: [], sampling: { temperature: 1, topK: 50, topP: 0.9, seed: 11 } });
     expect(s1.tokens).toEqual(s2.tokens);
+    r.destroy();
+  }, 180_000);
+});
+
+describe('LlamaRunner sliding window', () => {
+  it('mistral with a 16-token window: prefill across chunks and every decode step match the windowed reference', async () => {
+    const W = 16;
+    const m = await load('mistral-tiny-f16', SMALL_VOCAB, { sliding_window: W });
+    expect(m.config.slidingWindow).toBe(W);
+    const r = await runner(m);
+    const ids = promptIds(37, m.config.vocabSize, 9);
+    const stepLogits: Float32Array[] = [];
+    const out = await r.generate(ids, { maxNewTokens: 3, stopTokens: [], onLogits: (l) => stepLogits.push(l) });
+    const seq = [...ids];
+    for (let i = 0; i < 3; i++) {
+      const ref = await referenceForward(m.ref, seq);
+      expect(relL2(stepLogits[i]!, ref.logits), `step ${i}`).toBeLessThan(1e-4);
+      seq.push(out.tokens[i]!);
+    }
+    // The window matters here: full causal attention gives other logits.
+    const fullRef = await referenceForward((await load('mistral-tiny-f16', SMALL_VOCAB)).ref, [...ids]);
+    expect(relL2(stepLogits[0]!, fullRef.logits)).toBeGreaterThan(1e-3);
     r.destroy();
   }, 180_000);
 });

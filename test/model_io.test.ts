@@ -110,8 +110,11 @@ describe('config', () => {
     expect(q.slidingWindow).toBeUndefined(); // use_sliding_window: false
     const m = parseModelConfig(fixtureConfig(FIXTURES['mistral-tiny-f16']!));
     expect(m).toMatchObject({ architecture: 'MistralForCausalLM', slidingWindow: 4096, headDim: 96, hiddenSize: 64, torchDtype: 'float16' });
-    expect(() => checkPromptLength(m, 4096)).not.toThrow();
-    expect(() => checkPromptLength(m, 4097)).toThrow(UnsupportedError);
+    // Mistral's window is run by the executor; Qwen2's per-layer window is not: prompts past it are refused.
+    expect(() => checkPromptLength(m, 4097)).not.toThrow();
+    const qw = parseModelConfig({ ...fixtureConfig(FIXTURES['qwen2-tiny-bf16']!), use_sliding_window: true, sliding_window: 4096 });
+    expect(() => checkPromptLength(qw, 4096)).not.toThrow();
+    expect(() => checkPromptLength(qw, 4097)).toThrow(UnsupportedError);
     const l = parseModelConfig(fixtureConfig(FIXTURES['llama32-rope-bf16']!));
     expect(l.ropeScaling).toMatchObject({ type: 'llama3', factor: 32 });
   });
@@ -134,7 +137,7 @@ describe('config', () => {
     expect(() => parseModelConfig({ ...raw, rope_scaling: { ...scaling, long_factor: [1, 2] } })).toThrow(/long_factor.*48/);
     expect(() => parseModelConfig({ ...raw, original_max_position_embeddings: undefined })).toThrow(/original_max_position_embeddings/);
     expect(() => parseModelConfig({ ...raw, partial_rotary_factor: 0.75 })).toThrow(UnsupportedError);
-    expect(() => checkPromptLength(parseModelConfig({ ...raw, sliding_window: 2047 }), 2048)).toThrow(/sliding attention window of 2047/);
+    expect(parseModelConfig({ ...raw, sliding_window: 2047 }).slidingWindow).toBe(2047);
   });
 
   it('reads generation_config.json token ids', async () => {

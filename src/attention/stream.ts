@@ -14,6 +14,7 @@ import {
   baseParams,
   type AttentionKernelOptions,
   type KernelBasics,
+  type DenseEncodeOptions,
 } from './dense.ts';
 
 export interface StreamParams {
@@ -54,15 +55,24 @@ export class StreamAttentionKernel extends AttentionKernelBase {
     return new StreamAttentionKernel(gpu, b, program);
   }
 
-  /** Prefill: q [H, S, D], k/v [Hkv, Scap >= S, D] (the first S rows are the keys). */
-  encode(batch: Batch, q: Tensor, k: Tensor, v: Tensor, out: Tensor, heads: Tensor | readonly number[], params: StreamParams): void {
+  /**
+   * Prefill: q [H, S, D], k/v [Hkv, Scap >= S, D] (the first S rows are the keys). With `at`, the
+   * query rows sit at positions qPos0.. over the first kvLen cache rows (decode: Tq = 1, qPos0 =
+   * kvLen - 1), as the dense kernel's options: a sliding window (nInit 0, nLocal = window) then
+   * serves decode too.
+   */
+  encode(batch: Batch, q: Tensor, k: Tensor, v: Tensor, out: Tensor, heads: Tensor | readonly number[], params: StreamParams, at?: DenseEncodeOptions): void {
     const op = 'attention.stream_llm';
-    const { s, list, qBlocks } = this.prefillGrid(op, q, k, v, out, heads);
+    const { s, list, qBlocks } = at ? this.grid(op, q, k, v, out, heads) : this.prefillGrid(op, q, k, v, out, heads);
     checkStreamParams(op, params);
+    const kvLen = at?.kvLen ?? s.Tq;
+    const qPos0 = at?.qPos0 ?? kvLen - s.Tq;
+    if (!Number.isInteger(kvLen) || kvLen < 1 || kvLen > s.Scap) throw new ShapeError(`${op}: kvLen=${kvLen} must be in 1..${s.Scap} (rows of k)`);
+    if (!Number.isInteger(qPos0) || qPos0 < 0) throw new ShapeError(`${op}: qPos0=${qPos0} must be a non-negative integer`);
     batch.dispatch({
       program: this.program,
       bindings: { q, k, v, heads: list.tensor, out },
-      params: { ...baseParams(s, 0, s.Tq, list.n), n_init: params.nInit, n_local: params.nLocal },
+      params: { ...baseParams(s, qPos0, kvLen, list.n), n_init: params.nInit, n_local: params.nLocal },
       workgroups: [qBlocks, list.n, 1],
       label: op,
     });

@@ -17,8 +17,10 @@
  * original_max, leaving the cached keys rotated with the short ones).
  *
  * Sliding windows (Mistral v0.1's `sliding_window`, Qwen2's `use_sliding_window`, Phi-3's) are recorded in
- * `slidingWindow`; the runtime computes full causal attention, which equals windowed attention only
- * while the prompt is no longer than the window. `checkPromptLength` enforces that with a typed error.
+ * `slidingWindow`. The executor runs Mistral's and Phi-3's windows (key j visible to query i iff
+ * i - j < window) in prefill and decode; Qwen2 applies its window to the layers from
+ * max_window_layers on only, which the runtime does not model, so `checkPromptLength` rejects
+ * Qwen2 prompts longer than its window with a typed error.
  */
 import { BadInputError, UnsupportedError } from '../gpu/errors.ts';
 import { readJson, type ModelSource } from './source.ts';
@@ -242,13 +244,13 @@ export function parseModelConfig(json: unknown): ModelConfig {
 }
 
 /**
- * Throws UnsupportedError when full causal attention would differ from the model's own attention
- * for a prompt of `seqLen` tokens (sliding window shorter than the prompt).
+ * Throws UnsupportedError when the runtime's attention would differ from the model's own for a
+ * prompt of `seqLen` tokens: Qwen2's per-layer sliding window shorter than the prompt.
  */
 export function checkPromptLength(config: ModelConfig, seqLen: number): void {
-  if (config.slidingWindow !== undefined && seqLen > config.slidingWindow) {
+  if (config.architecture === 'Qwen2ForCausalLM' && config.slidingWindow !== undefined && seqLen > config.slidingWindow) {
     throw new UnsupportedError(
-      `${config.architecture} uses a sliding attention window of ${config.slidingWindow} tokens; prompts longer than that (${seqLen}) are not supported`,
+      `${config.architecture} uses a sliding attention window of ${config.slidingWindow} tokens on some layers; prompts longer than that (${seqLen}) are not supported`,
     );
   }
 }

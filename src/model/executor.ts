@@ -1,5 +1,5 @@
 /**
- * LlamaRunner: the GPU graph executor of a Llama-family decoder (Llama 2/3, Qwen2, Mistral). It runs a
+ * LlamaRunner: the GPU graph executor of a Llama-family decoder (Llama 2/3, Qwen2, Mistral, Phi-3). It runs a
  * whole prompt's prefill in chunks with MInference per-head sparse attention, then decodes token by
  * token over the KV cache.
  *
@@ -8,7 +8,9 @@
  *                      group), RoPE'd k and plain v into the layer's KV cache [Hkv, Scap, D]
  *   attention          over the whole prompt, per head group, each head with its pattern (dense
  *                      below `denseBelow` tokens); MInference estimates the sparse index of each
- *                      head from the last 64 queries of the whole prompt, which is why Q is kept whole
+ *                      head from the last 64 queries of the whole prompt, which is why Q is kept whole;
+ *                      models with a sliding window (Mistral v0.1, Phi-3) run the window instead
+ *                      once the prompt is longer than it, in decode too
  *   pass B per chunk   attention rows -> o projection -> residual add + norm -> SwiGLU MLP ->
  *                      residual add
  * The residual stream lives in one [chunk, C] tensor per chunk; only the last token's final hidden
@@ -31,6 +33,7 @@ import type { Pattern } from '../attention/types.ts';
 import { MatmulKernel, type MatmulVariant } from '../kernels/matmul.ts';
 import { AddRmsNormKernel, RmsNormKernel, type NormWeightDType } from '../kernels/rms_norm.ts';
 import { DenseAttentionKernel, resolveAttentionCompute, type AttentionCompute } from '../attention/dense.ts';
+import { StreamAttentionKernel } from '../attention/stream.ts';
 import { RopeKernel, RopeTable } from '../kernels/rope.ts';
 import { SiluMulKernel } from '../kernels/silu_mul.ts';
 import { EmbeddingKernel } from '../kernels/embedding.ts';
@@ -141,6 +144,10 @@ interface Kernels {
   dense: DenseAttentionKernel;
   /** Prefill attention on tensor cores (attentionCompute 'sgmatrix'). */
   densePrefill?: DenseAttentionKernel;
+  /** Sliding-window models (Mistral v0.1, Phi-3): the window as an A-shape without sinks, prefill and decode. */
+  window?: StreamAttentionKernel;
+  /** The f32 window kernel for decode when prefill runs on tensor cores. */
+  windowDecode?: StreamAttentionKernel;
 }
 
 /** Buffers of one chunk pass, [rows, ...] views (rows <= chunk). */
@@ -305,7 +312,9 @@ export class LlamaRunner {
       }
     }
     const D = c.headDim;
-    const [embed, ropeQ, copyF32, ropeK, copyV, siluMul, headsToTokens, dense, densePrefill] = await Promise.all([
+    // Qwen2's window covers some layers only; checkPromptLength refuses prompts it would matter for.
+    const windowed = c.slidingWindow !== undefined && c.architecture !== 'Qwen2ForCausalLM';
+    const [embed, ropeQ, copyF32, ropeK, copyV, siluMul, headsToTokens, dense, densePrefill, window, windowDecode] = await Promise.all([
       EmbeddingKernel.create(gpu, { weightDType: half(w.embed.dtype) }),
       RopeKernel.create(gpu, { headDim: D, rotate: true, outDType: 'f32' }),
       RopeKernel.create(gpu, { headDim: D, rotate: false, outDType: 'f32' }),
@@ -315,6 +324,8 @@ export class LlamaRunner {
       HeadsToTokensKernel.create(gpu),
       DenseAttentionKernel.create(gpu, { headDim: D, kvDType: options.kvDType }),
       attnCompute === 'sgmatrix' ? DenseAttentionKernel.create(gpu, { headDim: D, kvDType: options.kvDType, compute: 'sgmatrix', splitKeys: false }) : undefined,
+      windowed ? StreamAttentionKernel.create(gpu, { headDim: D, kvDType: options.kvDType, compute: attnCompute }) : undefined,
+      windowed && attnCompute !== 'f32' ? StreamAttentionKernel.create(gpu, { headDim: D, kvDType: options.kvDType }) : undefined,
       Promise.all(jobs),
     ]);
     // The matmul kernel takes f32 biases; half-precision checkpoint biases are widened once here.
@@ -330,7 +341,7 @@ export class LlamaRunner {
       biases.push(b);
     }
     const ropeTable = RopeTable.create(gpu, c, Math.max(c.maxPositionEmbeddings, 1));
-    return new LlamaRunner(gpu, options, { embed, norm, addNorm, matmul, ropeQ, copyF32, ropeK, copyV, siluMul, headsToTokens, dense, densePrefill }, ropeTable, biases, attnCompute);
+    return new LlamaRunner(gpu, options, { embed, norm, addNorm, matmul, ropeQ, copyF32, ropeK, copyV, siluMul, headsToTokens, dense, densePrefill, window, windowDecode }, ropeTable, biases, attnCompute);
   }
 
   /** The report of the last prefill / generate call. */
@@ -505,6 +516,8 @@ export class LlamaRunner {
     });
     this.k.dense.destroy();
     this.k.densePrefill?.destroy();
+    this.k.window?.destroy();
+    this.k.windowDecode?.destroy();
   }
 
   // ------------------------------------------------------------------ layer helpers
@@ -556,8 +569,16 @@ export class LlamaRunner {
 
   private patternsFor(layer: number, T: number): Pattern[] | undefined {
     const ac = this.options.attentionConfig;
-    if (!ac || T < this.denseBelow) return undefined;
+    // A prompt longer than the model's sliding window runs the window on every head (the model's own
+    // attention); a sparse config is not combined with it.
+    if (!ac || T < this.denseBelow || this.windowFor(T) !== undefined) return undefined;
     return ac[layer];
+  }
+
+  /** The sliding window when it restricts attention over `keys` keys (undefined: full causal). */
+  private windowFor(keys: number): number | undefined {
+    const W = this.config.slidingWindow;
+    return this.k.window && W !== undefined && keys > W ? W : undefined;
   }
 
   /** The flat step list of a whole prefill. */
@@ -673,6 +694,11 @@ export class LlamaRunner {
     const k = headSlice(st.kCache[l]!, g.kvStart, g.kvHeads);
     const v = headSlice(st.vCache[l]!, g.kvStart, g.kvHeads);
     const heads = Array.from({ length: g.heads }, (_, h) => h);
+    const W = this.windowFor(T);
+    if (W !== undefined) {
+      this.k.window!.encode(b, st.q[gi]!, k, v, st.attnOut[gi]!, heads, { nInit: 0, nLocal: W }, { qPos0: 0, kvLen: T });
+      return;
+    }
     (this.k.densePrefill ?? this.k.dense).encode(b, st.q[gi]!, k, v, st.attnOut[gi]!, heads, { qPos0: 0, kvLen: T });
   }
 
@@ -829,7 +855,12 @@ export class LlamaRunner {
       this.k.ropeQ.encode(b, buf.qProj, st.qDecode, { ...opts, headStart: 0, heads: c.numHeads, dstOffset: 0 });
       this.k.ropeK.encode(b, buf.kProj, st.kCache[l]!, { ...opts, headStart: 0, heads: c.numKvHeads });
       this.k.copyV.encode(b, buf.vProj, st.vCache[l]!, { headStart: 0, heads: c.numKvHeads, posOffset: p, dstOffset: p });
-      this.k.dense.encode(b, st.qDecode, st.kCache[l]!, st.vCache[l]!, st.attnDecode, allHeads, { qPos0: p, kvLen: p + 1 });
+      const W = this.windowFor(p + 1);
+      if (W !== undefined) {
+        (this.k.windowDecode ?? this.k.window)!.encode(b, st.qDecode, st.kCache[l]!, st.vCache[l]!, st.attnDecode, allHeads, { nInit: 0, nLocal: W }, { qPos0: p, kvLen: p + 1 });
+      } else {
+        this.k.dense.encode(b, st.qDecode, st.kCache[l]!, st.vCache[l]!, st.attnDecode, allHeads, { qPos0: p, kvLen: p + 1 });
+      }
       this.k.headsToTokens.encode(b, st.attnDecode, buf.attnRows, { srcOffset: 0, tokens: 1, headStart: 0 });
       this.encodeOutAndMlp(b, L, l, st.tok, buf, true);
     }

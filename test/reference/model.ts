@@ -303,7 +303,11 @@ export function decoderLayer(model: RefModel, l: number, x: Float64Array, T: num
   rope(q, T, c.numHeads, D, invFreq, undefined, scale);
   rope(k, T, c.numKvHeads, D, invFreq, undefined, scale);
   const mask = options.mask;
-  const a = causalAttention(q, k, v, T, c.numHeads, c.numKvHeads, D, mask ? (head, qi, ki) => mask(l, head, qi, ki) : undefined);
+  // Sliding window (Mistral v0.1, Phi-3): key ki is visible to query qi only when qi - ki < window.
+  const W = c.slidingWindow;
+  const visible =
+    mask || W !== undefined ? (head: number, qi: number, ki: number) => (W === undefined || qi - ki < W) && (!mask || mask(l, head, qi, ki)) : undefined;
+  const a = causalAttention(q, k, v, T, c.numHeads, c.numKvHeads, D, visible);
   const attnOut = linear(a, T, c.numHeads * D, w.o, H);
   const x1 = new Float64Array(x.length);
   for (let i = 0; i < x.length; i++) x1[i] = x[i]! + attnOut[i]!;
