@@ -62,7 +62,6 @@ export function sgTiles(gpu: Gpu, op: string, headDim: number): AttentionTiles {
   return SG_TILES;
 }
 
-/** Tiles for a kernel: tensor-core tiles, or the f32 choice. */
 /**
  * The attention arithmetic for a request: 'auto' (or undefined) takes 'sgmatrix' where the
  * tensor-core path can run (a hardware adapter with subgroup matrices), else 'f32'; an explicit
@@ -85,6 +84,7 @@ export function resolveAttentionCompute(gpu: Gpu, compute: AttentionCompute | 'a
   }
 }
 
+/** Tiles for a kernel: tensor-core tiles, or the f32 choice. */
 export function tilesFor(gpu: Gpu, op: string, options: AttentionKernelOptions): AttentionTiles {
   return options.compute === 'sgmatrix' ? sgTiles(gpu, op, options.headDim) : chooseTiles(gpu, options.headDim, options.tiles);
 }
@@ -255,7 +255,7 @@ const SPLIT_MIN_KEYS = 2048;
 const SPLIT_TARGET_WORKGROUPS = 512;
 const MAX_SPLITS = 64;
 
-/** What a kernel's create() settles before compiling: the checked head dim's K/V type, path and tiles. */
+/** What a kernel's create() settles before compiling: the checked head dim, the K/V type, the path and the tiles. */
 export interface KernelBasics {
   headDim: number;
   kvDType: KvDType;
