@@ -162,6 +162,37 @@ export const streamCases: KernelCase[] = STREAM.map((c) => ({
 }));
 
 /**
+ * A-shape / sliding window at decode positions: Tq query rows at qPos0.. over the first kvLen rows
+ * of a longer cache whose tail holds NaN (never read).
+ */
+const STREAM_AT = [
+  { H: 4, Hkv: 1, Tq: 1, Scap: 300, kvLen: 250, D: 64, nInit: 0, nLocal: 40 },
+  { H: 2, Hkv: 2, Tq: 3, Scap: 210, kvLen: 203, D: 96, nInit: 4, nLocal: 70 },
+  { H: 3, Hkv: 1, Tq: 1, Scap: 64, kvLen: 10, D: 128, nInit: 0, nLocal: 16 },
+];
+export const streamAtCases: KernelCase[] = STREAM_AT.map((c) => ({
+  name: `attention.stream_llm.at:H=${c.H},Hkv=${c.Hkv},Tq=${c.Tq},kvLen=${c.kvLen}/${c.Scap},D=${c.D},nInit=${c.nInit},nLocal=${c.nLocal}`,
+  async run(gpu, seed) {
+    const rng = new Rng(seed);
+    const s: AttnRefShape = { H: c.H, Hkv: c.Hkv, Tq: c.Tq, Scap: c.Scap, D: c.D };
+    const x = inputs(gpu, rng, s);
+    const tail = (a: Float32Array): Tensor => gpu.upload(a.map((val, i) => (i % (c.Scap * c.D) >= c.kvLen * c.D ? NaN : val)), [c.Hkv, c.Scap, c.D], 'f32');
+    gpu.release(x.tk, x.tv);
+    x.tk = tail(x.k);
+    x.tv = tail(x.v);
+    const out = poisoned(gpu, [c.H, c.Tq, c.D]);
+    const kernel = await StreamAttentionKernel.create(gpu, { headDim: c.D });
+    const at = { qPos0: c.kvLen - c.Tq, kvLen: c.kvLen };
+    const batch = gpu.batch();
+    kernel.encode(batch, x.tq, x.tk, x.tv, out, all(c.H), { nInit: c.nInit, nLocal: c.nLocal }, at);
+    await batch.submit();
+    compareArrays(this.name, await gpu.read(out), streamRef(x.q, x.k, x.v, s, c.nInit, c.nLocal, undefined, at), TOL_F32);
+    gpu.release(x.tq, x.tk, x.tv, out);
+    kernel.destroy();
+  },
+}));
+
+/**
  * A random hand-made index: per block, ranges with unaligned starts (some crossing the diagonal or
  * past S), and single columns outside them, many near the diagonal, one past S.
  */
@@ -432,4 +463,4 @@ export const sgmatrixCases: KernelCase[] = [
   },
 }));
 
-export const attentionCases: KernelCase[] = [...denseCases, ...streamCases, ...sparseCases, ...apiCases, ...sgmatrixCases];
+export const attentionCases: KernelCase[] = [...denseCases, ...streamCases, ...streamAtCases, ...sparseCases, ...apiCases, ...sgmatrixCases];

@@ -67,9 +67,21 @@ export function denseRef(q: ArrayLike<number>, k: ArrayLike<number>, v: ArrayLik
   return attentionRef(q, k, v, s, qPos0, (_h, p, j) => j <= p && j < kvLen, heads);
 }
 
-/** A-shape (StreamingLLM): j <= p and (j < nInit or p - j < nLocal). Prefill (qPos0 0, kvLen = Scap). */
-export function streamRef(q: ArrayLike<number>, k: ArrayLike<number>, v: ArrayLike<number>, s: AttnRefShape, nInit: number, nLocal: number, heads?: readonly number[]): Float64Array {
-  return attentionRef(q, k, v, s, 0, (_h, p, j) => j <= p && j < s.Scap && (j < nInit || p - j < nLocal), heads);
+/**
+ * A-shape (StreamingLLM): j <= p and (j < nInit or p - j < nLocal). Prefill (qPos0 0, kvLen = Scap)
+ * unless `at` places the query rows (qPos0) over the first kvLen keys; nInit 0 is a sliding window.
+ */
+export function streamRef(
+  q: ArrayLike<number>,
+  k: ArrayLike<number>,
+  v: ArrayLike<number>,
+  s: AttnRefShape,
+  nInit: number,
+  nLocal: number,
+  heads?: readonly number[],
+  at: { qPos0: number; kvLen: number } = { qPos0: 0, kvLen: s.Scap },
+): Float64Array {
+  return attentionRef(q, k, v, s, at.qPos0, (_h, p, j) => j <= p && j < at.kvLen && (j < nInit || p - j < nLocal), heads);
 }
 
 /** A host-side sparse index: per listed head, per 64-query block, 64-key range starts and single columns. */
