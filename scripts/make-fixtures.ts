@@ -45,6 +45,8 @@ export interface FixtureSpec {
     | { type: 'longrope'; short_factor: number[]; long_factor: number[] };
   /** Phi-3: top-level original_max_position_embeddings (longrope switches factors past it). */
   originalMaxPositions?: number;
+  /** Phi-4-mini style partial_rotary_factor (only the first head_dim * factor elements rotate). */
+  partialRotary?: number;
   slidingWindow?: number;
   /** Write two shards plus model.safetensors.index.json instead of one file. */
   sharded?: boolean;
@@ -93,6 +95,19 @@ export const FIXTURES: Record<string, FixtureSpec> = {
       long_factor: Array.from({ length: 48 }, (_, i) => 1 + 0.15 * i),
     },
     originalMaxPositions: 32, seed: 606,
+  },
+  // Phi-4-mini style (Phi3ForCausalLM): partial_rotary_factor 0.75 (96 of 128 elements rotate), longrope
+  // over the 48 rotated pairs, one head, tied.
+  'phi4-partial-bf16': {
+    name: 'phi4-partial-bf16', architecture: 'Phi3ForCausalLM', tokenizer: 'llama3',
+    hiddenSize: 128, intermediateSize: 256, numLayers: 2, numHeads: 1, numKvHeads: 1, headDim: 128,
+    dtype: 'BF16', tied: true, ropeTheta: 10000,
+    ropeScaling: {
+      type: 'longrope',
+      short_factor: Array.from({ length: 48 }, (_, i) => 1 + 0.03 * i),
+      long_factor: Array.from({ length: 48 }, (_, i) => 1 + 0.2 * i),
+    },
+    originalMaxPositions: 32, partialRotary: 0.75, seed: 707,
   },
   // Mistral: f16, untied, head_dim 96 with hidden 64, sliding_window recorded.
   'mistral-tiny-f16': {
@@ -231,6 +246,7 @@ export function fixtureConfig(spec: FixtureSpec): Record<string, unknown> {
       rms_norm_eps: 1e-5,
       rope_scaling: spec.ropeScaling ?? null,
       sliding_window: null,
+      ...(spec.partialRotary !== undefined ? { partial_rotary_factor: spec.partialRotary } : {}),
     };
   }
   if (spec.architecture === 'MistralForCausalLM') {

@@ -147,8 +147,8 @@ describe('LlamaRunner prefill', () => {
     whole.destroy();
   }, 120_000);
 
-  it('phi3 (fused qkv_proj / gate_up_proj, head_dim 96, longrope): logits match the reference with the short and the long factors', async () => {
-    const m = await load('phi3-longrope-bf16', SMALL_VOCAB);
+  it.each(['phi3-longrope-bf16', 'phi4-partial-bf16'])('%s (fused qkv_proj / gate_up_proj, longrope; phi4: partial rotary 96 of 128): logits match the reference with the short and the long factors', async (name) => {
+    const m = await load(name, SMALL_VOCAB);
     const r = await runner(m);
     // original_max_position_embeddings is 32: 20 tokens use the short factors, 41 the long ones
     // (and cross chunk boundaries); running the short prompt again after the long one rebuilds the table.

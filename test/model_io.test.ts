@@ -136,7 +136,10 @@ describe('config', () => {
     expect(parseModelConfig({ ...raw, rope_scaling: { ...scaling, attention_factor: 1.25 } }).ropeScaling).toMatchObject({ attentionFactor: 1.25 });
     expect(() => parseModelConfig({ ...raw, rope_scaling: { ...scaling, long_factor: [1, 2] } })).toThrow(/long_factor.*48/);
     expect(() => parseModelConfig({ ...raw, original_max_position_embeddings: undefined })).toThrow(/original_max_position_embeddings/);
-    expect(() => parseModelConfig({ ...raw, partial_rotary_factor: 0.75 })).toThrow(UnsupportedError);
+    // partial_rotary_factor: 0.75 of 96 rotates 72 elements, so the 48-entry factors no longer fit; 0.1 gives 9 (not a multiple of 4).
+    expect(() => parseModelConfig({ ...raw, partial_rotary_factor: 0.75 })).toThrow(/must list 36 positive numbers/);
+    expect(() => parseModelConfig({ ...raw, partial_rotary_factor: 0.1 })).toThrow(UnsupportedError);
+    expect(parseModelConfig(fixtureConfig(FIXTURES['phi4-partial-bf16']!))).toMatchObject({ headDim: 128, rotaryDim: 96 });
     expect(parseModelConfig({ ...raw, sliding_window: 2047 }).slidingWindow).toBe(2047);
   });
 

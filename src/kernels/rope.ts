@@ -22,13 +22,16 @@ const f = Math.fround;
 
 export interface RopeConfig {
   headDim: number;
+  /** Rotated elements per head (partial_rotary_factor < 1); default headDim. */
+  rotaryDim?: number;
   ropeTheta: number;
   ropeScaling?: RopeScaling;
 }
 
 /**
- * inv_freq[i] for i < headDim/2, in float32 as transformers computes it (on the CPU, at model init):
- *   inv_freq = 1 / theta^(arange(0, D, 2) / D)                               (every step in f32)
+ * inv_freq[i] for i < R/2 (R = rotaryDim, default headDim), in float32 as transformers computes it
+ * (on the CPU, at model init):
+ *   inv_freq = 1 / theta^(arange(0, R, 2) / R)                               (every step in f32)
  *   llama3:  wavelen = 2π / inv_freq; kept where wavelen < orig/high_freq_factor, divided by
  *            `factor` where wavelen > orig/low_freq_factor, and in between blended with
  *            s = (orig / wavelen - low) / (high - low): (1 - s) * inv_freq / factor + s * inv_freq.
@@ -40,8 +43,8 @@ export interface RopeConfig {
  * 1 ulp of that, so individual values may differ from transformers' by 1 f32 ulp.
  */
 export function ropeInvFreq(config: RopeConfig, seqLen = 0): Float32Array {
-  const D = config.headDim;
-  if (!Number.isInteger(D) || D < 2 || D % 2 !== 0) throw new BadInputError(`rope: headDim must be an even integer >= 2, got ${D}`);
+  const D = config.rotaryDim ?? config.headDim;
+  if (!Number.isInteger(D) || D < 2 || D % 2 !== 0) throw new BadInputError(`rope: the rotary dimension must be an even integer >= 2, got ${D}`);
   if (!(config.ropeTheta > 0) || !Number.isFinite(config.ropeTheta)) throw new BadInputError(`rope: ropeTheta must be a positive number, got ${config.ropeTheta}`);
   const half = D / 2;
   const inv = new Float32Array(half);
@@ -92,7 +95,8 @@ export function ropeInvFreq(config: RopeConfig, seqLen = 0): Float32Array {
  */
 export class RopeTable {
   private constructor(
-    readonly headDim: number,
+    /** Rotated elements per head (the table holds rotaryDim / 2 frequencies). */
+    readonly rotaryDim: number,
     readonly invFreq: Float32Array,
     readonly maxPositions: number,
     readonly shift: number,
@@ -111,13 +115,13 @@ export class RopeTable {
    * factors by. longrope's attention factor scales the `hi` rows only: every position combines one
    * `lo` and one `hi` row, so cos and sin come out scaled once.
    */
-  static create(gpu: Gpu, config: RopeConfig | { headDim: number; invFreq: Float32Array }, maxPositions = ROPE_DEFAULT_MAX_POSITIONS, seqLen = 0): RopeTable {
+  static create(gpu: Gpu, config: RopeConfig | { rotaryDim: number; invFreq: Float32Array }, maxPositions = ROPE_DEFAULT_MAX_POSITIONS, seqLen = 0): RopeTable {
     const explicit = 'invFreq' in config;
     const invFreq = explicit ? config.invFreq : ropeInvFreq(config, seqLen);
     const scale = explicit ? 1 : ropeAttentionFactor(config);
     const long = !explicit && config.ropeScaling?.type === 'longrope' && seqLen > config.ropeScaling.originalMaxPositionEmbeddings;
-    const D = config.headDim;
-    if (invFreq.length !== D / 2) throw new ShapeError(`RopeTable: ${invFreq.length} inverse frequencies for headDim ${D} (need ${D / 2})`);
+    const D = explicit ? config.rotaryDim : (config.rotaryDim ?? config.headDim);
+    if (invFreq.length !== D / 2) throw new ShapeError(`RopeTable: ${invFreq.length} inverse frequencies for rotary dimension ${D} (need ${D / 2})`);
     if (!Number.isInteger(maxPositions) || maxPositions < 1 || maxPositions > 2 ** 31) {
       throw new BadInputError(`RopeTable: maxPositions must be an integer in 1..2^31, got ${maxPositions}`);
     }
@@ -145,6 +149,8 @@ export class RopeTable {
 
 export interface RopeOptions {
   headDim: number;
+  /** Rotated leading elements per head (a multiple of 4, <= headDim; default headDim); the rest are copied. */
+  rotaryDim?: number;
   /** false: plain scatter (V). */
   rotate: boolean;
   outDType: 'f32' | 'f16';
@@ -178,7 +184,9 @@ export class RopeKernel {
     const D = options.headDim;
     if (!Number.isInteger(D) || D < 4 || D % 4 !== 0) throw new UnsupportedError(`rope: headDim must be a multiple of 4, got ${D}`);
     if (options.outDType !== 'f32' && options.outDType !== 'f16') throw new UnsupportedError(`rope: outDType must be f32 or f16, got "${String(options.outDType)}"`);
-    const defines = { HEAD_DIM: D, ROTATE: options.rotate ? 1 : 0, OUT_F16: options.outDType === 'f16' ? 1 : 0, WG };
+    const R = options.rotaryDim ?? D;
+    if (!Number.isInteger(R) || R < 4 || R % 4 !== 0 || R > D) throw new UnsupportedError(`rope: rotaryDim must be a multiple of 4 in 4..${D}, got ${R}`);
+    const defines = { HEAD_DIM: D, ROT_DIM: R, ROTATE: options.rotate ? 1 : 0, OUT_F16: options.outDType === 'f16' ? 1 : 0, WG };
     return new RopeKernel(gpu, await gpu.compile({ shader: 'rope.wgsl', defines }), { ...options });
   }
 
@@ -214,7 +222,8 @@ export class RopeKernel {
     if (this.options.rotate) {
       const table = p.table;
       if (!table) throw new BadInputError(`${op}: a RopeTable is required to rotate`);
-      if (table.headDim !== D) throw new ShapeError(`${op}: the RopeTable is for headDim ${table.headDim}, the kernel for ${D}`);
+      const R = this.options.rotaryDim ?? D;
+      if (table.rotaryDim !== R) throw new ShapeError(`${op}: the RopeTable rotates ${table.rotaryDim} elements per head, the kernel ${R}`);
       if (p.posOffset + T > table.maxPositions) {
         throw new BadInputError(`${op}: positions ${p.posOffset}..${p.posOffset + T - 1} exceed the RopeTable's ${table.maxPositions} positions`);
       }

@@ -4,7 +4,8 @@
  *
  * Supported: LlamaForCausalLM (Llama 2, 3, 3.1, 3.2; rope_scaling "llama3"), Qwen2ForCausalLM
  * (q/k/v projection biases, often tied embeddings), MistralForCausalLM and Phi3ForCausalLM (fused
- * qkv_proj and gate_up_proj, split at load; rope_scaling "longrope"). All share one block: RMSNorm
+ * qkv_proj and gate_up_proj, split at load; rope_scaling "longrope"; partial_rotary_factor as in
+ * Phi-4-mini, which rotates only the first head_dim * factor elements). All share one block: RMSNorm
  * -> GQA attention with rotary embeddings (rotate-half convention: element i pairs with element
  * i + headDim/2) -> residual -> RMSNorm -> SwiGLU MLP -> residual.
  *
@@ -57,6 +58,8 @@ export interface ModelConfig {
   numKvHeads: number;
   /** `head_dim` when given, else hiddenSize / numHeads. q_proj has numHeads * headDim rows. */
   headDim: number;
+  /** Rotated leading elements per head when partial_rotary_factor < 1 (Phi-4-mini: 96 of 128); absent: all. */
+  rotaryDim?: number;
   vocabSize: number;
   rmsNormEps: number;
   ropeTheta: number;
@@ -114,7 +117,7 @@ function parseLongRope(raw: Json, fieldName: string, json: Json, headDim: number
   const factors = (name: string): number[] => {
     const v = raw[name];
     if (!Array.isArray(v) || v.length !== headDim / 2 || !v.every((x) => typeof x === 'number' && Number.isFinite(x) && x > 0)) {
-      throw new BadInputError(`${where}: "${name}" must list ${headDim / 2} positive numbers (head_dim / 2), got ${JSON.stringify(v)?.slice(0, 80)}`);
+      throw new BadInputError(`${where}: "${name}" must list ${headDim / 2} positive numbers (rotated dimensions / 2), got ${JSON.stringify(v)?.slice(0, 80)}`);
     }
     return v as number[];
   };
@@ -195,17 +198,24 @@ export function parseModelConfig(json: unknown): ModelConfig {
   }
   if (headDim % 2 !== 0) throw new BadInputError(`config.json: head_dim (${headDim}) must be even for rotary embeddings`);
 
+  // partial_rotary_factor (Phi-4-mini 0.75): only the first int(head_dim * factor) elements rotate.
+  let rotaryDim = headDim;
+  const partial = json.partial_rotary_factor;
+  if (partial !== undefined && partial !== null) {
+    if (typeof partial !== 'number' || !(partial > 0) || partial > 1) throw new BadInputError(`config.json: partial_rotary_factor must be in (0, 1], got ${JSON.stringify(partial)}`);
+    rotaryDim = Math.floor(headDim * partial);
+    if (rotaryDim % 4 !== 0) {
+      throw new UnsupportedError(`config.json: partial_rotary_factor ${partial} rotates ${rotaryDim} of ${headDim} elements; the rope kernel needs a multiple of 4`);
+    }
+  }
+
   // Newer transformers write rope parameters into "rope_parameters"; older ones use rope_theta/rope_scaling.
   const ropeParams = isObject(json.rope_parameters) ? json.rope_parameters : undefined;
   const ropeTheta = ropeParams?.rope_theta !== undefined ? positiveNumber(ropeParams, 'rope_theta', undefined, 'config.json rope_parameters') : positiveNumber(json, 'rope_theta', 10000);
   const maxPositions = positiveInt(json, 'max_position_embeddings', 2048);
   const ropeScaling = ropeParams
-    ? parseRopeScaling(ropeParams, 'rope_parameters', json, headDim, maxPositions)
-    : parseRopeScaling(json.rope_scaling, 'rope_scaling', json, headDim, maxPositions);
-  const partial = json.partial_rotary_factor;
-  if (partial !== undefined && partial !== null && partial !== 1) {
-    throw new UnsupportedError(`config.json: partial_rotary_factor ${JSON.stringify(partial)} is not supported (rotary embeddings over the whole head only)`);
-  }
+    ? parseRopeScaling(ropeParams, 'rope_parameters', json, rotaryDim, maxPositions)
+    : parseRopeScaling(json.rope_scaling, 'rope_scaling', json, rotaryDim, maxPositions);
 
   let slidingWindow: number | undefined;
   const sw = json.sliding_window;
@@ -238,6 +248,7 @@ export function parseModelConfig(json: unknown): ModelConfig {
     torchDtype,
   };
   if (ropeScaling) config.ropeScaling = ropeScaling;
+  if (rotaryDim !== headDim) config.rotaryDim = rotaryDim;
   if (bosIds.length === 1) config.bosTokenId = bosIds[0];
   if (slidingWindow !== undefined) config.slidingWindow = slidingWindow;
   return config;
@@ -256,14 +267,16 @@ export function checkPromptLength(config: ModelConfig, seqLen: number): void {
 }
 
 /**
- * Rotary inverse frequencies, headDim/2 of them: theta^(-2i/headDim), adjusted by Llama 3's
- * frequency-dependent scaling when configured (long wavelengths divided by `factor`, short ones
- * kept, a smooth blend between). Position p rotates pair (i, i + headDim/2) by p * invFreq[i].
+ * Rotary inverse frequencies, R/2 of them (R = rotaryDim, default headDim): theta^(-2i/R), adjusted
+ * by Llama 3's frequency-dependent scaling when configured (long wavelengths divided by `factor`,
+ * short ones kept, a smooth blend between) or divided by longrope's factors for seqLen. Position p
+ * rotates pair (i, i + R/2) by p * invFreq[i].
  */
-export function ropeInvFrequencies(config: Pick<ModelConfig, 'headDim' | 'ropeTheta' | 'ropeScaling'>, seqLen = 0): Float64Array {
-  const half = config.headDim / 2;
+export function ropeInvFrequencies(config: Pick<ModelConfig, 'headDim' | 'rotaryDim' | 'ropeTheta' | 'ropeScaling'>, seqLen = 0): Float64Array {
+  const R = config.rotaryDim ?? config.headDim;
+  const half = R / 2;
   const out = new Float64Array(half);
-  for (let i = 0; i < half; i++) out[i] = 1 / config.ropeTheta ** ((2 * i) / config.headDim);
+  for (let i = 0; i < half; i++) out[i] = 1 / config.ropeTheta ** ((2 * i) / R);
   const s = config.ropeScaling;
   if (!s) return out;
   if (s.type === 'longrope') {

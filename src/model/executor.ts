@@ -1,5 +1,5 @@
 /**
- * LlamaRunner: the GPU graph executor of a Llama-family decoder (Llama 2/3, Qwen2, Mistral, Phi-3). It runs a
+ * LlamaRunner: the GPU graph executor of a Llama-family decoder (Llama 2/3, Qwen2, Mistral, Phi-3/4). It runs a
  * whole prompt's prefill in chunks with MInference per-head sparse attention, then decodes token by
  * token over the KV cache.
  *
@@ -316,9 +316,9 @@ export class LlamaRunner {
     const windowed = c.slidingWindow !== undefined && c.architecture !== 'Qwen2ForCausalLM';
     const [embed, ropeQ, copyF32, ropeK, copyV, siluMul, headsToTokens, dense, densePrefill, window, windowDecode] = await Promise.all([
       EmbeddingKernel.create(gpu, { weightDType: half(w.embed.dtype) }),
-      RopeKernel.create(gpu, { headDim: D, rotate: true, outDType: 'f32' }),
+      RopeKernel.create(gpu, { headDim: D, rotaryDim: c.rotaryDim, rotate: true, outDType: 'f32' }),
       RopeKernel.create(gpu, { headDim: D, rotate: false, outDType: 'f32' }),
-      RopeKernel.create(gpu, { headDim: D, rotate: true, outDType: options.kvDType }),
+      RopeKernel.create(gpu, { headDim: D, rotaryDim: c.rotaryDim, rotate: true, outDType: options.kvDType }),
       RopeKernel.create(gpu, { headDim: D, rotate: false, outDType: options.kvDType }),
       SiluMulKernel.create(gpu),
       HeadsToTokensKernel.create(gpu),

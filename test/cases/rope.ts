@@ -37,28 +37,33 @@ interface RopeShape {
   theta?: number;
   config?: RopeConfig;
   maxPositions?: number;
+  /** Partial rotary: rotated leading elements per head (default D). */
+  rotaryDim?: number;
+  /** Sequence length a longrope config picks its factors by. */
+  seqLen?: number;
   quick?: boolean;
 }
 
 function ropeCase(s: RopeShape): KernelCase {
-  const cfg: RopeConfig = s.config ?? { headDim: s.D, ropeTheta: s.theta ?? 10000 };
+  const cfg: RopeConfig = { ...(s.config ?? { headDim: s.D, ropeTheta: s.theta ?? 10000 }), ...(s.rotaryDim ? { rotaryDim: s.rotaryDim } : {}) };
   const what = s.rotate ? 'rope' : 'rope_copy';
   return {
     name:
       `${what}:T=${s.T},Htot=${s.Htot},D=${s.D},heads=${s.headStart}+${s.heads}->[${s.Hout},${s.Scap}]@${s.dstOffset},` +
-      `pos=${s.posOffset},out=${s.out}${s.config?.ropeScaling ? ',llama3' : ''}`,
+      `pos=${s.posOffset},out=${s.out}${s.config?.ropeScaling ? `,${s.config.ropeScaling.type}` : ''}${s.rotaryDim ? `,rot=${s.rotaryDim}` : ''}`,
     quick: s.quick,
     async run(gpu, seed) {
       const rng = new Rng(seed);
       const x = rng.normals(s.T * s.Htot * s.D);
       const tx = gpu.upload(x, [s.T, s.Htot * s.D], 'f32', 'x');
       const out = poisoned(gpu, [s.Hout, s.Scap, s.D], s.out);
-      const table = s.rotate ? RopeTable.create(gpu, cfg, s.maxPositions ?? s.posOffset + s.T) : undefined;
-      const k = await RopeKernel.create(gpu, { headDim: s.D, rotate: s.rotate, outDType: s.out });
+      const table = s.rotate ? RopeTable.create(gpu, cfg, s.maxPositions ?? s.posOffset + s.T, s.seqLen) : undefined;
+      const k = await RopeKernel.create(gpu, { headDim: s.D, rotaryDim: s.rotaryDim, rotate: s.rotate, outDType: s.out });
       const batch = gpu.batch();
       k.encode(batch, tx, out, { headStart: s.headStart, heads: s.heads, posOffset: s.posOffset, dstOffset: s.dstOffset, table });
       await batch.submit();
-      const ref = ropeRef(x, { ...s, invFreq: table?.invFreq ?? ropeInvFreq(cfg) });
+      const scale = cfg.ropeScaling?.type === 'longrope' ? cfg.ropeScaling.attentionFactor : 1;
+      const ref = ropeRef(x, { ...s, invFreq: table?.invFreq ?? ropeInvFreq(cfg), scale });
       compareArrays(this.name, await gpu.read(out), ref, s.out === 'f16' ? TOL_F16 : TOL_ROPE);
       gpu.release(tx, out);
       table?.release(gpu);
@@ -68,7 +73,23 @@ function ropeCase(s: RopeShape): KernelCase {
 
 const base = { rotate: true, out: 'f32' as const };
 
+/** Phi-4-mini-like rope: partial rotary (96 of 128), longrope factors over the 48 rotated pairs. */
+const PHI4: RopeConfig = {
+  headDim: 128,
+  ropeTheta: 10000,
+  ropeScaling: {
+    type: 'longrope',
+    shortFactor: Array.from({ length: 48 }, (_, i) => 1 + 0.01 * i),
+    longFactor: Array.from({ length: 48 }, (_, i) => 1 + 0.4 * i),
+    originalMaxPositionEmbeddings: 4096,
+    attentionFactor: 1.19,
+  },
+};
+
 export const ropeCases: KernelCase[] = [
+  // Partial rotary with longrope (long factors, attention factor) and a plain partial case.
+  ropeCase({ ...base, T: 5, Htot: 3, D: 128, headStart: 1, heads: 2, Hout: 2, Scap: 9, posOffset: 5000, dstOffset: 3, config: PHI4, rotaryDim: 96, seqLen: 5005 }),
+  ropeCase({ ...base, out: 'f16', T: 6, Htot: 2, D: 64, headStart: 0, heads: 2, Hout: 2, Scap: 6, posOffset: 17, dstOffset: 0, rotaryDim: 32, quick: true }),
   ropeCase({ ...base, T: 1, Htot: 1, D: 8, headStart: 0, heads: 1, Hout: 1, Scap: 1, posOffset: 0, dstOffset: 0, quick: true }),
   ropeCase({ ...base, T: 7, Htot: 6, D: 64, headStart: 2, heads: 3, Hout: 4, Scap: 20, posOffset: 13, dstOffset: 5, quick: true }),
   ropeCase({ ...base, T: 33, Htot: 3, D: 12, headStart: 0, heads: 3, Hout: 3, Scap: 40, posOffset: 1000, dstOffset: 7, theta: 1e6 }),

@@ -175,7 +175,7 @@ export function linear(x: Float64Array, rows: number, inDim: number, W: Float64A
  * original_max, else by short_factor[i].
  */
 export function ropeInvFreq(config: ModelConfig, seqLen = 0): Float64Array {
-  const D = config.headDim;
+  const D = config.rotaryDim ?? config.headDim; // only the first rotaryDim elements rotate (partial rotary)
   const inv = new Float64Array(D / 2);
   const s = config.ropeScaling;
   for (let i = 0; i < D / 2; i++) {
@@ -206,10 +206,11 @@ export function ropeInvFreq(config: ModelConfig, seqLen = 0): Float64Array {
  * Rotates, in place, every head of x [T, heads * D] at position t (the row):
  *   x'[i]       = x[i] cos(t f_i) - x[i + D/2] sin(t f_i)
  *   x'[i + D/2] = x[i + D/2] cos(t f_i) + x[i] sin(t f_i)        for i < D/2,
- * with cos and sin multiplied by `scale` (longrope's attention factor; 1 otherwise).
+ * with cos and sin multiplied by `scale` (longrope's attention factor; 1 otherwise). With partial
+ * rotary, D/2 above is R/2 = invFreq.length: elements R.. of each head are left as they are.
  */
 export function rope(x: Float64Array, T: number, heads: number, D: number, invFreq: Float64Array, positions?: readonly number[], scale = 1): void {
-  const half = D / 2;
+  const half = invFreq.length;
   for (let t = 0; t < T; t++) {
     const pos = positions ? positions[t]! : t;
     for (let h = 0; h < heads; h++) {
