@@ -53,6 +53,12 @@ export interface FixtureSpec {
   seed: number;
 }
 
+/** Phi-3 style rope_scaling over 48 frequency pairs: factors 1 + step * i. */
+function longropeScaling(shortStep: number, longStep: number): { type: 'longrope'; short_factor: number[]; long_factor: number[] } {
+  const factors = (step: number): number[] => Array.from({ length: 48 }, (_, i) => 1 + step * i);
+  return { type: 'longrope', short_factor: factors(shortStep), long_factor: factors(longStep) };
+}
+
 const LLAMA3_VOCAB = 128256;
 const QWEN_VOCAB = 151936;
 
@@ -89,11 +95,7 @@ export const FIXTURES: Record<string, FixtureSpec> = {
     name: 'phi3-longrope-bf16', architecture: 'Phi3ForCausalLM', tokenizer: 'llama3',
     hiddenSize: 192, intermediateSize: 256, numLayers: 2, numHeads: 2, numKvHeads: 1, headDim: 96,
     dtype: 'BF16', tied: true, ropeTheta: 10000,
-    ropeScaling: {
-      type: 'longrope',
-      short_factor: Array.from({ length: 48 }, (_, i) => 1 + 0.02 * i),
-      long_factor: Array.from({ length: 48 }, (_, i) => 1 + 0.15 * i),
-    },
+    ropeScaling: longropeScaling(0.02, 0.15),
     originalMaxPositions: 32, seed: 606,
   },
   // Phi-4-mini style (Phi3ForCausalLM): partial_rotary_factor 0.75 (96 of 128 elements rotate), longrope
@@ -102,11 +104,7 @@ export const FIXTURES: Record<string, FixtureSpec> = {
     name: 'phi4-partial-bf16', architecture: 'Phi3ForCausalLM', tokenizer: 'llama3',
     hiddenSize: 128, intermediateSize: 256, numLayers: 2, numHeads: 1, numKvHeads: 1, headDim: 128,
     dtype: 'BF16', tied: true, ropeTheta: 10000,
-    ropeScaling: {
-      type: 'longrope',
-      short_factor: Array.from({ length: 48 }, (_, i) => 1 + 0.03 * i),
-      long_factor: Array.from({ length: 48 }, (_, i) => 1 + 0.2 * i),
-    },
+    ropeScaling: longropeScaling(0.03, 0.2),
     originalMaxPositions: 32, partialRotary: 0.75, seed: 707,
   },
   // Mistral: f16, untied, head_dim 96 with hidden 64, sliding_window recorded.

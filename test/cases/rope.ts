@@ -73,18 +73,18 @@ function ropeCase(s: RopeShape): KernelCase {
 
 const base = { rotate: true, out: 'f32' as const };
 
-/** Phi-4-mini-like rope: partial rotary (96 of 128), longrope factors over the 48 rotated pairs. */
-const PHI4: RopeConfig = {
-  headDim: 128,
-  ropeTheta: 10000,
-  ropeScaling: {
-    type: 'longrope',
-    shortFactor: Array.from({ length: 48 }, (_, i) => 1 + 0.01 * i),
-    longFactor: Array.from({ length: 48 }, (_, i) => 1 + 0.4 * i),
-    originalMaxPositionEmbeddings: 4096,
-    attentionFactor: 1.19,
-  },
-};
+/** A longrope config over 48 frequency pairs: short factors 1 + 0.01 i, long ones 1 + longStep i. */
+function longrope48(headDim: number, longStep: number): RopeConfig {
+  const factors = (step: number): number[] => Array.from({ length: 48 }, (_, i) => 1 + step * i);
+  return {
+    headDim,
+    ropeTheta: 10000,
+    ropeScaling: { type: 'longrope', shortFactor: factors(0.01), longFactor: factors(longStep), originalMaxPositionEmbeddings: 4096, attentionFactor: 1.19 },
+  };
+}
+
+/** Phi-4-mini-like rope: partial rotary (96 of 128; the cases pass rotaryDim), longrope over the 48 rotated pairs. */
+const PHI4 = longrope48(128, 0.4);
 
 export const ropeCases: KernelCase[] = [
   // Partial rotary with longrope (long factors, attention factor) and a plain partial case.
@@ -106,17 +106,7 @@ export const ropeCases: KernelCase[] = [
     name: 'rope:inv_freq (plain, llama3, longrope short and long) vs an independent float64 derivation',
     quick: true,
     async run() {
-      const longrope: RopeConfig = {
-        headDim: 96,
-        ropeTheta: 10000,
-        ropeScaling: {
-          type: 'longrope',
-          shortFactor: Array.from({ length: 48 }, (_, i) => 1 + 0.01 * i),
-          longFactor: Array.from({ length: 48 }, (_, i) => 1 + 0.3 * i),
-          originalMaxPositionEmbeddings: 4096,
-          attentionFactor: 1.19,
-        },
-      };
+      const longrope = longrope48(96, 0.3);
       const cases: [RopeConfig, number][] = [[{ headDim: 64, ropeTheta: 10000 }, 0], [{ headDim: 128, ropeTheta: 1e6 }, 0], [LLAMA31, 0], [{ ...LLAMA31, headDim: 64 }, 0], [longrope, 4096], [longrope, 4097]];
       for (const [cfg, seqLen] of cases) {
         const got = ropeInvFreq(cfg, seqLen);
