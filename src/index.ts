@@ -4,7 +4,7 @@ export { Gpu, Batch, type Capabilities, type Program, type ProgramDesc, type Dis
 export * from './gpu/errors.ts';
 export { detectRuntime, type RuntimeName } from './gpu/runtime.ts';
 export { Tensor, type DType, bytesPerElement, numelOf, byteSizeOf } from './tensor.ts';
-export { parseModelConfig, checkPromptLength, ropeInvFrequencies, loadGenerationConfig, SUPPORTED_ARCHITECTURES, type ModelConfig, type GenerationDefaults, type Architecture, type Llama3RopeScaling, type LongRopeScaling, type RopeScaling } from './model/config.ts';
+export { parseModelConfig, ropeInvFrequencies, loadGenerationConfig, SUPPORTED_ARCHITECTURES, type ModelConfig, type GenerationDefaults, type Architecture, type Llama3RopeScaling, type LongRopeScaling, type RopeScaling } from './model/config.ts';
 export { openLocalModel, openFileListModel, openHttpModel, readJson, type ModelSource, type FetchLike } from './model/source.ts';
 export { Checkpoint, encodeSafetensors, type TensorInfo, type WeightDType, type StoredDType, type TensorToWrite } from './model/safetensors.ts';
 export { loadWeights, weightsBytes, expectedTensors, type ModelWeights, type LayerWeights, type LoadProgress, type LoadWeightsOptions } from './model/weights.ts';

@@ -239,10 +239,13 @@ describe('LlamaRunner decode', () => {
 });
 
 describe('LlamaRunner sliding window', () => {
-  it('mistral with a 16-token window: prefill across chunks and every decode step match the windowed reference', async () => {
-    const W = 16;
-    const m = await load('mistral-tiny-f16', SMALL_VOCAB, { sliding_window: W });
-    expect(m.config.slidingWindow).toBe(W);
+  // A 16-token window: Mistral on every layer; Qwen2 from max_window_layers (1) on, so layer 0 stays full.
+  it.each([
+    ['mistral-tiny-f16', { sliding_window: 16 }],
+    ['qwen2-tiny-bf16', { use_sliding_window: true, sliding_window: 16, max_window_layers: 1 }],
+  ] as const)('%s with a 16-token window: prefill across chunks and every decode step match the windowed reference', async (name, overrides) => {
+    const m = await load(name, SMALL_VOCAB, overrides);
+    expect(m.config.slidingWindow).toBe(16);
     const r = await runner(m);
     const ids = promptIds(37, m.config.vocabSize, 9);
     const stepLogits: Float32Array[] = [];
@@ -254,7 +257,7 @@ describe('LlamaRunner sliding window', () => {
       seq.push(out.tokens[i]!);
     }
     // The window matters here: full causal attention gives other logits.
-    const fullRef = await referenceForward((await load('mistral-tiny-f16', SMALL_VOCAB)).ref, [...ids]);
+    const fullRef = await referenceForward((await load(name, SMALL_VOCAB)).ref, [...ids]);
     expect(relL2(stepLogits[0]!, fullRef.logits)).toBeGreaterThan(1e-3);
     r.destroy();
   }, 180_000);

@@ -1,7 +1,7 @@
 // Model IO: config parsing, sources, safetensors validation, tokenizer, weight upload, and the
 // float64 reference forward's own sanity. Fixture models are generated into .fixtures/ on first use.
 import { beforeAll, describe, expect, it } from 'vitest';
-import { checkPromptLength, loadGenerationConfig, parseModelConfig, ropeInvFrequencies, SUPPORTED_ARCHITECTURES } from '../src/model/config.ts';
+import { loadGenerationConfig, parseModelConfig, ropeInvFrequencies, SUPPORTED_ARCHITECTURES } from '../src/model/config.ts';
 import { Checkpoint, encodeSafetensors, type TensorToWrite } from '../src/model/safetensors.ts';
 import { openFileListModel, openHttpModel, openLocalModel, readJson, type FetchLike, type ModelSource } from '../src/model/source.ts';
 import { loadTokenizer, type ModelTokenizer } from '../src/model/tokenizer.ts';
@@ -110,11 +110,13 @@ describe('config', () => {
     expect(q.slidingWindow).toBeUndefined(); // use_sliding_window: false
     const m = parseModelConfig(fixtureConfig(FIXTURES['mistral-tiny-f16']!));
     expect(m).toMatchObject({ architecture: 'MistralForCausalLM', slidingWindow: 4096, headDim: 96, hiddenSize: 64, torchDtype: 'float16' });
-    // Mistral's window is run by the executor; Qwen2's per-layer window is not: prompts past it are refused.
-    expect(() => checkPromptLength(m, 4097)).not.toThrow();
-    const qw = parseModelConfig({ ...fixtureConfig(FIXTURES['qwen2-tiny-bf16']!), use_sliding_window: true, sliding_window: 4096 });
-    expect(() => checkPromptLength(qw, 4096)).not.toThrow();
-    expect(() => checkPromptLength(qw, 4097)).toThrow(UnsupportedError);
+    expect(m.slidingWindowFromLayer).toBeUndefined(); // every layer
+    // Qwen2's window applies from max_window_layers on (transformers' default 28).
+    const qwen = fixtureConfig(FIXTURES['qwen2-tiny-bf16']!);
+    expect(parseModelConfig({ ...qwen, use_sliding_window: true, sliding_window: 4096, max_window_layers: 1 })).toMatchObject({ slidingWindow: 4096, slidingWindowFromLayer: 1 });
+    const { max_window_layers: _m, ...noMax } = qwen;
+    expect(parseModelConfig({ ...noMax, use_sliding_window: true, sliding_window: 4096 }).slidingWindowFromLayer).toBe(28);
+    expect(() => parseModelConfig({ ...qwen, use_sliding_window: true, sliding_window: 4096, max_window_layers: -1 })).toThrow(/max_window_layers/);
     const l = parseModelConfig(fixtureConfig(FIXTURES['llama32-rope-bf16']!));
     expect(l.ropeScaling).toMatchObject({ type: 'llama3', factor: 32 });
   });

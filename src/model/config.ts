@@ -18,10 +18,9 @@
  * original_max, leaving the cached keys rotated with the short ones).
  *
  * Sliding windows (Mistral v0.1's `sliding_window`, Qwen2's `use_sliding_window`, Phi-3's) are recorded in
- * `slidingWindow`. The executor runs Mistral's and Phi-3's windows (key j visible to query i iff
- * i - j < window) in prefill and decode; Qwen2 applies its window to the layers from
- * max_window_layers on only, which the runtime does not model, so `checkPromptLength` rejects
- * Qwen2 prompts longer than its window with a typed error.
+ * `slidingWindow` (key j visible to query i iff i - j < window), which the executor runs in prefill
+ * and decode once the sequence is longer than the window. Qwen2 applies it from layer
+ * `max_window_layers` on only (`slidingWindowFromLayer`; transformers' default 28 when absent).
  */
 import { BadInputError, UnsupportedError } from '../gpu/errors.ts';
 import { readJson, type ModelSource } from './source.ts';
@@ -72,8 +71,10 @@ export interface ModelConfig {
   bosTokenId?: number;
   /** As written in config.json (`torch_dtype`, or `dtype` in newer files), e.g. 'bfloat16'. */
   torchDtype: string;
-  /** Attention window of Mistral v0.1 / Qwen2 with use_sliding_window; undefined means full attention. */
+  /** Attention window of Mistral v0.1 / Phi-3 / Qwen2 with use_sliding_window; undefined means full attention. */
   slidingWindow?: number;
+  /** Layers from this index on use slidingWindow (Qwen2's max_window_layers); absent: every layer. */
+  slidingWindowFromLayer?: number;
 }
 
 type Json = Record<string, unknown>;
@@ -221,6 +222,12 @@ export function parseModelConfig(json: unknown): ModelConfig {
   const sw = json.sliding_window;
   const swActive = architecture === 'MistralForCausalLM' || architecture === 'Phi3ForCausalLM' || (architecture === 'Qwen2ForCausalLM' && json.use_sliding_window === true);
   if (swActive && sw !== undefined && sw !== null) slidingWindow = positiveInt(json, 'sliding_window');
+  let slidingWindowFromLayer: number | undefined;
+  if (slidingWindow !== undefined && architecture === 'Qwen2ForCausalLM') {
+    const from = json.max_window_layers ?? 28;
+    if (typeof from !== 'number' || !Number.isInteger(from) || from < 0) throw new BadInputError(`config.json: "max_window_layers" must be a non-negative integer, got ${JSON.stringify(from)}`);
+    slidingWindowFromLayer = from;
+  }
 
   const torchDtype = json.torch_dtype ?? json.dtype ?? 'float32';
   if (typeof torchDtype !== 'string') throw new BadInputError(`config.json: "torch_dtype" must be a string, got ${JSON.stringify(torchDtype)}`);
@@ -251,19 +258,8 @@ export function parseModelConfig(json: unknown): ModelConfig {
   if (rotaryDim !== headDim) config.rotaryDim = rotaryDim;
   if (bosIds.length === 1) config.bosTokenId = bosIds[0];
   if (slidingWindow !== undefined) config.slidingWindow = slidingWindow;
+  if (slidingWindowFromLayer !== undefined) config.slidingWindowFromLayer = slidingWindowFromLayer;
   return config;
-}
-
-/**
- * Throws UnsupportedError when the runtime's attention would differ from the model's own for a
- * prompt of `seqLen` tokens: Qwen2's per-layer sliding window shorter than the prompt.
- */
-export function checkPromptLength(config: ModelConfig, seqLen: number): void {
-  if (config.architecture === 'Qwen2ForCausalLM' && config.slidingWindow !== undefined && seqLen > config.slidingWindow) {
-    throw new UnsupportedError(
-      `${config.architecture} uses a sliding attention window of ${config.slidingWindow} tokens on some layers; prompts longer than that (${seqLen}) are not supported`,
-    );
-  }
 }
 
 /**

@@ -24,7 +24,6 @@ import type { Batch, Gpu } from '../gpu/gpu.ts';
 import { BadInputError, SparsePrefillError, UnsupportedError } from '../gpu/errors.ts';
 import { Tensor, type DType } from '../tensor.ts';
 import type { ModelConfig } from './config.ts';
-import { checkPromptLength } from './config.ts';
 import type { LayerWeights, ModelWeights } from './weights.ts';
 import { planRun, type HeadGroup, type MemoryPlan } from './plan.ts';
 import { GpuTimes, type PrefillProgress, type RunReport } from './report.ts';
@@ -312,8 +311,7 @@ export class LlamaRunner {
       }
     }
     const D = c.headDim;
-    // Qwen2's window covers some layers only; checkPromptLength refuses prompts it would matter for.
-    const windowed = c.slidingWindow !== undefined && c.architecture !== 'Qwen2ForCausalLM';
+    const windowed = c.slidingWindow !== undefined;
     const [embed, ropeQ, copyF32, ropeK, copyV, siluMul, headsToTokens, dense, densePrefill, window, windowDecode] = await Promise.all([
       EmbeddingKernel.create(gpu, { weightDType: half(w.embed.dtype) }),
       RopeKernel.create(gpu, { headDim: D, rotaryDim: c.rotaryDim, rotate: true, outDType: 'f32' }),
@@ -366,7 +364,6 @@ export class LlamaRunner {
     if (ids.length > c.maxPositionEmbeddings && !allowLongPrompt) {
       throw new BadInputError(`the prompt has ${ids.length} tokens, more than the model's max_position_embeddings (${c.maxPositionEmbeddings}); pass allowLongPrompt to run it anyway`);
     }
-    checkPromptLength(c, ids.length);
   }
 
   /** Whether any layer runs a sparse pattern for a prompt of T tokens. */
@@ -571,14 +568,15 @@ export class LlamaRunner {
     const ac = this.options.attentionConfig;
     // A prompt longer than the model's sliding window runs the window on every head (the model's own
     // attention); a sparse config is not combined with it.
-    if (!ac || T < this.denseBelow || this.windowFor(T) !== undefined) return undefined;
+    if (!ac || T < this.denseBelow || this.windowFor(T, layer) !== undefined) return undefined;
     return ac[layer];
   }
 
-  /** The sliding window when it restricts attention over `keys` keys (undefined: full causal). */
-  private windowFor(keys: number): number | undefined {
+  /** Layer `layer`'s sliding window when it restricts attention over `keys` keys (undefined: full causal). */
+  private windowFor(keys: number, layer: number): number | undefined {
     const W = this.config.slidingWindow;
-    return this.k.window && W !== undefined && keys > W ? W : undefined;
+    const windowedLayer = layer >= (this.config.slidingWindowFromLayer ?? 0);
+    return this.k.window && W !== undefined && windowedLayer && keys > W ? W : undefined;
   }
 
   /** The flat step list of a whole prefill. */
@@ -694,7 +692,7 @@ export class LlamaRunner {
     const k = headSlice(st.kCache[l]!, g.kvStart, g.kvHeads);
     const v = headSlice(st.vCache[l]!, g.kvStart, g.kvHeads);
     const heads = Array.from({ length: g.heads }, (_, h) => h);
-    const W = this.windowFor(T);
+    const W = this.windowFor(T, l);
     if (W !== undefined) {
       this.k.window!.encode(b, st.q[gi]!, k, v, st.attnOut[gi]!, heads, { nInit: 0, nLocal: W }, { qPos0: 0, kvLen: T });
       return;
@@ -855,7 +853,7 @@ export class LlamaRunner {
       this.k.ropeQ.encode(b, buf.qProj, st.qDecode, { ...opts, headStart: 0, heads: c.numHeads, dstOffset: 0 });
       this.k.ropeK.encode(b, buf.kProj, st.kCache[l]!, { ...opts, headStart: 0, heads: c.numKvHeads });
       this.k.copyV.encode(b, buf.vProj, st.vCache[l]!, { headStart: 0, heads: c.numKvHeads, posOffset: p, dstOffset: p });
-      const W = this.windowFor(p + 1);
+      const W = this.windowFor(p + 1, l);
       if (W !== undefined) {
         (this.k.windowDecode ?? this.k.window)!.encode(b, st.qDecode, st.kCache[l]!, st.vCache[l]!, st.attnDecode, allHeads, { nInit: 0, nLocal: W }, { qPos0: p, kvLen: p + 1 });
       } else {

@@ -304,8 +304,9 @@ export function decoderLayer(model: RefModel, l: number, x: Float64Array, T: num
   rope(q, T, c.numHeads, D, invFreq, undefined, scale);
   rope(k, T, c.numKvHeads, D, invFreq, undefined, scale);
   const mask = options.mask;
-  // Sliding window (Mistral v0.1, Phi-3): key ki is visible to query qi only when qi - ki < window.
-  const W = c.slidingWindow;
+  // Sliding window (Mistral v0.1, Phi-3; Qwen2 from max_window_layers on): key ki is visible to
+  // query qi only when qi - ki < window.
+  const W = l >= (c.slidingWindowFromLayer ?? 0) ? c.slidingWindow : undefined;
   const visible =
     mask || W !== undefined ? (head: number, qi: number, ki: number) => (W === undefined || qi - ki < W) && (!mask || mask(l, head, qi, ki)) : undefined;
   const a = causalAttention(q, k, v, T, c.numHeads, c.numKvHeads, D, visible);
