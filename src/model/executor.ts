@@ -9,7 +9,7 @@
  *   attention          over the whole prompt, per head group, each head with its pattern (dense
  *                      below `denseBelow` tokens); MInference estimates the sparse index of each
  *                      head from the last 64 queries of the whole prompt, which is why Q is kept whole;
- *                      models with a sliding window (Mistral v0.1, Phi-3) run the window instead
+ *                      layers with a sliding window (Mistral v0.1, Phi-3, some Qwen2) run it instead
  *                      once the prompt is longer than it, in decode too
  *   pass B per chunk   attention rows -> o projection -> residual add + norm -> SwiGLU MLP ->
  *                      residual add
@@ -143,7 +143,7 @@ interface Kernels {
   dense: DenseAttentionKernel;
   /** Prefill attention on tensor cores (attentionCompute 'sgmatrix'). */
   densePrefill?: DenseAttentionKernel;
-  /** Sliding-window models (Mistral v0.1, Phi-3): the window as an A-shape without sinks, prefill and decode. */
+  /** Sliding-window models (Mistral v0.1, Phi-3, Qwen2 with use_sliding_window): the window as an A-shape without sinks, prefill and decode. */
   window?: StreamAttentionKernel;
   /** The f32 window kernel for decode when prefill runs on tensor cores. */
   windowDecode?: StreamAttentionKernel;
