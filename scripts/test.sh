@@ -16,5 +16,21 @@ fi
 export XDG_RUNTIME_DIR=${XDG_RUNTIME_DIR:-/tmp}
 echo "== typecheck"; npx tsc -p .
 echo "== node (dawn)"; VK_ICD_FILENAMES=$dawn_icd npx vitest run
-echo "== deno"; npx deno test -A --no-check test/deno/
+echo "== deno"
+# Deno's WebGPU (wgpu on lavapipe) has aborted once at process exit after every test had passed
+# (glibc "corrupted size vs. prev_size in fastbins", 1 run in ~20 on this machine). Such a run (exit
+# by signal, summary with 0 failed) is repeated once; a failed test or a crash before the summary
+# fails at once.
+deno_log=$(mktemp)
+set +e
+npx deno test -A --no-check test/deno/ 2>&1 | tee "$deno_log"
+deno_rc=${PIPESTATUS[0]}
+set -e
+if [ "$deno_rc" -ge 128 ] && grep -Eq 'ok.*\| [0-9]+ passed.*\| 0 failed' "$deno_log"; then
+  echo "== deno: exited by signal ($deno_rc) after all tests passed; running it once more"
+  npx deno test -A --no-check test/deno/
+elif [ "$deno_rc" -ne 0 ]; then
+  exit "$deno_rc"
+fi
+rm -f "$deno_log"
 echo "== chromium"; npx vitest run -c e2e/vitest.config.ts

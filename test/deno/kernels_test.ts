@@ -18,3 +18,16 @@ for (const c of allCases) {
     },
   });
 }
+
+// Last (Deno runs a file's tests in order): release the shared device before the process exits,
+// rather than leaving its teardown to exit time (see scripts/test.sh on the exit crash).
+Deno.test({
+  name: 'teardown: the shared device is released',
+  sanitizeOps: false,
+  sanitizeResources: false,
+  async fn() {
+    const gpu = await testGpu();
+    await gpu.sync();
+    gpu.destroy();
+  },
+});
