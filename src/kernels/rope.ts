@@ -12,7 +12,7 @@
 import type { Batch, Gpu, Program } from '../gpu/gpu.ts';
 import { BadInputError, DTypeError, ShapeError, UnsupportedError } from '../gpu/errors.ts';
 import type { Tensor } from '../tensor.ts';
-import { longRopeFactors, ropeAttentionFactor, type RopeScaling } from '../model/config.ts';
+import { longRopeFactors, ropeAttentionFactor, usesLongRopeFactors, type RopeScaling } from '../model/config.ts';
 import { ceilDiv, foldGrid } from './grid.ts';
 
 const WG = 256;
@@ -119,7 +119,7 @@ export class RopeTable {
     const explicit = 'invFreq' in config;
     const invFreq = explicit ? config.invFreq : ropeInvFreq(config, seqLen);
     const scale = explicit ? 1 : ropeAttentionFactor(config);
-    const long = !explicit && config.ropeScaling?.type === 'longrope' && seqLen > config.ropeScaling.originalMaxPositionEmbeddings;
+    const long = !explicit && usesLongRopeFactors(config, seqLen);
     const D = explicit ? config.rotaryDim : (config.rotaryDim ?? config.headDim);
     if (invFreq.length !== D / 2) throw new ShapeError(`RopeTable: ${invFreq.length} inverse frequencies for rotary dimension ${D} (need ${D / 2})`);
     if (!Number.isInteger(maxPositions) || maxPositions < 1 || maxPositions > 2 ** 31) {

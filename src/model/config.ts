@@ -113,12 +113,12 @@ function tokenIds(v: unknown, field: string): number[] {
 }
 
 /** Phi-3's longrope ("su" in its first configs); `json` is the whole config (original_max may sit at its top level). */
-function parseLongRope(raw: Json, fieldName: string, json: Json, headDim: number, maxPositions: number): LongRopeScaling {
+function parseLongRope(raw: Json, fieldName: string, json: Json, rotaryDim: number, maxPositions: number): LongRopeScaling {
   const where = `config.json ${fieldName}`;
   const factors = (name: string): number[] => {
     const v = raw[name];
-    if (!Array.isArray(v) || v.length !== headDim / 2 || !v.every((x) => typeof x === 'number' && Number.isFinite(x) && x > 0)) {
-      throw new BadInputError(`${where}: "${name}" must list ${headDim / 2} positive numbers (rotated dimensions / 2), got ${JSON.stringify(v)?.slice(0, 80)}`);
+    if (!Array.isArray(v) || v.length !== rotaryDim / 2 || !v.every((x) => typeof x === 'number' && Number.isFinite(x) && x > 0)) {
+      throw new BadInputError(`${where}: "${name}" must list ${rotaryDim / 2} positive numbers (rotated dimensions / 2), got ${JSON.stringify(v)?.slice(0, 80)}`);
     }
     return v as number[];
   };
@@ -136,12 +136,12 @@ function parseLongRope(raw: Json, fieldName: string, json: Json, headDim: number
   return { type: 'longrope', shortFactor: factors('short_factor'), longFactor: factors('long_factor'), originalMaxPositionEmbeddings: orig, attentionFactor };
 }
 
-function parseRopeScaling(raw: unknown, fieldName: string, json: Json, headDim: number, maxPositions: number): RopeScaling | undefined {
+function parseRopeScaling(raw: unknown, fieldName: string, json: Json, rotaryDim: number, maxPositions: number): RopeScaling | undefined {
   if (raw === undefined || raw === null) return undefined;
   if (!isObject(raw)) throw new BadInputError(`config.json: "${fieldName}" must be an object or null`);
   const type = raw.rope_type ?? raw.type;
   if (type === undefined || type === 'default') return undefined;
-  if (type === 'longrope' || type === 'su') return parseLongRope(raw, fieldName, json, headDim, maxPositions);
+  if (type === 'longrope' || type === 'su') return parseLongRope(raw, fieldName, json, rotaryDim, maxPositions);
   if (type !== 'llama3') {
     throw new UnsupportedError(`config.json: ${fieldName} type ${JSON.stringify(type)} is not supported (supported: "llama3", "longrope", or none)`);
   }
@@ -296,9 +296,15 @@ export function ropeInvFrequencies(config: Pick<ModelConfig, 'headDim' | 'rotary
   return out;
 }
 
-/** longrope: the factors a sequence of seqLen tokens uses (long past original_max_position_embeddings). */
+/** Whether a sequence of seqLen tokens uses longrope's long factors (past original_max_position_embeddings). */
+export function usesLongRopeFactors(config: Pick<ModelConfig, 'ropeScaling'>, seqLen: number): boolean {
+  const s = config.ropeScaling;
+  return s?.type === 'longrope' && seqLen > s.originalMaxPositionEmbeddings;
+}
+
+/** longrope: the factors a sequence of seqLen tokens uses. */
 export function longRopeFactors(s: LongRopeScaling, seqLen: number): number[] {
-  return seqLen > s.originalMaxPositionEmbeddings ? s.longFactor : s.shortFactor;
+  return usesLongRopeFactors({ ropeScaling: s }, seqLen) ? s.longFactor : s.shortFactor;
 }
 
 /** The factor cos and sin are scaled by (longrope's attention factor; 1 otherwise). */

@@ -23,7 +23,7 @@
 import type { Batch, Gpu } from '../gpu/gpu.ts';
 import { BadInputError, SparsePrefillError, UnsupportedError } from '../gpu/errors.ts';
 import { Tensor, type DType } from '../tensor.ts';
-import type { ModelConfig } from './config.ts';
+import { usesLongRopeFactors, type ModelConfig } from './config.ts';
 import type { LayerWeights, ModelWeights } from './weights.ts';
 import { planRun, type HeadGroup, type MemoryPlan } from './plan.ts';
 import { GpuTimes, type PrefillProgress, type RunReport } from './report.ts';
@@ -786,8 +786,7 @@ export class LlamaRunner {
     }
     const plan = this.planFor(ids.length, maxNew);
     // longrope (Phi-3) picks its factors by the prompt length; decode keeps the prefill's table.
-    const rs = this.config.ropeScaling;
-    const wantLong = rs?.type === 'longrope' && ids.length > rs.originalMaxPositionEmbeddings;
+    const wantLong = usesLongRopeFactors(this.config, ids.length);
     if (plan.scap > this.ropeTable.maxPositions || wantLong !== this.ropeTable.long) {
       // Also: allowLongPrompt past max_position_embeddings needs a table covering the whole cache.
       const table = RopeTable.create(this.gpu, this.config, Math.max(plan.scap, this.ropeTable.maxPositions), ids.length);
