@@ -134,6 +134,25 @@ export interface LoadWeightsOptions {
 }
 
 /**
+ * A weight buffer (storage, copy source and destination), recorded in `created` (freed on failure);
+ * out-of-memory and validation errors become typed errors naming the tensor.
+ */
+async function createWeightBuffer(gpu: Gpu, size: number, label: string, created: GPUBuffer[]): Promise<GPUBuffer> {
+  gpu.check();
+  const device = gpu.device;
+  device.pushErrorScope('out-of-memory');
+  device.pushErrorScope('validation');
+  const buffer = device.createBuffer({ size, usage: GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_DST | GPUBufferUsage.COPY_SRC, label });
+  const validation = device.popErrorScope();
+  const oom = device.popErrorScope();
+  created.push(buffer);
+  const [vErr, oErr] = await gpu.guard(Promise.all([validation, oom]));
+  if (oErr) throw new GpuOutOfMemoryError(`out of GPU memory allocating ${label} (${size} bytes): ${oErr.message}`);
+  if (vErr) throw new GpuValidationError(`allocating ${label} (${size} bytes): ${vErr.message}`);
+  return buffer;
+}
+
+/**
  * Splits Phi-3's fused per-layer tensors (qkv -> q, k, v; gateUp -> gate, up) into tensors of
  * their own by copying row ranges on the GPU, then frees the fused buffers. `created` tracks every
  * live weight buffer (for cleanup on failure).
@@ -156,11 +175,7 @@ async function splitFused(gpu: Gpu, config: ModelConfig, byRole: Map<string, Ten
       const enc = device.createCommandEncoder({ label: `split ${src.label}` });
       let row = 0;
       for (const [role, rows] of parts) {
-        device.pushErrorScope('out-of-memory');
-        const buffer = device.createBuffer({ size: rows * rowBytes, usage: GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_DST | GPUBufferUsage.COPY_SRC, label: `${src.label}:${role}` });
-        created.push(buffer);
-        const oom = await gpu.guard(device.popErrorScope());
-        if (oom) throw new GpuOutOfMemoryError(`out of GPU memory splitting ${src.label}: ${oom.message}`);
+        const buffer = await createWeightBuffer(gpu, rows * rowBytes, `${src.label}:${role}`, created);
         enc.copyBufferToBuffer(src.buffer, row * rowBytes, buffer, 0, rows * rowBytes);
         byRole.set(`${l}.${role}`, new Tensor(buffer, [rows, src.shape[1]!], src.dtype, 0, `${src.label}:${role}`));
         row += rows;
@@ -226,20 +241,7 @@ export async function loadWeights(gpu: Gpu, checkpoint: Checkpoint, config: Mode
       const { e, info, bytes } = p;
       issueReads();
       if (off === 0) {
-        gpu.check();
-        device.pushErrorScope('out-of-memory');
-        device.pushErrorScope('validation');
-        buffer = device.createBuffer({
-          size: bytes,
-          usage: GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_DST | GPUBufferUsage.COPY_SRC,
-          label: e.name,
-        });
-        const validation = device.popErrorScope();
-        const oom = device.popErrorScope();
-        created.push(buffer);
-        const [vErr, oErr] = await gpu.guard(Promise.all([validation, oom]));
-        if (oErr) throw new GpuOutOfMemoryError(`out of GPU memory allocating ${e.name} (${bytes} bytes): ${oErr.message}`);
-        if (vErr) throw new GpuValidationError(`allocating ${e.name} (${bytes} bytes): ${vErr.message}`);
+        buffer = await createWeightBuffer(gpu, bytes, e.name, created);
         const key = e.layer === undefined ? e.role : `${e.layer}.${e.role}`;
         byRole.set(key, new Tensor(buffer, e.shape, info.dtype, 0, e.name));
       }
