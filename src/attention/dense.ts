@@ -300,6 +300,18 @@ export abstract class AttentionKernelBase {
     return { s, list, qBlocks };
   }
 
+  /**
+   * The query rows' first position and the valid keys of a call (DenseEncodeOptions), checked:
+   * kvLen defaults to `kvLenDefault`, qPos0 to kvLen - Tq (the queries are the last positions).
+   */
+  protected positions(op: string, s: AttentionShape, at: DenseEncodeOptions, kvLenDefault: number): { kvLen: number; qPos0: number } {
+    const kvLen = at.kvLen ?? kvLenDefault;
+    const qPos0 = at.qPos0 ?? kvLen - s.Tq;
+    if (!Number.isInteger(kvLen) || kvLen < 1 || kvLen > s.Scap) throw new ShapeError(`${op}: kvLen=${kvLen} must be in 1..${s.Scap} (rows of k)`);
+    if (!Number.isInteger(qPos0) || qPos0 < 0) throw new ShapeError(`${op}: qPos0=${qPos0} must be a non-negative integer`);
+    return { kvLen, qPos0 };
+  }
+
   /** As grid(), for a prefill: the first Tq rows of k and v are the keys. */
   protected prefillGrid(op: string, q: Tensor, k: Tensor, v: Tensor, out: Tensor, heads: Tensor | readonly number[]): { s: AttentionShape; list: { tensor: Tensor; n: number }; qBlocks: number } {
     const g = this.grid(op, q, k, v, out, heads);
@@ -352,10 +364,7 @@ export class DenseAttentionKernel extends AttentionKernelBase {
   encode(batch: Batch, q: Tensor, k: Tensor, v: Tensor, out: Tensor, heads: Tensor | readonly number[], options: DenseEncodeOptions = {}): void {
     const op = 'attention.dense';
     const { s, list, qBlocks } = this.grid(op, q, k, v, out, heads);
-    const kvLen = options.kvLen ?? s.Scap;
-    const qPos0 = options.qPos0 ?? kvLen - s.Tq;
-    if (!Number.isInteger(kvLen) || kvLen < 1 || kvLen > s.Scap) throw new ShapeError(`${op}: kvLen=${kvLen} must be in 1..${s.Scap} (rows of k)`);
-    if (!Number.isInteger(qPos0) || qPos0 < 0) throw new ShapeError(`${op}: qPos0=${qPos0} must be a non-negative integer`);
+    const { kvLen, qPos0 } = this.positions(op, s, options, s.Scap);
     const keys = Math.min(kvLen, qPos0 + s.Tq);
     const splits = this.splitsFor(s.Tq, list.n, keys);
     const params = baseParams(s, qPos0, kvLen, list.n);

@@ -65,10 +65,7 @@ export class StreamAttentionKernel extends AttentionKernelBase {
     const op = 'attention.stream_llm';
     const { s, list, qBlocks } = at ? this.grid(op, q, k, v, out, heads) : this.prefillGrid(op, q, k, v, out, heads);
     checkStreamParams(op, params);
-    const kvLen = at?.kvLen ?? s.Tq;
-    const qPos0 = at?.qPos0 ?? kvLen - s.Tq;
-    if (!Number.isInteger(kvLen) || kvLen < 1 || kvLen > s.Scap) throw new ShapeError(`${op}: kvLen=${kvLen} must be in 1..${s.Scap} (rows of k)`);
-    if (!Number.isInteger(qPos0) || qPos0 < 0) throw new ShapeError(`${op}: qPos0=${qPos0} must be a non-negative integer`);
+    const { kvLen, qPos0 } = this.positions(op, s, at ?? {}, s.Tq);
     batch.dispatch({
       program: this.program,
       bindings: { q, k, v, heads: list.tensor, out },
