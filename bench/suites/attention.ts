@@ -41,7 +41,7 @@
 import type { Gpu } from '../../src/gpu/gpu.ts';
 import { Tensor } from '../../src/tensor.ts';
 import { attention } from '../../src/attention/attention.ts';
-import { DenseAttentionKernel, type AttentionCompute, type AttentionTiles, type KvDType } from '../../src/attention/dense.ts';
+import { DenseAttentionKernel, resolveAttentionCompute, type AttentionCompute, type AttentionTiles, type KvDType } from '../../src/attention/dense.ts';
 import type { Pattern } from '../../src/attention/types.ts';
 import { packHalves } from '../../src/util/half.ts';
 import { median, minOf, tflops, type BenchContext, type BenchRow, type BenchSuite } from '../harness.ts';
@@ -209,7 +209,7 @@ function relL2(got: ArrayLike<number>, ref: ArrayLike<number>): number {
 
 /** Compute paths to run: f32 always, tensor cores where the device has them. */
 function computes(gpu: Gpu): AttentionCompute[] {
-  return gpu.caps.subgroupMatrix && gpu.caps.subgroupMinSize === 32 && gpu.caps.subgroupMaxSize === 32 ? ['f32', 'sgmatrix'] : ['f32'];
+  return resolveAttentionCompute(gpu, 'auto', D) === 'sgmatrix' ? ['f32', 'sgmatrix'] : ['f32'];
 }
 
 async function deviceCheck(ctx: BenchContext): Promise<BenchRow[]> {

@@ -33,7 +33,11 @@ function roundF16(x: Float32Array): Float32Array {
   return x.map((a) => f16BitsToF32(f32ToF16Bits(a)));
 }
 
-function inputs(gpu: Gpu, rng: Rng, s: AttnRefShape, kvDType: KvDType = 'f32'): Inputs {
+/**
+ * Seeded q, k, v on the host and the GPU. With validRows < Scap, rows validRows.. of every kv head
+ * hold NaN on the GPU (never to be read; the host arrays stay finite).
+ */
+function inputs(gpu: Gpu, rng: Rng, s: AttnRefShape, kvDType: KvDType = 'f32', validRows = s.Scap): Inputs {
   const q = rng.normals(s.H * s.Tq * s.D);
   let k = rng.normals(s.Hkv * s.Scap * s.D);
   let v = rng.normals(s.Hkv * s.Scap * s.D);
@@ -41,13 +45,14 @@ function inputs(gpu: Gpu, rng: Rng, s: AttnRefShape, kvDType: KvDType = 'f32'): 
     k = roundF16(k);
     v = roundF16(v);
   }
+  const nanTail = (a: Float32Array): Float32Array => (validRows < s.Scap ? a.map((val, i) => (i % (s.Scap * s.D) >= validRows * s.D ? NaN : val)) : a);
   return {
     q,
     k,
     v,
     tq: gpu.upload(q, [s.H, s.Tq, s.D], 'f32', 'q'),
-    tk: gpu.upload(k, [s.Hkv, s.Scap, s.D], kvDType, 'k'),
-    tv: gpu.upload(v, [s.Hkv, s.Scap, s.D], kvDType, 'v'),
+    tk: gpu.upload(nanTail(k), [s.Hkv, s.Scap, s.D], kvDType, 'k'),
+    tv: gpu.upload(nanTail(v), [s.Hkv, s.Scap, s.D], kvDType, 'v'),
   };
 }
 
@@ -175,11 +180,7 @@ export const streamAtCases: KernelCase[] = STREAM_AT.map((c) => ({
   async run(gpu, seed) {
     const rng = new Rng(seed);
     const s: AttnRefShape = { H: c.H, Hkv: c.Hkv, Tq: c.Tq, Scap: c.Scap, D: c.D };
-    const x = inputs(gpu, rng, s);
-    const tail = (a: Float32Array): Tensor => gpu.upload(a.map((val, i) => (i % (c.Scap * c.D) >= c.kvLen * c.D ? NaN : val)), [c.Hkv, c.Scap, c.D], 'f32');
-    gpu.release(x.tk, x.tv);
-    x.tk = tail(x.k);
-    x.tv = tail(x.v);
+    const x = inputs(gpu, rng, s, 'f32', c.kvLen);
     const out = poisoned(gpu, [c.H, c.Tq, c.D]);
     const kernel = await StreamAttentionKernel.create(gpu, { headDim: c.D });
     const at = { qPos0: c.kvLen - c.Tq, kvLen: c.kvLen };
@@ -426,13 +427,7 @@ export const sgmatrixCases: KernelCase[] = [
     const rng = new Rng(seed);
     const kvDType = c.kv as KvDType;
     const s: AttnRefShape = { H: 4, Hkv: 1, Tq: c.S, Scap: c.S + c.tail, D: c.D };
-    const x = inputs(gpu, rng, s, kvDType);
-    if (c.tail) {
-      const poison = (a: Float32Array): Tensor => gpu.upload(a.map((val, i) => (i >= c.S * c.D ? NaN : val)), [1, s.Scap, c.D], kvDType);
-      gpu.release(x.tk, x.tv);
-      x.tk = poison(x.k);
-      x.tv = poison(x.v);
-    }
+    const x = inputs(gpu, rng, s, kvDType, c.S);
     const out = poisoned(gpu, [4, c.S, c.D]);
     const heads = all(4);
     const opts = { headDim: c.D, compute: 'sgmatrix' as const, kvDType };
