@@ -112,20 +112,74 @@ class Example:
     asked: List[str] = field(default_factory=list)
     # Index of the first token after the document (the blank line before the first question).
     tail_start: int = 0
+    # Token range [a, b) of the value inside each answer, in the order asked.
+    answer_values: List[tuple] = field(default_factory=list)
+
+
+def word_pools(text: str, templates: Optional[dict] = None, min_count: int = 5) -> dict:
+    """Keys and value words for training, drawn from the training text itself so that the model
+    meets thousands of them and learns to copy any key rather than recognise a few: lowercase words
+    of 4-12 letters, and names (capitalised words never seen in lowercase and not opening a
+    sentence), each seen at least `min_count` times. Every key and value of the eval lists is left
+    out, so the evaluation asks about words the model never saw as keys or values."""
+    t = templates or load_templates()
+    held = set()
+    for group in ('keys', 'values'):
+        for v in t[group]['eval'].values():
+            if isinstance(v, list):
+                held.update(x.lower() for x in v)
+    lower: dict = {}
+    capital: dict = {}
+    for line in text.split('\n'):
+        words = line.split()
+        for i, w in enumerate(words):
+            w = w.strip('.,;:?!"()\'')
+            if not w.isalpha() or not w.isascii():
+                continue
+            if w.islower():
+                lower[w] = lower.get(w, 0) + 1
+            elif i > 0 and w[0].isupper() and w[1:].islower():
+                capital[w] = capital.get(w, 0) + 1
+    words = sorted(w for w, n in lower.items() if n >= min_count and 4 <= len(w) <= 12 and w not in held)
+    names = sorted(w for w, n in capital.items() if n >= min_count and len(w) >= 3 and w.lower() not in lower and w.lower() not in held)
+    return {'words': words, 'names': names}
 
 
 class NeedleTask:
-    """Keys, values, templates and their tokenizations for one split ('train' or 'eval')."""
+    """Keys, values, templates and their tokenizations for one split. 'eval' takes its keys and
+    value words from the eval lists of the templates file; 'train' from `pools` (word_pools of the
+    training text) when given, else from the train lists."""
 
-    def __init__(self, encode: Encode, vocab: Vocab, split: str = 'train', templates: Optional[dict] = None):
+    def __init__(self, encode: Encode, vocab: Vocab, split: str = 'train', templates: Optional[dict] = None, pools: Optional[dict] = None):
         self.t = templates or load_templates()
         self.encode = encode
         self.v = vocab
         keys = self.t['keys'][split]
-        self.keys = list(keys['words']) + list(keys['names']) + [f'{a} {w}' for a in keys['adjectives'] for w in keys['words'][:12]]
         vals = self.t['values'][split]
-        self.value_words = list(vals['words'])
+        if pools is not None:
+            self.key_words, self.key_names, self.value_words = pools['words'], pools['names'], pools['words']
+            self.adjectives = list(keys['adjectives']) + pools['words']
+        else:
+            self.key_words, self.key_names, self.value_words = list(keys['words']), list(keys['names']), list(vals['words'])
+            self.adjectives = list(keys['adjectives'])
         self.code_alphabet = vals['code_alphabet']
+
+    def key(self, rng: random.Random) -> str:
+        """A word (40%), a name (40%) or a two-word phrase (20%)."""
+        r = rng.random()
+        if r < 0.4:
+            return rng.choice(self.key_words)
+        if r < 0.8:
+            return rng.choice(self.key_names)
+        return f'{rng.choice(self.adjectives)} {rng.choice(self.key_words)}'
+
+    def keys(self, rng: random.Random, n: int) -> List[str]:
+        out: List[str] = []
+        while len(out) < n:
+            k = self.key(rng)
+            if k not in out:
+                out.append(k)
+        return out
 
     def value(self, rng: random.Random, kind: str) -> str:
         if kind == 'number':
@@ -169,7 +223,7 @@ def build_example(
     `corpus` (None: the needles alone, back to back), then `questions` of them asked in turn.
     With `max_position` > length the positions skip ahead (PoSE) so the last one is below it."""
     v, enc = task.v, task.encode
-    keys = rng.sample(task.keys, needles)
+    keys = task.keys(rng, needles)
     facts = []
     for k in keys:
         kind = rng.choice(list(kinds))
@@ -180,10 +234,13 @@ def build_example(
     tail: List[int] = []
     tail_w: List[float] = []
     asked = rng.sample(range(needles), min(questions, needles))
+    value_spans = []
     for j, qi in enumerate(asked):
-        _, _, _, q, a = facts[qi]
+        _, val, _, q, a = facts[qi]
         lead = ([v.newline, v.newline] if j == 0 else [v.newline, v.user, v.newline]) + enc(q) + [v.end, v.newline, v.assistant, v.newline]
         ans = enc(a) + [v.end]
+        va, vb = _value_span(enc, a, val)
+        value_spans.append((len(tail) + len(lead) + va, len(tail) + len(lead) + vb))
         tail += lead + ans
         tail_w += [0.0] * len(lead) + [1.0] * len(ans)
 
@@ -243,7 +300,7 @@ def build_example(
     positions = list(range(len(ids)))
     if max_position > len(ids):
         positions = pose_positions(rng, len(ids), max_position, protect_from=tail_start)
-    return Example(ids, w, positions, spans, [facts[i][0] for i in asked], tail_start)
+    return Example(ids, w, positions, spans, [facts[i][0] for i in asked], tail_start, [(tail_start + a, tail_start + b) for a, b in value_spans])
 
 
 def pose_positions(rng: random.Random, n: int, max_position: int, protect_from: int, skips: int = 2) -> List[int]:

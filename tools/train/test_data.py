@@ -107,6 +107,10 @@ class BuilderTest(unittest.TestCase):
                 value = next(v for k, v, _ in ex.needles if k == key)
                 self.assertIn(f'for {key} is {value}.<|end|>', answers)
             self.assertEqual(answers.count('<|end|>'), len(ex.asked))
+            for key, (a, b) in zip(ex.asked, ex.answer_values):
+                value = next(v for k, v, _ in ex.needles if k == key)
+                self.assertEqual(tok.decode(ex.ids[a:b]).strip(), value)
+                self.assertTrue(all(w == 1.0 for w in ex.weights[a:b]))
             # Needle values get no loss; the rest of each needle gets the language-model weight.
             for key, value, start in ex.needles:
                 end = start + next(i for i, t in enumerate(ex.ids[start:]) if tok.inverse[t].endswith('.')) + 1
@@ -157,6 +161,20 @@ class BuilderTest(unittest.TestCase):
             q = ex.tail_start
             self.assertEqual(p[-1] - p[q], len(p) - 1 - q)
         self.assertEqual(data.pose_positions(rng, 10, 10, 5), list(range(10)))
+
+    def test_word_pools_leave_out_the_eval_lists(self):
+        text = 'The acorn and the lantern met Agatha and Mildred.\n' * 6 + 'Then Mildred saw the lantern by the walnut tree.\n' * 3
+        pools = data.word_pools(text)
+        self.assertIn('lantern', pools['words'])
+        self.assertNotIn('acorn', pools['words'])  # an eval key
+        self.assertIn('Mildred', pools['names'])
+        self.assertNotIn('Agatha', pools['names'])  # an eval name
+        self.assertNotIn('Then', pools['names'])  # opens a sentence
+        tok, corpus, _ = make()
+        task = data.NeedleTask(tok.encode, make()[2].v, 'train', pools={'words': ['lantern', 'walnut'], 'names': ['Mildred']})
+        rng = random.Random(1)
+        self.assertEqual(len(set(task.keys(rng, 2))), 2)
+        self.assertTrue({task.key(rng) for _ in range(200)} <= {'lantern', 'walnut', 'Mildred'} | {f'{a} {w}' for a in task.adjectives for w in ('lantern', 'walnut')})
 
     def test_train_and_eval_lists_are_disjoint(self):
         t = data.load_templates()

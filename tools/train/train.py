@@ -104,8 +104,10 @@ def cmd_prepare(a) -> None:
     tok.save(os.path.join(a.work, 'tokenizer.json'))
     train = corpus_of(tok, train_text)
     heldout = corpus_of(tok, heldout_text)
-    torch.save({'train': train.__dict__, 'heldout': heldout.__dict__}, os.path.join(a.work, 'corpus.pt'))
+    pools = data.word_pools(train_text)
+    torch.save({'train': train.__dict__, 'heldout': heldout.__dict__, 'pools': pools}, os.path.join(a.work, 'corpus.pt'))
     print(json.dumps({'prepare_s': round(time.time() - t0, 1), 'vocab': tok.get_vocab_size(),
+                      'key_words': len(pools['words']), 'key_names': len(pools['names']),
                       'train_tokens': len(train.ids), 'train_sentences': len(train.sentence_starts),
                       'heldout_tokens': len(heldout.ids)}), flush=True)
 
@@ -115,7 +117,7 @@ def load_work(work: str):
     from tokenizers import Tokenizer
     tok = Tokenizer.from_file(os.path.join(work, 'tokenizer.json'))
     c = torch.load(os.path.join(work, 'corpus.pt'))
-    return tok, data.Corpus(**c['train']), data.Corpus(**c['heldout'])
+    return tok, data.Corpus(**c['train']), data.Corpus(**c['heldout']), c['pools']
 
 
 # ----------------------------------------------------------------------------- curriculum
@@ -138,8 +140,8 @@ _W = {}
 
 
 def _worker_init(work: str, lm_weight: float, kinds: List[str]) -> None:
-    tok, train, _ = load_work(work)
-    _W['task'] = data.NeedleTask(encoder(tok), vocab_of(tok), 'train')
+    tok, train, _, pools = load_work(work)
+    _W['task'] = data.NeedleTask(encoder(tok), vocab_of(tok), 'train', pools=pools)
     _W['corpus'] = train
     _W['lm_weight'] = lm_weight
 
@@ -219,12 +221,14 @@ def to_tensors(examples, length: int, pad: int, device):
     return ids.to(device, non_blocking=True), pos.to(device, non_blocking=True), w.to(device, non_blocking=True)
 
 
-def answer_accuracy(model, task: data.NeedleTask, corpus: data.Corpus, rng: random.Random, length: int, count: int, device, needles=(1, 4)):
-    """Teacher-forced exact match of the answer (every answer token the argmax given the right
-    prefix), which is exactly whether greedy decoding writes the answer. One question, contiguous
-    positions, eval keys and values, held-out haystack: the layout the runtime asks in."""
+def answer_accuracy(model, task: data.NeedleTask, corpus: data.Corpus, rng: random.Random, length: int, count: int, device, needles=(1, 4)) -> dict:
+    """Teacher-forced exact match of the answer: 'answer' when every answer token is the argmax
+    given the right prefix, which is exactly whether greedy decoding writes the whole answer;
+    'value' when the value's tokens are (the runtime's score: the value appears in the answer).
+    One question, contiguous positions, eval keys and values, held-out haystack: the layout the
+    runtime asks in."""
     import torch
-    right = 0
+    right = {'answer': 0, 'value': 0}
     for i in range(count):
         n = rng.randint(*needles)
         ex = data.build_example(rng, task, corpus, length, n, 1, lm_weight=0.0)
@@ -233,8 +237,11 @@ def answer_accuracy(model, task: data.NeedleTask, corpus: data.Corpus, rng: rand
             h = model.model(input_ids=ids).last_hidden_state[0]
             sel = [j for j, w in enumerate(ex.weights) if w == 1.0]
             logits = model.lm_head(h[[j - 1 for j in sel]])
-        right += int(all(int(t) == ex.ids[j] for t, j in zip(logits.argmax(-1).tolist(), sel)))
-    return right / count
+        ok = {j: int(t) == ex.ids[j] for t, j in zip(logits.argmax(-1).tolist(), sel)}
+        a, b = ex.answer_values[0]
+        right['answer'] += int(all(ok.values()))
+        right['value'] += int(all(ok[j] for j in range(a, b)))
+    return {k: v / count for k, v in right.items()}
 
 
 # ----------------------------------------------------------------------------- fit
@@ -244,10 +251,10 @@ def cmd_fit(a) -> None:
     torch.backends.cuda.matmul.allow_tf32 = True
     device = torch.device('cuda' if torch.cuda.is_available() else 'cpu')
     random.seed(a.seed)
-    tok, train, heldout = load_work(a.work)
+    tok, train, heldout, pools = load_work(a.work)
     vocab = vocab_of(tok)
     enc = encoder(tok)
-    check_tokenization(tok, train, vocab)
+    check_tokenization(tok, train, vocab, pools)
     model = build_model(a, vocab, tok.get_vocab_size()).to(device)
     params = sum(p.numel() for p in model.parameters())
     decay = [p for n, p in model.named_parameters() if p.dim() >= 2 and 'embed' not in n]
@@ -317,7 +324,7 @@ def cmd_fit(a) -> None:
             log['evals'].append(ev)
             print(json.dumps(ev), flush=True)
             gate = STAGES[stage]['gate']
-            if stage < a.max_stage and gate is not None and ev['exact_match'].get(gate, 0.0) >= GATE_ACCURACY:
+            if stage < a.max_stage and gate is not None and ev['exact_match'].get(gate, {}).get('answer', 0.0) >= GATE_ACCURACY:
                 stage += 1
                 log['stages'].append({'stage': stage, 'step': step, 't': ev['t'], 'why': f'exact match {ev["exact_match"][gate]} at {gate}'})
                 print(json.dumps(log['stages'][-1]), flush=True)
@@ -332,10 +339,10 @@ def cmd_fit(a) -> None:
     print(json.dumps({'saved': a.out, 'steps': step, 'tokens': tokens_seen, 'train_s': log['train_s']}), flush=True)
 
 
-def check_tokenization(tok, corpus: data.Corpus, vocab: data.Vocab, samples: int = 200) -> None:
+def check_tokenization(tok, corpus: data.Corpus, vocab: data.Vocab, pools: dict, samples: int = 200) -> None:
     """The builder's token-exact assembly, checked with the real tokenizer: decoding an example and
     encoding the text again gives the same ids."""
-    task = data.NeedleTask(encoder(tok), vocab, 'train')
+    task = data.NeedleTask(encoder(tok), vocab, 'train', pools=pools)
     rng = random.Random(1)
     bad = 0
     for i in range(samples):
@@ -377,7 +384,7 @@ def cmd_eval(a) -> None:
     import torch
     from transformers import LlamaForCausalLM
     device = torch.device('cuda' if torch.cuda.is_available() else 'cpu')
-    tok, _, heldout = load_work(a.work)
+    tok, _, heldout, _ = load_work(a.work)
     model = LlamaForCausalLM.from_pretrained(a.model).float().to(device).eval()  # bf16 autocast on the GPU, as in training
     task = data.NeedleTask(encoder(tok), vocab_of(tok), 'eval')
     rng = random.Random(a.seed)
