@@ -116,7 +116,7 @@ class Example:
     answer_values: List[tuple] = field(default_factory=list)
 
 
-def word_pools(text: str, templates: Optional[dict] = None, min_count: int = 5) -> dict:
+def word_pools(text: str, templates: Optional[dict] = None, min_count: int = 2) -> dict:
     """Keys and value words for training, drawn from the training text itself so that the model
     meets thousands of them and learns to copy any key rather than recognise a few: lowercase words
     of 4-12 letters, and names (capitalised words never seen in lowercase and not opening a
@@ -145,6 +145,16 @@ def word_pools(text: str, templates: Optional[dict] = None, min_count: int = 5) 
     return {'words': words, 'names': names}
 
 
+ONSETS = ['b', 'br', 'c', 'ch', 'd', 'dr', 'f', 'g', 'gl', 'h', 'j', 'k', 'l', 'm', 'n', 'p', 'pl', 'qu', 'r', 's', 'sh', 'st', 't', 'tr', 'v', 'w', 'z']
+NUCLEI = ['a', 'e', 'i', 'o', 'u', 'ai', 'ea', 'oo', 'y']
+CODAS = ['', '', 'n', 'r', 'l', 's', 'x', 'nd', 'rk', 'm']
+
+
+def made_up_word(rng: random.Random) -> str:
+    """A pronounceable word that is in no dictionary (2-3 syllables)."""
+    return ''.join(rng.choice(ONSETS) + rng.choice(NUCLEI) + rng.choice(CODAS) for _ in range(rng.randint(2, 3)))
+
+
 class NeedleTask:
     """Keys, values, templates and their tokenizations for one split. 'eval' takes its keys and
     value words from the eval lists of the templates file; 'train' from `pools` (word_pools of the
@@ -156,6 +166,7 @@ class NeedleTask:
         self.v = vocab
         keys = self.t['keys'][split]
         vals = self.t['values'][split]
+        self.made_up = pools is not None
         if pools is not None:
             self.key_words, self.key_names, self.value_words = pools['words'], pools['names'], pools['words']
             self.adjectives = list(keys['adjectives']) + pools['words']
@@ -165,13 +176,17 @@ class NeedleTask:
         self.code_alphabet = vals['code_alphabet']
 
     def key(self, rng: random.Random) -> str:
-        """A word (40%), a name (40%) or a two-word phrase (20%)."""
+        """A word (35%), a name (35%), a two-word phrase (15%), or, with pools, a made-up word (15%):
+        keys the tokenizer splits into unfamiliar pieces, so that copying works for any key."""
         r = rng.random()
-        if r < 0.4:
+        if r < 0.35:
             return rng.choice(self.key_words)
-        if r < 0.8:
+        if r < 0.7:
             return rng.choice(self.key_names)
-        return f'{rng.choice(self.adjectives)} {rng.choice(self.key_words)}'
+        if r < 0.85 or not self.made_up:
+            return f'{rng.choice(self.adjectives)} {rng.choice(self.key_words)}'
+        w = made_up_word(rng)
+        return w.capitalize() if rng.random() < 0.5 else w
 
     def keys(self, rng: random.Random, n: int) -> List[str]:
         out: List[str] = []
@@ -185,7 +200,7 @@ class NeedleTask:
         if kind == 'number':
             return str(rng.randrange(1_000_000, 10_000_000))
         if kind == 'word':
-            return rng.choice(self.value_words)
+            return made_up_word(rng) if self.made_up and rng.random() < 0.2 else rng.choice(self.value_words)
         a = self.code_alphabet
         return ''.join(rng.choice(a) for _ in range(4)) + '-' + ''.join(rng.choice(a) for _ in range(4))
 

@@ -7,7 +7,9 @@
 # parallel on the one GPU (default: tools/train/recipes.txt, whose first line is the shipped
 # model's recipe), evaluates each saved model at 1K-128K tokens, and packs each recipe's model,
 # training log and evaluation into OUT_DIR/<recipe>.tar.gz (split into 15 MB parts if larger).
-# Environment: MINUTES (training time per recipe, default 7), WORK (scratch, default /tmp/needle-work).
+# Environment: MINUTES (training time per recipe, default 7), WORK (scratch, default /tmp/needle-work),
+# TOKENIZER (reuse this tokenizer.json: for recipes that continue a model with --init),
+# EVAL_COUNT (needle documents per length in the final evaluation, default 16).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 out=${1:?usage: run.sh OUT_DIR [RECIPES_FILE]}
@@ -18,7 +20,7 @@ mkdir -p "$out" "$work"
 export PYTHONUNBUFFERED=1
 python3 -c "import torch, transformers, tokenizers; print('torch', torch.__version__, 'transformers', transformers.__version__, 'tokenizers', tokenizers.__version__, torch.cuda.get_device_name())"
 [ -f .train-data/brown-train.txt ] || { echo "no .train-data/brown-train.txt: run 'npx tsx scripts/brown-corpus.ts' first and carry .train-data" >&2; exit 2; }
-python3 tools/train/train.py prepare --text .train-data/brown-train.txt --heldout demo/assets/brown-heldout.txt --work "$work"
+python3 tools/train/train.py prepare --text .train-data/brown-train.txt --heldout demo/assets/brown-heldout.txt --work "$work" ${TOKENIZER:+--tokenizer "$TOKENIZER"}
 names=()
 while read -r name args; do
   [[ -z "$name" || "$name" == \#* ]] && continue
@@ -30,7 +32,7 @@ wait
 for name in "${names[@]}"; do
   tail -n 3 "$work/$name.log"
   if [ -d "$work/$name/model" ]; then
-    timeout 120 python3 tools/train/train.py eval --work "$work" --model "$work/$name/model" --count 16 --json "$work/$name/eval.json" || true
+    timeout 120 python3 tools/train/train.py eval --work "$work" --model "$work/$name/model" --count "${EVAL_COUNT:-16}" --json "$work/$name/eval.json" || true
   fi
   cp "$work/$name.log" "$work/$name/fit.log" 2>/dev/null || true
   tar czf "$work/$name.tar.gz" -C "$work" "$name"

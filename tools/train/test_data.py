@@ -174,7 +174,11 @@ class BuilderTest(unittest.TestCase):
         task = data.NeedleTask(tok.encode, make()[2].v, 'train', pools={'words': ['lantern', 'walnut'], 'names': ['Mildred']})
         rng = random.Random(1)
         self.assertEqual(len(set(task.keys(rng, 2))), 2)
-        self.assertTrue({task.key(rng) for _ in range(200)} <= {'lantern', 'walnut', 'Mildred'} | {f'{a} {w}' for a in task.adjectives for w in ('lantern', 'walnut')})
+        keys = {task.key(rng) for _ in range(300)}
+        listed = {'lantern', 'walnut', 'Mildred'} | {f'{a} {w}' for a in task.adjectives for w in ('lantern', 'walnut')}
+        made_up = keys - listed
+        self.assertTrue(listed & keys and made_up)
+        self.assertTrue(all(re.fullmatch('[A-Za-z]+', k) for k in made_up), made_up)
 
     def test_train_and_eval_lists_are_disjoint(self):
         t = data.load_templates()

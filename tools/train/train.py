@@ -99,7 +99,11 @@ def cmd_prepare(a) -> None:
     t0 = time.time()
     train_text = open(a.text, encoding='utf-8').read()
     heldout_text = open(a.heldout, encoding='utf-8').read()
-    tok = train_tokenizer(train_text, a.vocab)
+    if a.tokenizer:  # continue from a trained model: keep its tokenizer
+        from tokenizers import Tokenizer
+        tok = Tokenizer.from_file(a.tokenizer)
+    else:
+        tok = train_tokenizer(train_text, a.vocab)
     os.makedirs(a.work, exist_ok=True)
     tok.save(os.path.join(a.work, 'tokenizer.json'))
     train = corpus_of(tok, train_text)
@@ -255,7 +259,11 @@ def cmd_fit(a) -> None:
     vocab = vocab_of(tok)
     enc = encoder(tok)
     check_tokenization(tok, train, vocab, pools)
-    model = build_model(a, vocab, tok.get_vocab_size()).to(device)
+    if a.init:
+        from transformers import LlamaForCausalLM
+        model = LlamaForCausalLM.from_pretrained(a.init, attn_implementation='sdpa').float().to(device)
+    else:
+        model = build_model(a, vocab, tok.get_vocab_size()).to(device)
     params = sum(p.numel() for p in model.parameters())
     decay = [p for n, p in model.named_parameters() if p.dim() >= 2 and 'embed' not in n]
     no_decay = [p for n, p in model.named_parameters() if not (p.dim() >= 2 and 'embed' not in n)]
@@ -275,8 +283,8 @@ def cmd_fit(a) -> None:
     tokens_seen = 0
     next_eval = t0 + a.eval_every
     eval_rng = random.Random(a.seed + 99)
-    stage = 0
-    log['stages'] = [{'stage': 0, 'step': 0, 't': 0.0}]
+    stage = a.start_stage
+    log['stages'] = [{'stage': stage, 'step': 0, 't': 0.0}]
     while True:
         frac = (time.time() - t0) / budget
         if frac >= 1:
@@ -406,6 +414,7 @@ def main() -> None:
     pp.add_argument('--heldout', required=True)
     pp.add_argument('--work', required=True)
     pp.add_argument('--vocab', type=int, default=VOCAB_SIZE)
+    pp.add_argument('--tokenizer', help='reuse this tokenizer.json instead of training one (continuing a model)')
     pf = sub.add_parser('fit')
     pf.add_argument('--work', required=True)
     pf.add_argument('--out', required=True)
@@ -425,6 +434,8 @@ def main() -> None:
     pf.add_argument('--eval-every', type=float, default=45.0, help='seconds between retrieval evals')
     pf.add_argument('--eval-count', type=int, default=16)
     pf.add_argument('--max-stage', type=int, default=len(STAGES) - 1, help='stop the curriculum at this stage (probes)')
+    pf.add_argument('--start-stage', type=int, default=0, help='begin the curriculum at this stage (continuing a model)')
+    pf.add_argument('--init', help='continue from this saved model folder instead of random weights (same tokenizer: prepare --tokenizer)')
     pf.add_argument('--eval-lengths', default='512,2048,8192', help='lengths of the retrieval evals while training')
     pf.add_argument('--eval-long', type=int, default=32768, help='also evaluated once half the time has passed')
     pe = sub.add_parser('eval')
