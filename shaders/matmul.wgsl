@@ -17,7 +17,10 @@
 //            1 TILED_F16: the same with f16 workgroup tiles (needs shader-f16), f32 accumulation
 //            2 SGMATRIX: tensor-core tiles, subgroup_matrix f16 16x16x16, f32 accumulation
 //                        (needs chromium_experimental_subgroup_matrix and 32-wide subgroups)
-//            3 GEMV: matrix-vector for M <= 8 (decode), bandwidth bound on W; GEMV_WG threads
+//            3 GEMV: matrix-vector for M <= 8 (decode), bandwidth bound on W; GEMV_WG threads,
+//                    GEMV_LANES of them per row of W (32 on GPUs: a workgroup reduction sums them;
+//                    1 on software adapters, whose invocations run one after another on CPU threads:
+//                    each streams a whole row and no barrier is needed)
 //   TILED*, SGMATRIX: BM, BN (workgroup tile), BK (k step), NT (threads per workgroup),
 //            PREFETCH (vector loads only: fetch the next k-slice into registers during the current one,
 //            two workgroup-memory buffers, one barrier per k-step)
@@ -32,7 +35,7 @@
 //             columns (j*WG_X + tx)*4 + {0..3} of the tile, which keeps its workgroup-memory reads vec4.
 //   SGMATRIX: WG_X = SG_M*SG_N*32 threads (override), grid as above; subgroup s = lidx / 32 owns
 //             SG_TM x SG_TN result matrices.
-//   GEMV:     GEMV_WG threads (define) = GEMV_ROWS rows of W x GEMV_LANES (32) lanes; folded 1D grid
+//   GEMV:     GEMV_WG threads (define) = GEMV_ROWS rows of W x GEMV_LANES (define, 32 or 1) lanes; folded 1D grid
 //             over ceil(N / GEMV_ROWS) workgroups (lib/grid.wgsl).
 //   Ragged edges: every load past M, N or K reads 0, every store is bounds-checked.
 
@@ -578,11 +581,13 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
 // ------------------------------------------------------------------------------------ GEMV
 #if VARIANT == 3
 
-const GEMV_LANES: u32 = 32u; // lanes per row: 32 consecutive vec4 loads = 512 contiguous bytes
+// GEMV_LANES lanes per row: with 32, 32 consecutive vec4 loads = 512 contiguous bytes.
 const GEMV_MAX_M: u32 = 8u; // rows of x; the accumulation sites below are written out for 8 rows
 const GEMV_ROWS: u32 = GEMV_WG / GEMV_LANES;
 
+#if GEMV_LANES > 1
 var<workgroup> red: array<f32, GEMV_MAX_M * GEMV_WG>;
+#endif
 
 #if VEC && WDT == 0
 // Four vec4 chunks of an x row (x vec4 index xb, then + 32, + 64, + 96) times four weight chunks.
@@ -685,6 +690,15 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec
 #endif
   }
   let accv = acc;
+#if GEMV_LANES == 1
+  if (n < N) {
+    for (var m = 0u; m < GEMV_MAX_M; m++) {
+      if (m < M) {
+        y[m * N + n] = accv[m] + bias_at(n);
+      }
+    }
+  }
+#else
   for (var m = 0u; m < GEMV_MAX_M; m++) {
     red[m * GEMV_WG + lidx] = accv[m];
   }
@@ -705,5 +719,6 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec
       }
     }
   }
+#endif
 }
 #endif

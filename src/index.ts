@@ -23,7 +23,10 @@ export { LlamaRunner, AbortedError, DEFAULT_DENSE_BELOW, type RunnerOptions, typ
 export { planRun, PlanError, DEFAULT_CHUNK, type MemoryPlan, type HeadGroup, type PlanInput } from './model/plan.ts';
 export { formatReport, type RunReport, type PrefillProgress, type TimeCategory } from './model/report.ts';
 export { Sampler, argmax, candidates, type Sampling, type SamplingParams } from './model/sampling.ts';
-export { openModel, type OpenModel, type OpenModelOptions, type AnswerOptions, type Answer } from './model/session.ts';
+export { openModel, resolveAttentionConfig, type OpenModel, type OpenModelOptions, type AnswerOptions, type Answer, type AttentionConfigInput } from './model/session.ts';
+export { NeedleDocumentBuilder, answerIsCorrect, parseHaystack, makeFact, mulberry32, VALUE_KINDS, type NeedleDocument, type NeedleFact, type NeedleOptions, type TokenCounter, type ValueKind } from './eval/needle.ts';
+export { runNiah, evenDepths, modelTokenCounter, formatNiahTable, formatTokens, type NiahOptions, type NiahCase, type NiahGrid } from './eval/niah.ts';
+export { niahHeatmapSvg, niahHeatmapsSvg, scoreColor } from './eval/heatmap.ts';
 export { attention, type AttentionRequest, type AttentionResult } from './attention/attention.ts';
 export { DenseAttentionKernel, type AttentionCompute } from './attention/dense.ts';
 export { StreamAttentionKernel } from './attention/stream.ts';

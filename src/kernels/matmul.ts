@@ -82,8 +82,15 @@ export const SG_TILE: SgTileConfig = { SG_M: 2, SG_N: 2, SG_TM: 4, SG_TN: 4, SBK
 export const SG_TILE_ONE: SgTileConfig = { SG_M: 1, SG_N: 1, SG_TM: 4, SG_TN: 4, SBK: 32, prefetch: true };
 /** Rows of x the gemv path accepts (shaders/matmul.wgsl GEMV_MAX_M: its accumulation is written out for 8 rows). */
 export const GEMV_MAX_M = 8;
-/** gemv workgroup: 8 rows of W x 32 lanes. */
-const GEMV_WG = 256;
+/**
+ * gemv's workgroup: on GPUs 8 rows of W x 32 lanes (a workgroup reduction sums the lanes); on
+ * software adapters 64 rows x 1 lane, no reduction: their invocations run one after another on CPU
+ * threads, where barriers cost most and one lane streaming a whole row is cache-friendly
+ * (SwiftShader, needle-reader decode: 4.4 s per token with 64x64 tiles, see BENCHMARKS.md).
+ */
+export function gemvShape(gpu: Gpu): { GEMV_WG: number; GEMV_LANES: number } {
+  return gpu.caps.software ? { GEMV_WG: 64, GEMV_LANES: 1 } : { GEMV_WG: 256, GEMV_LANES: 32 };
+}
 /** Use the large tile when it still yields at least this many workgroups (about one wave on big GPUs). */
 const LARGE_TILE_MIN_WORKGROUPS = 96;
 const WDT = { f32: 0, f16: 1, bf16: 2 } as const;
@@ -133,7 +140,8 @@ export function pathAvailable(gpu: Gpu, path: MatmulPath, opts: { tile?: TileCon
       return null;
     }
     case 'gemv': {
-      const bytes = GEMV_MAX_M * GEMV_WG * 4;
+      const { GEMV_WG, GEMV_LANES } = gemvShape(gpu);
+      const bytes = GEMV_LANES > 1 ? GEMV_MAX_M * GEMV_WG * 4 : 0;
       if (bytes > lim.maxComputeWorkgroupStorageSize || GEMV_WG > lim.maxComputeInvocationsPerWorkgroup) return 'gemv workgroup does not fit the device';
       return null;
     }
@@ -148,9 +156,9 @@ export function canVectorize(weightDType: MatmulWeightDType, K: number): boolean
 /**
  * The select() guard: which path serves a shape. Explicit variants are honoured or rejected with the
  * precondition that failed (UnsupportedError); 'auto' takes:
- *   gemv      M <= 8 (decode; bandwidth bound) on hardware adapters. Software adapters take the
- *             tiles instead: their per-workgroup cost dominates the gemv's many small workgroups
- *             (SwiftShader, 1x128256x128 bf16: 35 s gemv, 7 s tiled).
+ *   gemv      M <= 8 (decode; bandwidth bound). Software adapters run it with one lane per row
+ *             (gemvShape): with 32 lanes and a workgroup reduction it was 5x slower than the
+ *             tiles there (SwiftShader, 1x128256x128 bf16: 35 s gemv, 7 s tiled).
  *   f32       otherwise: the tiles fit every WebGPU device's default limits (16 KiB, 256 invocations).
  * Paths 'auto' does not take, with the measurement that keeps them out (bench/suites/matmul.ts):
  *   sgmatrix  preconditions: shader-f16 + subgroup matrix f16 16x16x16 -> f32 + subgroup size 32 +
@@ -167,8 +175,8 @@ export function select(gpu: Gpu, variant: MatmulVariant, shape: MatmulShape, opt
     if (why) throw new UnsupportedError(`matmul: variant '${variant}' unavailable: ${why}`);
     return { path: variant, reasons };
   }
-  if (shape.M <= GEMV_MAX_M && !gpu.caps.software) return { path: 'gemv', reasons };
-  reasons.push(shape.M <= GEMV_MAX_M ? 'gemv: software adapter (tiles are faster there)' : `gemv: M=${shape.M} > ${GEMV_MAX_M}`);
+  if (shape.M <= GEMV_MAX_M) return { path: 'gemv', reasons };
+  reasons.push(`gemv: M=${shape.M} > ${GEMV_MAX_M}`);
   const why = pathAvailable(gpu, 'sgmatrix', { sgTile: opts.sgTile });
   reasons.push(`sgmatrix: ${why ?? 'available but measured no faster than the f32 tiles (H100: 29.9 vs 30.4 TFLOP/s)'}`);
   return { path: 'f32', reasons };
@@ -373,7 +381,7 @@ export class MatmulKernel {
           })(),
         );
       } else {
-        jobs.push(compilePair({ VARIANT: 3, GEMV_WG }, {}).then((r) => void (programs.gemv = r)));
+        jobs.push(compilePair({ VARIANT: 3, ...gemvShape(gpu) }, {}).then((r) => void (programs.gemv = r)));
       }
     }
     await Promise.all(jobs);
@@ -419,7 +427,8 @@ export class MatmulKernel {
     let workgroups: [number, number];
     if (path === 'gemv') {
       programs = this.programs.gemv;
-      workgroups = foldGrid(ceilDiv(N, GEMV_WG / 32), this.gpu.caps.limits.maxComputeWorkgroupsPerDimension);
+      const { GEMV_WG, GEMV_LANES } = gemvShape(this.gpu);
+      workgroups = foldGrid(ceilDiv(N, GEMV_WG / GEMV_LANES), this.gpu.caps.limits.maxComputeWorkgroupsPerDimension);
     } else if (path === 'sgmatrix') {
       programs = this.programs.sgmatrix;
       const s = this.sgTile;

@@ -183,6 +183,8 @@ interface RunState {
   extra: Tensor[];
   /** Next position to write in the KV cache (= tokens in it). */
   pos: number;
+  /** Per layer, per head: the share of causal query-key pairs prefill attention computed. */
+  density: number[][];
 }
 
 type Step =
@@ -201,6 +203,19 @@ function headSlice(t: Tensor, start: number, count: number): Tensor {
   const [, S, D] = t.shape as [number, number, number];
   const bytes = t.dtype === 'f32' ? 4 : 2;
   return new Tensor(t.buffer, [count, S, D], t.dtype, t.byteOffset + start * S * D * bytes, t.label);
+}
+
+function checkAttentionConfig(ac: Pattern[][] | undefined, c: ModelConfig): void {
+  if (!ac) return;
+  if (ac.length !== c.numLayers) throw new BadInputError(`attentionConfig lists ${ac.length} layers, the model has ${c.numLayers}`);
+  ac.forEach((layer, l) => {
+    if (layer.length !== c.numHeads) throw new BadInputError(`attentionConfig layer ${l} lists ${layer.length} heads, the model has ${c.numHeads}`);
+    layer.forEach((p, h) => validatePattern(p, `attentionConfig layer ${l} head ${h}`));
+  });
+}
+
+function checkDenseBelow(v: number | undefined): void {
+  if (v !== undefined && (!Number.isInteger(v) || v < 0)) throw new BadInputError(`denseBelow must be an integer >= 0, got ${v}`);
 }
 
 /** See RunnerOptions.denseBelow for the measurement behind it. */
@@ -238,7 +253,8 @@ export class LlamaRunner {
   private lastReport: RunReport | undefined;
   private ropeTable: RopeTable;
   private readonly biases: { q?: Tensor; k?: Tensor; v?: Tensor }[];
-  readonly denseBelow: number;
+  private denseBelowTokens: number;
+  private patterns: Pattern[][] | undefined;
   /** Compiles the sparse kernels once, before the first prompt long enough to use them. */
   private sparseWarm: Promise<void> | undefined;
 
@@ -253,7 +269,31 @@ export class LlamaRunner {
   ) {
     this.ropeTable = ropeTable;
     this.biases = biases;
-    this.denseBelow = options.denseBelow ?? DEFAULT_DENSE_BELOW;
+    this.denseBelowTokens = options.denseBelow ?? DEFAULT_DENSE_BELOW;
+    this.patterns = options.attentionConfig;
+  }
+
+  /** Prompts shorter than this run dense attention even with a sparse config. */
+  get denseBelow(): number {
+    return this.denseBelowTokens;
+  }
+
+  /** The per-layer, per-head patterns in force (undefined: dense). */
+  get attentionConfig(): Pattern[][] | undefined {
+    return this.patterns;
+  }
+
+  /**
+   * Changes the attention of later runs without reloading the weights: new patterns (undefined:
+   * dense) and optionally the dense threshold. Validated like create()'s options.
+   */
+  setAttention(patterns: Pattern[][] | undefined, denseBelow?: number): void {
+    if (this.busy) throw new BadInputError('setAttention: the runner is running a prefill or generate call; await it first');
+    checkAttentionConfig(patterns, this.config);
+    checkDenseBelow(denseBelow);
+    this.patterns = patterns;
+    if (denseBelow !== undefined) this.denseBelowTokens = denseBelow;
+    this.sparseWarm = undefined;
   }
 
   get config(): ModelConfig {
@@ -265,17 +305,8 @@ export class LlamaRunner {
     const { config: c, weights: w } = options;
     if (options.kvDType !== 'f32' && options.kvDType !== 'f16') throw new BadInputError(`kvDType must be 'f32' or 'f16', got ${String(options.kvDType)}`);
     if (w.layers.length !== c.numLayers) throw new BadInputError(`weights have ${w.layers.length} layers, the config ${c.numLayers}`);
-    if (options.denseBelow !== undefined && (!Number.isInteger(options.denseBelow) || options.denseBelow < 0)) {
-      throw new BadInputError(`denseBelow must be an integer >= 0, got ${options.denseBelow}`);
-    }
-    const ac = options.attentionConfig;
-    if (ac) {
-      if (ac.length !== c.numLayers) throw new BadInputError(`attentionConfig lists ${ac.length} layers, the model has ${c.numLayers}`);
-      ac.forEach((layer, l) => {
-        if (layer.length !== c.numHeads) throw new BadInputError(`attentionConfig layer ${l} lists ${layer.length} heads, the model has ${c.numHeads}`);
-        layer.forEach((p, h) => validatePattern(p, `attentionConfig layer ${l} head ${h}`));
-      });
-    }
+    checkDenseBelow(options.denseBelow);
+    checkAttentionConfig(options.attentionConfig, c);
     const variant = options.matmulVariant ?? 'auto';
     const attnCompute = resolveAttentionCompute(gpu, options.attentionCompute, c.headDim);
     const weightDTypes = new Set<NormWeightDType>();
@@ -431,6 +462,7 @@ export class LlamaRunner {
         ids: [],
         extra: all,
         pos: 0,
+        density: [],
       };
       void I;
       return st;
@@ -565,7 +597,7 @@ export class LlamaRunner {
   // ------------------------------------------------------------------ prefill plan
 
   private patternsFor(layer: number, T: number): Pattern[] | undefined {
-    const ac = this.options.attentionConfig;
+    const ac = this.patterns;
     // A prompt longer than the model's sliding window runs the window on every head (the model's own
     // attention); a sparse config is not combined with it.
     if (!ac || T < this.denseBelow || this.windowFor(T, layer) !== undefined) return undefined;
@@ -664,6 +696,10 @@ export class LlamaRunner {
     const patterns = this.patternsFor(l, T);
     const times: { label: string; ms: number }[] = [];
     const groups = st.plan.groups;
+    const W = this.windowFor(T, l);
+    // A sliding window keeps min(i + 1, W) keys of query row i.
+    const windowDensity = W === undefined ? 1 : (W * (W + 1) / 2 + (T - W) * W) / (T * (T + 1) / 2);
+    st.density[l] = new Array<number>(this.config.numHeads).fill(windowDensity);
     if (!patterns || patterns.every((p) => p.type === 'dense')) {
       const b = this.gpu.batch({ label: `attention.${l}`, profile });
       groups.forEach((g, gi) => this.encodeDenseGroup(b, st, l, g, gi, T));
@@ -684,6 +720,7 @@ export class LlamaRunner {
         compute: this.attentionCompute,
       });
       if (r && Array.isArray(r.times)) times.push(...r.times);
+      r.density.forEach((d, h) => (st.density[l]![g.headStart + h] = d));
     }
     return times;
   }
@@ -751,7 +788,7 @@ export class LlamaRunner {
    * short prompts (dense below denseBelow) never pay it.
    */
   private async warmSparse(promptLen: number): Promise<void> {
-    const ac = this.options.attentionConfig;
+    const ac = this.patterns;
     if (!ac || !this.anySparse(promptLen)) return;
     this.sparseWarm ??= warmSparseKernels(this.gpu, this.config.headDim, ac, this.attentionCompute).catch((e: unknown) => {
       this.sparseWarm = undefined; // a failed warm-up is retried by the next run, not cached
@@ -944,6 +981,11 @@ export class LlamaRunner {
       peakGpuBytes: peak + weightBytes,
       plannedBytes: plan.totalBytes,
     };
+    const density = this.state?.density;
+    if (density && density.length === this.config.numLayers) {
+      r.density = density.map((l) => [...l]);
+      r.meanDensity = density.flat().reduce((a, b) => a + b, 0) / (this.config.numLayers * this.config.numHeads);
+    }
     if (times.any) {
       r.gpuMs = { ...times.ms };
       r.gpuShare = times.shares();

@@ -46,6 +46,13 @@ export interface RunReport {
   peakGpuBytes: number;
   /** Planned bytes (KV cache + activations) before the run started. */
   plannedBytes: number;
+  /**
+   * Per layer, per head: the share of the causal query-key pairs that prefill attention computed
+   * (1 for dense heads; what a sparse pattern's index kept otherwise).
+   */
+  density?: number[][];
+  /** The mean of `density` over every layer and head. */
+  meanDensity?: number;
 }
 
 /** Which category a dispatch label falls into. */
@@ -83,6 +90,10 @@ export function formatReport(r: RunReport): string {
     const s = r.gpuShare;
     const pct = (v: number): string => `${(v * 100).toFixed(1)}%`;
     lines.push(`GPU time: attention ${pct(s.attention)}, index estimation ${pct(s.estimation)}, matmuls ${pct(s.matmul)}, other ${pct(s.other)}`);
+  }
+  if (r.attentionMode === 'sparse' && r.density && r.meanDensity !== undefined) {
+    const perLayer = r.density.map((l) => `${((l.reduce((a, b) => a + b, 0) / l.length) * 100).toFixed(0)}%`);
+    lines.push(`sparse attention computed ${(r.meanDensity * 100).toFixed(1)}% of the causal query-key pairs (per layer: ${perLayer.join(' ')})`);
   }
   lines.push(`peak GPU memory ${formatBytes(r.peakGpuBytes)} (weights ${formatBytes(r.weightBytes)}, activations + KV cache ${formatBytes(r.peakActivationBytes)}; planned ${formatBytes(r.plannedBytes)})`);
   return lines.join('\n');

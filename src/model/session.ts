@@ -32,7 +32,7 @@ export interface OpenModelOptions {
    * Per-layer, per-head patterns, or an MInference JSON config (text or parsed); 'default' (the
    * default): Vertical-Slash (1000, 6096) on every head, as MInference does; 'dense': no sparse attention.
    */
-  attentionConfig?: Pattern[][] | string | unknown[] | 'default' | 'dense';
+  attentionConfig?: AttentionConfigInput;
   denseBelow?: number;
   profile?: boolean;
   memoryBudgetBytes?: number;
@@ -63,6 +63,25 @@ export interface Answer {
   report: RunReport;
 }
 
+/**
+ * What attentionConfig accepts: per-layer, per-head patterns; one pattern for every head; an
+ * MInference JSON config (text or parsed); 'default' (Vertical-Slash (1000, 6096) everywhere) or 'dense'.
+ */
+export type AttentionConfigInput = Pattern[][] | Pattern | string | unknown[] | 'default' | 'dense';
+
+function isPattern(v: unknown): v is Pattern {
+  return typeof v === 'object' && v !== null && !Array.isArray(v) && 'type' in v;
+}
+
+/** The per-layer, per-head patterns an attentionConfig input stands for (undefined: dense). */
+export function resolveAttentionConfig(ac: AttentionConfigInput, config: ModelConfig): Pattern[][] | undefined {
+  const shape = { layers: config.numLayers, heads: config.numHeads };
+  if (ac === 'dense') return undefined;
+  if (ac === 'default') return defaultPatterns(shape);
+  if (isPattern(ac)) return ac.type === 'dense' ? undefined : Array.from({ length: shape.layers }, () => Array.from({ length: shape.heads }, () => ({ ...ac })));
+  return isPatternTable(ac) ? ac : loadPatternConfig(ac, shape);
+}
+
 export interface OpenModel {
   config: ModelConfig;
   tokenizer: ModelTokenizer;
@@ -71,6 +90,11 @@ export interface OpenModel {
   /** The prompt token ids answer() would use. */
   prompt(document: string, question: string, chat?: boolean): Uint32Array;
   answer(document: string, question: string, options: AnswerOptions): Promise<Answer>;
+  /**
+   * Changes the attention of later answers without reloading: a config as openModel's
+   * attentionConfig takes, and optionally the dense threshold (denseBelow).
+   */
+  setAttention(attentionConfig: AttentionConfigInput, denseBelow?: number): void;
   /** Frees the runner's buffers and the weights. */
   close(): void;
 }
@@ -87,10 +111,7 @@ export async function openModel(gpu: Gpu, source: ModelSource, options: OpenMode
   const stopDefault = [...new Set([...config.eosTokenIds, ...tokenizer.eosTokenIds, ...(generation?.eosTokenIds ?? [])])];
   // Without a config every head gets MInference's default, Vertical-Slash (1000, 6096); prompts
   // shorter than denseBelow still run dense. 'dense' turns sparse attention off.
-  const ac = options.attentionConfig ?? 'default';
-  const shape = { layers: config.numLayers, heads: config.numHeads };
-  const patterns: Pattern[][] | undefined =
-    ac === 'dense' ? undefined : ac === 'default' ? defaultPatterns(shape) : isPatternTable(ac) ? ac : loadPatternConfig(ac, shape);
+  const patterns = resolveAttentionConfig(options.attentionConfig ?? 'default', config);
   const checkpoint = await Checkpoint.open(source);
   const weights = await loadWeights(gpu, checkpoint, config, { onProgress: options.onLoadProgress });
   let runner: LlamaRunner;
@@ -159,6 +180,9 @@ export async function openModel(gpu: Gpu, source: ModelSource, options: OpenMode
         stop: r.stop,
         report: r.report,
       };
+    },
+    setAttention(ac, denseBelow) {
+      runner.setAttention(resolveAttentionConfig(ac, config), denseBelow);
     },
     close() {
       runner.destroy();

@@ -1,0 +1,89 @@
+/**
+ * What every sparse-prefill command shares: the program's name and version, opening the GPU with
+ * the advice this host needs, the GPU flags, number options, and reading and writing files with
+ * errors that name the path.
+ */
+import { existsSync } from 'node:fs';
+import { mkdir, readFile, writeFile } from 'node:fs/promises';
+import { dirname } from 'node:path';
+import process from 'node:process';
+import { requestGpu } from '../gpu/device.ts';
+import type { Gpu } from '../gpu/gpu.ts';
+import { BadInputError, NoWebGpuError } from '../gpu/errors.ts';
+import { detectRuntime } from '../gpu/runtime.ts';
+import { UsageError, type CommandSpec } from './args.ts';
+
+export const PROGRAM = 'sparse-prefill';
+export const SUMMARY = 'Long-context LLM prefill on WebGPU with MInference dynamic sparse attention.';
+
+/** Replaced at bundle time (scripts/build-cli.mjs) with the package version. */
+declare const __SP_VERSION__: string | undefined;
+export const VERSION = typeof __SP_VERSION__ === 'string' ? __SP_VERSION__ : 'dev';
+
+const SWIFTSHADER_ICD = '/usr/lib/chromium/vk_swiftshader_icd.json';
+
+export const GPU_OPTIONS = [
+  { name: 'experimental', kind: 'flag', help: "request Dawn's experimental features (shader-f16, subgroup matrices on NVIDIA; Node only)" },
+  { name: 'quiet', short: 'q', kind: 'flag', help: 'no progress lines on stderr' },
+] as const satisfies CommandSpec['options'];
+
+/**
+ * requestGpu with the advice this host needs. Under Node, Dawn reads VK_ICD_FILENAMES once when it
+ * loads, so a process cannot switch to SwiftShader by itself: the user has to set it.
+ */
+export async function openGpu(opts: { experimental: boolean }): Promise<Gpu> {
+  try {
+    return await requestGpu({ experimental: opts.experimental, label: PROGRAM });
+  } catch (e) {
+    if (e instanceof NoWebGpuError && detectRuntime() === 'node-dawn' && !process.env.VK_ICD_FILENAMES && existsSync(SWIFTSHADER_ICD)) {
+      throw new NoWebGpuError(
+        `no GPU adapter found. SwiftShader (a CPU Vulkan driver) is installed here; run again with ` +
+          `VK_ICD_FILENAMES=${SWIFTSHADER_ICD} set in the environment (Dawn reads it once at startup, so it cannot be switched from inside the process).`,
+      );
+    }
+    throw e;
+  }
+}
+
+/** An integer option >= min, or undefined when absent. */
+export function intOption(v: string | undefined, name: string, min: number, command: string): number | undefined {
+  if (v === undefined) return undefined;
+  const n = Number(v);
+  if (!Number.isInteger(n) || n < min) throw new UsageError(`--${name} must be an integer >= ${min}, got "${v}"`, command);
+  return n;
+}
+
+/** A finite number option, or undefined when absent. */
+export function numOption(v: string | undefined, name: string, command: string): number | undefined {
+  if (v === undefined) return undefined;
+  const n = Number(v);
+  if (!Number.isFinite(n)) throw new UsageError(`--${name} must be a number, got "${v}"`, command);
+  return n;
+}
+
+export async function readInput(path: string): Promise<Uint8Array> {
+  try {
+    return await readFile(path);
+  } catch (e) {
+    const code = (e as { code?: string }).code;
+    throw new BadInputError(`cannot read ${path}: ${code === 'ENOENT' ? 'no such file' : (e as Error).message}`);
+  }
+}
+
+export async function readText(path: string, what: string): Promise<string> {
+  try {
+    return await readFile(path, 'utf8');
+  } catch (e) {
+    throw new BadInputError(`cannot read ${what} ${path}: ${(e as Error).message}`);
+  }
+}
+
+export async function writeOutput(path: string, bytes: Uint8Array | string): Promise<void> {
+  try {
+    const dir = dirname(path);
+    if (dir && dir !== '.') await mkdir(dir, { recursive: true });
+    await writeFile(path, bytes);
+  } catch (e) {
+    throw new BadInputError(`cannot write ${path}: ${(e as Error).message}`);
+  }
+}
