@@ -4,6 +4,7 @@ import { attentionSuite } from './attention.ts';
 import { copySuite } from './copy.ts';
 import { estimateSuite } from './estimate.ts';
 import { matmulSuite } from './matmul.ts';
+import { niahSuite } from './niah.ts';
 import { prefillSuite } from './prefill.ts';
 
-export const suites: BenchSuite[] = [copySuite, attentionSuite, matmulSuite, estimateSuite, prefillSuite];
+export const suites: BenchSuite[] = [copySuite, attentionSuite, matmulSuite, estimateSuite, prefillSuite, niahSuite];

@@ -8,9 +8,9 @@ import { existsSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { BadInputError } from '../gpu/errors.ts';
-import { evenDepths, formatNiahTable, formatTokens, runNiah, type NiahGrid } from '../eval/niah.ts';
+import { evenDepths, formatNiahTable, formatTokens, modelTokenCounter, runNiah, type NiahGrid } from '../eval/niah.ts';
 import { niahHeatmapsSvg } from '../eval/heatmap.ts';
-import { VALUE_KINDS, type ValueKind } from '../eval/needle.ts';
+import { NeedleDocumentBuilder, VALUE_KINDS, type ValueKind } from '../eval/needle.ts';
 import type { AttentionConfigInput } from '../model/session.ts';
 import { commandHelp, parseArgs, UsageError, type CommandSpec } from './args.ts';
 import { intOption, PROGRAM, readText, writeOutput } from './common.ts';
@@ -86,6 +86,7 @@ export async function evalCommand(argv: readonly string[], io: CliIo): Promise<n
 
   const { gpu, model } = await openCliModel({ ...choice, options: { ...choice.options, attentionConfig: 'dense' } }, progress);
   const grids: NiahGrid[] = [];
+  const builder = new NeedleDocumentBuilder(haystack, modelTokenCounter(model));
   try {
     for (const c of configs) {
       model.setAttention(c.config, denseBelow);
@@ -97,6 +98,7 @@ export async function evalCommand(argv: readonly string[], io: CliIo): Promise<n
         seed,
         maxNewTokens,
         label: c.label,
+        builder,
         onCase: (x, done, total) =>
           progress.step(
             `${c.label} ${done}/${total}: ${formatTokens(x.length)} depth ${Math.round(x.depth * 100)}% ${x.correct ? 'right' : 'WRONG'} ` +

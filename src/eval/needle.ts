@@ -139,6 +139,10 @@ function joinUnits(units: readonly Unit[]): string {
 export class NeedleDocumentBuilder {
   private readonly units: Unit[];
   private readonly unitTokens = new Map<string, number>();
+  /** Built documents by their options (a grid per attention config asks for the same ones). */
+  private readonly built = new Map<string, NeedleDocument>();
+  /** Words of the partial last sentence that fitted, per (seed, length): the next depth starts there. */
+  private readonly tailWords = new Map<string, number>();
 
   constructor(
     haystackText: string,
@@ -160,6 +164,16 @@ export class NeedleDocumentBuilder {
   }
 
   build(o: NeedleOptions): NeedleDocument {
+    const key = JSON.stringify([o.length, o.depth, o.needles ?? 1, o.kind ?? '', o.seed ?? 1]);
+    let doc = this.built.get(key);
+    if (!doc) {
+      doc = this.make(o);
+      this.built.set(key, doc);
+    }
+    return doc;
+  }
+
+  private make(o: NeedleOptions): NeedleDocument {
     const needles = o.needles ?? 1;
     if (!Number.isInteger(o.length) || o.length < 1) throw new RangeError(`length must be a positive integer, got ${o.length}`);
     if (!(o.depth >= 0 && o.depth <= 1)) throw new RangeError(`depth must be in [0, 1], got ${o.depth}`);
@@ -205,7 +219,8 @@ export class NeedleDocumentBuilder {
     const places = [at, ...made.slice(1).map(() => Math.floor(rng() * (hay.length + 1)))];
 
     // Assemble, measure, and move words between the document's end and `spare` until it fits.
-    let tail: string[] = [];
+    const tailKey = `${seed}:${o.length}`;
+    let tail: string[] = spare.slice(0, this.tailWords.get(tailKey) ?? 0);
     const assemble = (): { document: string; needleAt: number } => {
       const body: Unit[] = [...hay, ...(tail.length ? [{ text: tail.join(' '), breakBefore: next.breakBefore }] : [])];
       // A needle placed after the last whole sentence goes after the partial one too.
@@ -223,7 +238,9 @@ export class NeedleDocumentBuilder {
       return { document: joinUnits(units), needleAt: joinUnits(units.slice(0, needleAt)).length };
     };
     let best: { document: string; needleAt: number; tokens: number } | undefined;
-    for (let round = 0; round < 12; round++) {
+    const tried = new Set<number>();
+    for (let round = 0; round < 12 && !tried.has(tail.length); round++) {
+      tried.add(tail.length);
       const doc = assemble();
       const tokens = this.counter.promptTokens(doc.document, asked.question);
       if (tokens <= o.length && (!best || tokens > best.tokens)) best = { ...doc, tokens };
@@ -250,6 +267,7 @@ export class NeedleDocumentBuilder {
       }
     }
     if (!best) throw new RangeError(`length ${o.length} is too short for ${needles} needle(s) and the question (${overhead} tokens)`);
+    this.tailWords.set(tailKey, tail.length);
     const docTokens = this.counter.textTokens(best.document);
     const needleDepth = best.needleAt === 0 ? 0 : this.counter.textTokens(best.document.slice(0, best.needleAt)) / docTokens;
     const order = [...made].sort((a, b) => best.document.indexOf(a.fact.sentence) - best.document.indexOf(b.fact.sentence));

@@ -28,6 +28,8 @@ export interface NiahOptions {
   /** After each document: its result and how many of the grid are done. */
   onCase?: (c: NiahCase, done: number, total: number) => void;
   onPrefillProgress?: (p: PrefillProgress) => void;
+  /** A builder to share between grids (it keeps the documents it built); default: a new one. */
+  builder?: NeedleDocumentBuilder;
 }
 
 export interface NiahCase {
@@ -38,6 +40,7 @@ export interface NiahCase {
   key: string;
   value: string;
   answer: string;
+  generatedTokens: number;
   correct: boolean;
   prefillMs: number;
   decodeMs: number;
@@ -76,7 +79,7 @@ export function modelTokenCounter(model: OpenModel): TokenCounter {
 export async function runNiah(model: OpenModel, haystackText: string, o: NiahOptions): Promise<NiahGrid> {
   const depths = typeof o.depths === 'number' ? evenDepths(o.depths) : [...o.depths];
   const lengths = [...o.lengths];
-  const builder = new NeedleDocumentBuilder(haystackText, modelTokenCounter(model));
+  const builder = o.builder ?? new NeedleDocumentBuilder(haystackText, modelTokenCounter(model));
   const cases: NiahCase[] = [];
   const total = lengths.length * depths.length;
   for (const length of lengths) {
@@ -97,6 +100,7 @@ export async function runNiah(model: OpenModel, haystackText: string, o: NiahOpt
         key: doc.fact.key,
         value: doc.fact.value,
         answer: r.text,
+        generatedTokens: r.tokens.length,
         correct: answerIsCorrect(r.text, doc.fact.value),
         prefillMs: r.report.prefillMs,
         decodeMs: r.report.decodeMs,
