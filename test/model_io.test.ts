@@ -139,7 +139,7 @@ describe('config', () => {
     expect(() => parseModelConfig({ ...raw, rope_scaling: { ...scaling, long_factor: [1, 2] } })).toThrow(/long_factor.*48/);
     expect(() => parseModelConfig({ ...raw, original_max_position_embeddings: undefined })).toThrow(/original_max_position_embeddings/);
     // partial_rotary_factor: 0.75 of 96 rotates 72 elements, so the 48-entry factors no longer fit; 0.1 gives 9 (not a multiple of 4).
-    expect(() => parseModelConfig({ ...raw, partial_rotary_factor: 0.75 })).toThrow(/must list 36 positive numbers/);
+    expect(() => parseModelConfig({ ...raw, partial_rotary_factor: 0.75 })).toThrow(/must list 36 numbers in/);
     expect(() => parseModelConfig({ ...raw, partial_rotary_factor: 0.1 })).toThrow(UnsupportedError);
     expect(parseModelConfig(fixtureConfig(FIXTURES['phi4-partial-bf16']!))).toMatchObject({ headDim: 128, rotaryDim: 96 });
     expect(parseModelConfig({ ...raw, sliding_window: 2047 }).slidingWindow).toBe(2047);
@@ -169,12 +169,12 @@ describe('config', () => {
   it('names the field of every invalid number', () => {
     const cases: [Record<string, unknown>, RegExp][] = [
       [{ hidden_size: undefined }, /missing field "hidden_size"/],
-      [{ hidden_size: -4096 }, /"hidden_size" must be a positive integer/],
-      [{ intermediate_size: 1.5 }, /"intermediate_size" must be a positive integer/],
+      [{ hidden_size: -4096 }, /"hidden_size" must be an integer in 1..65536, got -4096/],
+      [{ intermediate_size: 1.5 }, /"intermediate_size" must be an integer in 1..262144, got 1.5/],
       [{ num_key_value_heads: 7 }, /num_attention_heads \(32\) must be a multiple of num_key_value_heads \(7\)/],
       [{ num_attention_heads: 30, num_key_value_heads: 10 }, /hidden_size \(4096\) must be divisible by num_attention_heads \(30\)/],
-      [{ vocab_size: '128256' }, /"vocab_size" must be a positive integer/],
-      [{ rms_norm_eps: 0 }, /"rms_norm_eps" must be a positive number/],
+      [{ vocab_size: '128256' }, /"vocab_size" must be an integer in 1..4194304, got "128256"/],
+      [{ rms_norm_eps: 0 }, /"rms_norm_eps" must be a number in \[1.1754943508222875e-38, 1\], got 0/],
       [{ eos_token_id: 'x' }, /"eos_token_id"/],
       [{ rope_scaling: { rope_type: 'llama3', factor: 8, low_freq_factor: 4, high_freq_factor: 1, original_max_position_embeddings: 8192 } }, /high_freq_factor/],
       [{ rope_scaling: { rope_type: 'llama3', low_freq_factor: 1, high_freq_factor: 4, original_max_position_embeddings: 8192 } }, /missing field "factor"/],
