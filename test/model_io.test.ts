@@ -12,27 +12,9 @@ import { causalAttention, loadReferenceModel, readRows, referenceForward, rmsNor
 import { testGpu } from './harness/gpu.ts';
 import { Rng } from './harness/rng.ts';
 import { f32ToBf16Bits } from '../src/util/half.ts';
+import { memorySource } from './harness/loader_model.ts';
 
 // ------------------------------------------------------------------------------------ helpers
-
-function memorySource(files: Record<string, Uint8Array | string>, name = 'mem'): ModelSource {
-  const bytes = (f: string): Uint8Array => {
-    const v = files[f];
-    if (v === undefined) throw new BadInputError(`${name}: missing file ${f}`);
-    return typeof v === 'string' ? new TextEncoder().encode(v) : v;
-  };
-  return {
-    name,
-    exists: async (f) => f in files,
-    size: async (f) => bytes(f).byteLength,
-    readText: async (f) => new TextDecoder().decode(bytes(f)),
-    readRange: async (f, off, len) => {
-      const b = bytes(f);
-      if (off + len > b.byteLength) throw new BadInputError(`${name}/${f}: range past the end`);
-      return b.slice(off, off + len);
-    },
-  };
-}
 
 function f32Tensor(name: string, shape: number[], fill = 1): TensorToWrite {
   const n = shape.reduce((a, b) => a * b, 1);

@@ -110,7 +110,8 @@ export class Checkpoint {
     }
     const where = `${source.name}/${INDEX_FILE}`;
     const index = await readJson(source, INDEX_FILE);
-    const map = typeof index === 'object' && index !== null && !Array.isArray(index) ? (index as { weight_map?: unknown }).weight_map : undefined;
+    if (typeof index !== 'object' || index === null || Array.isArray(index)) throw new BadInputError(`${where}: expected a JSON object with a "weight_map", got ${formatValue(index)}`);
+    const map = (index as { weight_map?: unknown }).weight_map;
     if (typeof map !== 'object' || map === null || Array.isArray(map)) throw new BadInputError(`${where}: missing "weight_map" object, got ${formatValue(map)}`);
     const entries = Object.entries(map as Record<string, unknown>);
     if (entries.length === 0) throw new BadInputError(`${where}: "weight_map" lists no tensors`);
