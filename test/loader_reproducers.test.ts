@@ -255,6 +255,8 @@ describe('nonsense config and pattern values are refused, naming the field', () 
       expect(() => parseModelConfig(config(patch)), JSON.stringify(patch)).toThrow(BadInputError);
       expect(() => parseModelConfig(config(patch)), JSON.stringify(patch)).toThrow(re);
     }
+     // Found by the fuzz: head_dim 2 rotated 2 elements, which the rope kernel refuses after the upload.
+    expect(() => parseModelConfig(config({ head_dim: 2 }))).toThrow(/head_dim 2 is not a multiple of 4/);
   });
 
   it('hidden_size 1e309 in config.json is reported as Infinity, not "got null"', async () => {

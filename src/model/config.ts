@@ -220,6 +220,7 @@ export function parseModelConfig(json: unknown): ModelConfig {
     }
   }
   if (headDim % 2 !== 0) throw new BadInputError(`config.json: head_dim (${headDim}) must be even for rotary embeddings`);
+  if (headDim % 4 !== 0) throw new UnsupportedError(`config.json: head_dim ${headDim} is not a multiple of 4, which the rope kernel needs`);
 
   // partial_rotary_factor (Phi-4-mini 0.75): only the first int(head_dim * factor) elements rotate.
   let rotaryDim = headDim;
