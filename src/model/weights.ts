@@ -247,6 +247,11 @@ async function findNonFinite(gpu: Gpu, tensors: readonly Tensor[]): Promise<NonF
   }
 }
 
+/** Where an uploaded tensor is kept until the layers are assembled: 'embed', or '3.q' for layer 3's q. */
+function roleKey(e: ExpectedTensor): string {
+  return e.layer === undefined ? e.role : `${e.layer}.${e.role}`;
+}
+
 function sameShape(a: readonly number[], b: readonly number[]): boolean {
   return a.length === b.length && a.every((d, i) => d === b[i]);
 }
@@ -295,8 +300,7 @@ export async function loadWeights(gpu: Gpu, checkpoint: Checkpoint, config: Mode
       issueReads();
       if (off === 0) {
         buffer = await createWeightBuffer(gpu, bytes, e.name, created);
-        const key = e.layer === undefined ? e.role : `${e.layer}.${e.role}`;
-        byRole.set(key, new Tensor(buffer, e.shape, info.dtype, 0, e.name));
+        byRole.set(roleKey(e), new Tensor(buffer, e.shape, info.dtype, 0, e.name));
       }
       let data = await inflight.shift()!;
       if (data.byteLength !== len) throw new BadInputError(`${e.name}: read ${data.byteLength} bytes at ${off}, expected ${len}`);
@@ -317,7 +321,7 @@ export async function loadWeights(gpu: Gpu, checkpoint: Checkpoint, config: Mode
     }
     await gpu.sync();
     if (options.checkFinite !== false) {
-      const bad = await findNonFinite(gpu, plan.map((p) => byRole.get(p.e.layer === undefined ? p.e.role : `${p.e.layer}.${p.e.role}`)!));
+      const bad = await findNonFinite(gpu, plan.map((p) => byRole.get(roleKey(p.e))!));
       if (bad.length) throw new NonFiniteWeightsError(bad);
     }
     if (config.architecture === 'Phi3ForCausalLM') await splitFused(gpu, config, byRole, created);
