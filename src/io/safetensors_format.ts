@@ -90,6 +90,9 @@ export function parseHeader(headerBytes: Uint8Array, fileSize: number, where: st
   if (!Number.isSafeInteger(fileSize) || dataLength < 0) {
     throw new BadInputError(`${where}: header length ${headerLength} does not fit the ${fileSize}-byte file`);
   }
+  if (headerBytes[0] === 0xef && headerBytes[1] === 0xbb && headerBytes[2] === 0xbf) {
+    throw new BadInputError(`${where}: header starts with a UTF-8 byte-order mark, which safetensors does not allow (the JSON must start with '{')`);
+  }
   let header: unknown;
   try {
     // ignoreBOM keeps a byte-order mark in the text, where JSON.parse rejects it (the default would strip it).

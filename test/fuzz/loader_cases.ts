@@ -28,7 +28,7 @@ import { MODEL_LIMITS, type IntRange, type NumberRange } from '../../src/model/l
 import { Checkpoint, encodeSafetensors } from '../../src/model/safetensors.ts';
 import { openHttpModel, openLocalModel, readJson, type FetchLike, type ModelSource } from '../../src/model/source.ts';
 import { checkCheckpoint } from '../../src/model/weights.ts';
-import { memorySource, tinyModel, type TinyModel } from '../harness/loader_model.ts';
+import { headerLengthOf, memorySource, rawSafetensors, tinyModel, withHeaderLength, type TinyModel } from '../harness/loader_model.ts';
 import { Rng } from '../harness/rng.ts';
 
 export const FAMILIES = ['header', 'index', 'data', 'config', 'pattern', 'http'] as const;
@@ -142,16 +142,6 @@ function pick<T>(rng: Rng, list: readonly T[]): T {
   return list[rng.int(0, list.length)]!;
 }
 
-function u64(bytes: Uint8Array, at = 0): number {
-  return Number(new DataView(bytes.buffer, bytes.byteOffset + at, 8).getBigUint64(0, true));
-}
-
-function withLength(file: Uint8Array, n: bigint): Uint8Array {
-  const out = file.slice();
-  new DataView(out.buffer).setBigUint64(0, n, true);
-  return out;
-}
-
 function splice(bytes: Uint8Array, at: number, remove: number, insert: Uint8Array = new Uint8Array(0)): Uint8Array {
   const out = new Uint8Array(bytes.byteLength - remove + insert.byteLength);
   out.set(bytes.subarray(0, at));
@@ -163,18 +153,6 @@ function splice(bytes: Uint8Array, at: number, remove: number, insert: Uint8Arra
 function randomBytes(rng: Rng, n: number): Uint8Array {
   const out = new Uint8Array(n);
   for (let i = 0; i < n; i++) out[i] = rng.int(0, 256);
-  return out;
-}
-
-/** A safetensors file whose header JSON is `text` (padded to 8 bytes), followed by `data`. */
-function withHeaderText(text: string, data: Uint8Array): Uint8Array {
-  let json = new TextEncoder().encode(text);
-  const pad = (8 - (json.byteLength % 8)) % 8;
-  if (pad) json = new TextEncoder().encode(text + ' '.repeat(pad));
-  const out = new Uint8Array(8 + json.byteLength + data.byteLength);
-  new DataView(out.buffer).setBigUint64(0, BigInt(json.byteLength), true);
-  out.set(json, 8);
-  out.set(data, 8 + json.byteLength);
   return out;
 }
 
@@ -212,7 +190,7 @@ function byteEdits(rng: Rng, bytes: Uint8Array, from: number, to: number): Uint8
  */
 export async function checkDeclared(ckpt: Checkpoint, fileName: string, file: Uint8Array, size = file.byteLength): Promise<void> {
   if (size < 8) violation(`${fileName}: a ${size}-byte file loaded`);
-  const n = u64(file);
+  const n = headerLengthOf(file);
   if (8 + n > size) violation(`${fileName}: header length ${n} past the end loaded`);
   const headerBytes = file.subarray(8, 8 + n);
   let header: Record<string, { dtype: string; data_offsets: [number, number] }>;
@@ -314,7 +292,7 @@ function fileCase(base: Base, index: number, mutation: string, mustFail: boolean
 
 function headerCase(rng: Rng, base: Base, index: number): Mutation {
   const file = base.model.file;
-  const n = u64(file);
+  const n = headerLengthOf(file);
   const header = JSON.parse(new TextDecoder().decode(file.subarray(8, 8 + n))) as Record<string, { dtype: string; shape: unknown; data_offsets: unknown }>;
   const data = file.subarray(8 + n);
   const names = Object.keys(header).filter((k) => k !== '__metadata__');
@@ -324,35 +302,31 @@ function headerCase(rng: Rng, base: Base, index: number): Mutation {
     const h = structuredClone(header) as Record<string, unknown>;
     edit(h);
     const text = JSON.stringify(h);
-    return withHeaderText(raw === undefined ? text : inject(text, raw), data);
+    return rawSafetensors(raw === undefined ? text : inject(text, raw), data, true);
   };
   switch (rng.int(0, 12)) {
     case 0: {
       // Writers pad the header with spaces; a length lowered into the padding still leaves valid JSON.
-      const padded = withHeaderText(JSON.stringify(header) + ' '.repeat(rng.int(0, 24)), data);
-      const pn = u64(padded);
+      const padded = rawSafetensors(JSON.stringify(header) + ' '.repeat(rng.int(0, 24)), data, true);
+      const pn = headerLengthOf(padded);
       const spaces = pn - JSON.stringify(header).length;
       const k = rng.int(1, spaces + 3);
-      return fileCase(base, index, `header length - ${k} (${spaces} trailing spaces)`, true, withLength(padded, BigInt(pn - k)));
+      return fileCase(base, index, `header length - ${k} (${spaces} trailing spaces)`, true, withHeaderLength(padded, BigInt(pn - k)));
     }
     case 1: {
       const k = rng.int(1, 64);
-      return fileCase(base, index, `header length + ${k}`, true, withLength(file, BigInt(n + k)));
+      return fileCase(base, index, `header length + ${k}`, true, withHeaderLength(file, BigInt(n + k)));
     }
     case 2: {
       const v = pick(rng, [0n, 1n, 2n ** 63n, 2n ** 64n - 1n, BigInt(rng.int(0, 2 ** 31)), 100_000_001n]);
-      return fileCase(base, index, `header length ${v}`, true, withLength(file, v));
+      return fileCase(base, index, `header length ${v}`, true, withHeaderLength(file, v));
     }
     case 3:
       return fileCase(base, index, 'byte edits in the header JSON', false, byteEdits(rng, file, 8, 8 + n));
     case 4: {
       const prefix = pick(rng, [[0xef, 0xbb, 0xbf], [0x20], [0x0a], [0xfe, 0xff]]);
       const text = new TextDecoder().decode(file.subarray(8, 8 + n)).trimEnd();
-      const bytes = new Uint8Array([...prefix, ...new TextEncoder().encode(text)]);
-      const out = new Uint8Array(8 + bytes.byteLength + data.byteLength);
-      new DataView(out.buffer).setBigUint64(0, BigInt(bytes.byteLength), true);
-      out.set(bytes, 8);
-      out.set(data, 8 + bytes.byteLength);
+      const out = rawSafetensors(new Uint8Array([...prefix, ...new TextEncoder().encode(text)]), data);
       return fileCase(base, index, `header prefixed with ${prefix.map((b) => b.toString(16)).join(' ')}`, true, out);
     }
     case 5: {
@@ -400,7 +374,7 @@ function headerCase(rng: Rng, base: Base, index: number): Mutation {
       }
       const [b, e] = header[name]!.data_offsets as number[];
       const text = JSON.stringify(header).replace(/^\{/, `{"${name}":{"dtype":"BF16","shape":[${(e! - b!) / 2}],"data_offsets":[${b! + 2},${e! + 2}]},`);
-      return fileCase(base, index, `${name} given twice in the JSON text, the first at other offsets`, false, withHeaderText(text, data));
+      return fileCase(base, index, `${name} given twice in the JSON text, the first at other offsets`, false, rawSafetensors(text, data, true));
     }
     default: {
       const raw = pick(rng, ['{"k": 1}', '{"k": {"x": "y"}}', '[]', '"pt"', DEEP, `{"k": ${BIG_STRING}}`, '{"k": "v", "format": "np"}', 'null']);
@@ -412,7 +386,7 @@ function headerCase(rng: Rng, base: Base, index: number): Mutation {
 
 function dataCase(rng: Rng, base: Base, index: number): Mutation {
   const file = base.model.file;
-  const start = 8 + u64(file);
+  const start = 8 + headerLengthOf(file);
   switch (rng.int(0, 6)) {
     case 0: {
       const at = rng.int(start, file.byteLength + 1);
@@ -491,7 +465,7 @@ function indexCase(rng: Rng, base: Base, index: number): Mutation {
     case 5: {
       const shard = pick(rng, shardNames);
       const s = files[shard]!;
-      files[shard] = pick(rng, [splice(s, s.byteLength, 0, new Uint8Array(3)), s.subarray(0, s.byteLength - 2), withLength(s, BigInt(u64(s) - 1))]);
+      files[shard] = pick(rng, [splice(s, s.byteLength, 0, new Uint8Array(3)), s.subarray(0, s.byteLength - 2), withHeaderLength(s, BigInt(headerLengthOf(s) - 1))]);
       mutation = `${shard} resized or its header length changed`;
       break;
     }

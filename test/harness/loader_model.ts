@@ -80,3 +80,31 @@ export function memorySource(files: Record<string, Uint8Array | string>, name = 
     },
   };
 }
+
+/**
+ * A safetensors file written by hand: the 8-byte length, the header (text as UTF-8, or raw bytes;
+ * with `padTo8`, spaces appended up to a multiple of 8 bytes, as writers do), then `data`. For
+ * malformed headers.
+ */
+export function rawSafetensors(header: string | Uint8Array, data: Uint8Array, padTo8 = false): Uint8Array<ArrayBuffer> {
+  const bytes = typeof header === 'string' ? new TextEncoder().encode(header) : header;
+  const pad = padTo8 ? (8 - (bytes.byteLength % 8)) % 8 : 0;
+  const out = new Uint8Array(8 + bytes.byteLength + pad + data.byteLength);
+  new DataView(out.buffer).setBigUint64(0, BigInt(bytes.byteLength + pad), true);
+  out.set(bytes, 8);
+  out.fill(0x20, 8 + bytes.byteLength, 8 + bytes.byteLength + pad);
+  out.set(data, 8 + bytes.byteLength + pad);
+  return out;
+}
+
+/** The header length a safetensors file's first 8 bytes declare. */
+export function headerLengthOf(file: Uint8Array): number {
+  return Number(new DataView(file.buffer, file.byteOffset, 8).getBigUint64(0, true));
+}
+
+/** A copy of `file` declaring header length `n`. */
+export function withHeaderLength(file: Uint8Array, n: number | bigint): Uint8Array<ArrayBuffer> {
+  const out = file.slice() as Uint8Array<ArrayBuffer>;
+  new DataView(out.buffer).setBigUint64(0, BigInt(n), true);
+  return out;
+}
