@@ -17,6 +17,8 @@
  * config/model mismatch worth reporting), unless `allowMissingHeads` is set.
  */
 import { BadInputError } from '../gpu/errors.ts';
+import { MODEL_LIMITS } from '../model/limits.ts';
+import { formatName, formatValue } from '../util/format.ts';
 import type { Pattern, PatternType } from './types.ts';
 
 /** top_k that MInference's block_sparse_kernel passes to block_sparse_attention. */
@@ -61,27 +63,27 @@ export function defaultPatterns(model: ModelShape): Pattern[][] {
   return Array.from({ length: model.layers }, () => Array.from({ length: model.heads }, defaultPattern));
 }
 
+/** The model's layer and head counts, bounded as config.json's are (src/model/limits.ts) before any table is built. */
 function checkModel(model: ModelShape): void {
-  for (const [name, v] of [
-    ['layers', model.layers],
-    ['heads', model.heads],
+  for (const [name, v, range] of [
+    ['layers', model.layers, MODEL_LIMITS.layers],
+    ['heads', model.heads, MODEL_LIMITS.heads],
   ] as const) {
-    if (!Number.isInteger(v) || v <= 0) throw new PatternConfigError('malformed', `model ${name} must be a positive integer, got ${v}`);
+    if (!Number.isSafeInteger(v) || v < range.min || v > range.max) {
+      throw new PatternConfigError('malformed', `model ${name} must be an integer in ${range.min}..${range.max}, got ${formatValue(v)}`);
+    }
   }
 }
 
+/**
+ * A size in a pattern (vertical_size, slash_size, n_init, n_local, top_k): a token count, so at most
+ * MODEL_LIMITS.positions (MInference's configs use up to a few thousand).
+ */
 function isSize(x: unknown): x is number {
-  return typeof x === 'number' && Number.isInteger(x) && x >= 0;
+  return typeof x === 'number' && Number.isSafeInteger(x) && x >= 0 && x <= MODEL_LIMITS.positions.max;
 }
 
-function describe(x: unknown): string {
-  try {
-    const s = JSON.stringify(x);
-    return s === undefined ? String(x) : s.length > 80 ? `${s.slice(0, 77)}...` : s;
-  } catch {
-    return String(x);
-  }
-}
+const describe = formatValue;
 
 /** One config entry [type, vertical_size, slash_size(, score)] to a Pattern. `where` names it in errors. */
 export function patternFromEntry(entry: unknown, where: string): Pattern {
@@ -91,7 +93,7 @@ export function patternFromEntry(entry: unknown, where: string): Pattern {
   const [type, a, b, score] = entry as unknown[];
   if (typeof type !== 'string') throw new PatternConfigError('malformed', `${where}: pattern type must be a string, got ${describe(type)}`);
   if (!isSize(a) || !isSize(b)) {
-    throw new PatternConfigError('malformed', `${where}: vertical_size and slash_size must be non-negative integers, got ${describe(a)}, ${describe(b)}`);
+    throw new PatternConfigError('malformed', `${where}: vertical_size and slash_size must be integers in 0..${MODEL_LIMITS.positions.max}, got ${describe(a)}, ${describe(b)}`);
   }
   if (entry.length === 4 && (typeof score !== 'number' || !Number.isFinite(score))) {
     throw new PatternConfigError('malformed', `${where}: score must be a finite number, got ${describe(score)}`);
@@ -106,7 +108,7 @@ export function patternFromEntry(entry: unknown, where: string): Pattern {
     case 'block_sparse':
       return { type, topK: MINFERENCE_BLOCK_SPARSE_TOP_K };
     default:
-      throw new PatternConfigError('unknown_type', `${where}: unknown pattern type "${type}" (expected vertical_and_slash, stream_llm or block_sparse)`);
+      throw new PatternConfigError('unknown_type', `${where}: unknown pattern type ${describe(type)} (expected vertical_and_slash, stream_llm or block_sparse)`);
   }
 }
 
@@ -122,7 +124,7 @@ export function loadPatternConfig(config: string | unknown, model: ModelShape, o
     try {
       data = JSON.parse(config);
     } catch (e) {
-      throw new PatternConfigError('malformed', `pattern config is not valid JSON: ${(e as Error).message}`);
+      throw new PatternConfigError('malformed', `pattern config is not valid JSON: ${formatName(String((e as Error).message))}`);
     }
   }
   if (!Array.isArray(data)) throw new PatternConfigError('malformed', `pattern config must be a JSON list over layers, got ${describe(data)}`);
@@ -135,10 +137,10 @@ export function loadPatternConfig(config: string | unknown, model: ModelShape, o
     }
     const out: (Pattern | undefined)[] = new Array<Pattern | undefined>(model.heads).fill(undefined);
     for (const [key, entry] of Object.entries(layer as Record<string, unknown>)) {
-      if (!/^(0|[1-9][0-9]*)$/.test(key)) throw new PatternConfigError('malformed', `layer ${l}: head key "${key}" is not a head number`);
+      if (!/^(0|[1-9][0-9]*)$/.test(key)) throw new PatternConfigError('malformed', `layer ${l}: head key ${describe(key)} is not a head number`);
       const h = Number(key);
       if (h >= model.heads) {
-        throw new PatternConfigError('head_count', `layer ${l}: head ${h} is out of range, the model has ${model.heads} heads`);
+        throw new PatternConfigError('head_count', `layer ${l}: head ${formatName(key, 40)} is out of range, the model has ${model.heads} heads`);
       }
       out[h] = patternFromEntry(entry, `layer ${l} head ${h}`);
     }
@@ -159,37 +161,38 @@ export function loadPatternConfig(config: string | unknown, model: ModelShape, o
  */
 export function parsePatternString(text: string): Pattern {
   const s = text.trim();
+  const shown = formatName(text, 80);
   if (s === 'dense' || s === '"dense"' || s === '["dense"]') return { type: 'dense' };
   let v: unknown;
   try {
     v = JSON.parse(s);
   } catch {
-    throw new PatternConfigError('malformed', `pattern "${text}" is neither "dense" nor a JSON list like ["vertical_and_slash", 1000, 6096]`);
+    throw new PatternConfigError('malformed', `pattern "${shown}" is neither "dense" nor a JSON list like ["vertical_and_slash", 1000, 6096]`);
   }
   if (!Array.isArray(v) || v.length === 0 || typeof v[0] !== 'string') {
-    throw new PatternConfigError('malformed', `pattern "${text}": expected a list starting with the pattern type`);
+    throw new PatternConfigError('malformed', `pattern "${shown}": expected a list starting with the pattern type`);
   }
   const [type, ...nums] = v as [string, ...unknown[]];
   if (!(TYPES as readonly string[]).includes(type)) {
-    throw new PatternConfigError('unknown_type', `pattern "${text}": unknown type "${type}" (expected ${TYPES.join(', ')})`);
+    throw new PatternConfigError('unknown_type', `pattern "${shown}": unknown type "${formatName(type, 40)}" (expected ${TYPES.join(', ')})`);
   }
   const want = type === 'dense' ? 0 : type === 'block_sparse' ? 1 : 2;
   if (nums.length !== want || !nums.every(isSize)) {
     const form = type === 'block_sparse' ? '["block_sparse", TOP_K]' : type === 'stream_llm' ? '["stream_llm", N_INIT, N_LOCAL]' : '["vertical_and_slash", V, S]';
-    throw new PatternConfigError('malformed', `pattern "${text}": expected ${form} with non-negative integers`);
+    throw new PatternConfigError('malformed', `pattern "${shown}": expected ${form} with non-negative integers`);
   }
   const n = nums as number[];
   switch (type) {
     case 'dense':
       return { type };
     case 'block_sparse':
-      if (n[0]! < 1) throw new PatternConfigError('malformed', `pattern "${text}": TOP_K must be at least 1`);
+      if (n[0]! < 1) throw new PatternConfigError('malformed', `pattern "${shown}": TOP_K must be at least 1`);
       return { type, topK: n[0]! };
     case 'stream_llm':
-      if (n[0]! + n[1]! < 1) throw new PatternConfigError('malformed', `pattern "${text}": N_INIT + N_LOCAL must be at least 1`);
+      if (n[0]! + n[1]! < 1) throw new PatternConfigError('malformed', `pattern "${shown}": N_INIT + N_LOCAL must be at least 1`);
       return { type, nInit: n[0]!, nLocal: n[1]! };
     default:
-      if (n[0]! + n[1]! < 1) throw new PatternConfigError('malformed', `pattern "${text}": V + S must be at least 1`);
+      if (n[0]! + n[1]! < 1) throw new PatternConfigError('malformed', `pattern "${shown}": V + S must be at least 1`);
       return { type: 'vertical_and_slash', verticalSize: n[0]!, slashSize: n[1]! };
   }
 }

@@ -118,3 +118,32 @@ export class BadInputError extends SparsePrefillError {
     super('BAD_INPUT', message);
   }
 }
+
+export interface NonFiniteTensor {
+  /** The checkpoint's tensor name. */
+  name: string;
+  shape: readonly number[];
+  /** Elements that are NaN or +-Inf. */
+  count: number;
+  /** Row-major index of the first one. */
+  firstIndex: number;
+}
+
+/** Loaded weights hold NaN or Inf values (a corrupt or badly converted checkpoint); names each tensor. */
+export class NonFiniteWeightsError extends BadInputError {
+  constructor(readonly tensors: readonly NonFiniteTensor[]) {
+    const shown = tensors.slice(0, 4).map((t) => {
+      // The first bad element's position as indices into the shape.
+      const at: number[] = [];
+      let rest = t.firstIndex;
+      for (let d = t.shape.length - 1; d >= 0; d--) {
+        at.unshift(rest % t.shape[d]!);
+        rest = Math.floor(rest / t.shape[d]!);
+      }
+      const numel = t.shape.reduce((a, b) => a * b, 1);
+      return `${t.name} [${t.shape.join(', ')}]: ${t.count} of ${numel} elements, the first at [${at.join(', ')}]`;
+    });
+    const more = tensors.length > shown.length ? `; and ${tensors.length - shown.length} more tensors` : '';
+    super(`weights hold NaN or Inf values: ${shown.join('; ')}${more} (pass checkFinite: false to load them anyway)`);
+  }
+}

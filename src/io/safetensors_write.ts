@@ -11,7 +11,8 @@
  * The full model-checkpoint reader (memory-mapped, many dtypes) is src/model/safetensors.ts; this
  * one reads whole small files into memory.
  */
-import { BadInputError, DTypeError, ShapeError } from '../gpu/errors.ts';
+import { BadInputError, ShapeError } from '../gpu/errors.ts';
+import { parseHeader, readHeaderLength } from './safetensors_format.ts';
 import { bf16BitsToF32, f16BitsToF32 } from '../util/half.ts';
 
 export type SafetensorsDType = 'F32' | 'I32' | 'U32';
@@ -25,8 +26,6 @@ export interface SafetensorsTensor {
 
 /** Alignment of the data buffer's start (the spec's recommendation; every element here is 4 bytes). */
 const ALIGN = 8;
-/** Refuse headers larger than this (the reference implementation's limit is 100 MB). */
-const MAX_HEADER = 100_000_000;
 
 function dtypeOf(data: SafetensorsData): SafetensorsDType {
   if (data instanceof Float32Array) return 'F32';
@@ -101,69 +100,21 @@ export interface DecodedSafetensors {
 const ELEMENT_BYTES: Readonly<Record<string, number>> = { F32: 4, I32: 4, U32: 4, F16: 2, BF16: 2, F64: 8 };
 
 /**
- * Parses safetensors bytes, validating the header (size, JSON, dtypes, shapes, offsets covering
- * the data exactly). Every error names the file and the problem.
+ * Parses safetensors bytes, validating the header as the checkpoint reader does
+ * (src/io/safetensors_format.ts: strict JSON, dtypes, shapes, offsets tiling the data exactly, the
+ * file size). Every error names the file and the problem.
  */
 export function decodeSafetensors(bytes: Uint8Array, what = 'safetensors'): DecodedSafetensors {
   if (!LITTLE_ENDIAN) throw new BadInputError(`${what}: reading needs a little-endian host`);
-  if (bytes.byteLength < 8) throw new BadInputError(`${what}: file is ${bytes.byteLength} bytes, too short for a safetensors header`);
-  const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
-  const n = Number(view.getBigUint64(0, true));
-  if (n > MAX_HEADER || 8 + n > bytes.byteLength) throw new BadInputError(`${what}: header length ${n} does not fit the ${bytes.byteLength}-byte file (not a safetensors file?)`);
-  let header: unknown;
-  try {
-    header = JSON.parse(new TextDecoder('utf-8', { fatal: true }).decode(bytes.subarray(8, 8 + n)));
-  } catch (e) {
-    throw new BadInputError(`${what}: header is not valid UTF-8 JSON (${(e as Error).message})`);
-  }
-  if (typeof header !== 'object' || header === null || Array.isArray(header)) throw new BadInputError(`${what}: header must be a JSON object`);
-  const dataStart = 8 + n;
-  const dataLen = bytes.byteLength - dataStart;
-  const metadata: Record<string, string> = {};
-  const entries: { name: string; dtype: string; shape: number[]; begin: number; end: number }[] = [];
-  for (const [name, raw] of Object.entries(header as Record<string, unknown>)) {
-    if (name === '__metadata__') {
-      if (typeof raw !== 'object' || raw === null) throw new BadInputError(`${what}: __metadata__ must be an object of strings`);
-      for (const [k, v] of Object.entries(raw as Record<string, unknown>)) {
-        if (typeof v !== 'string') throw new BadInputError(`${what}: __metadata__.${k} must be a string`);
-        metadata[k] = v;
-      }
-      continue;
-    }
-    const e = raw as { dtype?: unknown; shape?: unknown; data_offsets?: unknown };
-    if (typeof e !== 'object' || e === null) throw new BadInputError(`${what}: tensor "${name}" has no description`);
-    if (typeof e.dtype !== 'string') throw new BadInputError(`${what}: tensor "${name}" has no dtype`);
-    const size = ELEMENT_BYTES[e.dtype];
-    if (!size) throw new DTypeError(`${what}: tensor "${name}" has dtype ${e.dtype}; supported: ${Object.keys(ELEMENT_BYTES).join(', ')}`);
-    if (!Array.isArray(e.shape)) throw new BadInputError(`${what}: tensor "${name}" has no shape`);
-    checkDims(e.shape as number[], `${what}: tensor "${name}"`);
-    const off = e.data_offsets;
-    if (!Array.isArray(off) || off.length !== 2 || !off.every((x) => Number.isInteger(x) && x >= 0) || off[1] < off[0]) {
-      throw new BadInputError(`${what}: tensor "${name}" has invalid data_offsets ${JSON.stringify(off)}`);
-    }
-    const shape = e.shape as number[];
-    const [begin, end] = off as [number, number];
-    if (end > dataLen) throw new BadInputError(`${what}: tensor "${name}" data [${begin}, ${end}) runs past the ${dataLen}-byte data buffer (truncated file?)`);
-    if (end - begin !== numel(shape) * size) {
-      throw new BadInputError(`${what}: tensor "${name}" ${e.dtype}[${shape.join(', ')}] needs ${numel(shape) * size} bytes, data_offsets give ${end - begin}`);
-    }
-    entries.push({ name, dtype: e.dtype, shape, begin, end });
-  }
-  // The tensors must tile the data buffer: sorted by offset, each starts where the previous ended.
-  const sorted = [...entries].sort((a, b) => a.begin - b.begin || a.end - b.end);
-  let at = 0;
-  for (const e of sorted) {
-    if (e.begin !== at) throw new BadInputError(`${what}: tensor "${e.name}" starts at byte ${e.begin}, expected ${at} (gap or overlap in data_offsets)`);
-    at = e.end;
-  }
-  if (at !== dataLen) throw new BadInputError(`${what}: the tensors cover ${at} bytes but the data buffer has ${dataLen}`);
+  const n = readHeaderLength(bytes.subarray(0, 8), bytes.byteLength, what);
+  const { dataStart, metadata, tensors: entries } = parseHeader(bytes.subarray(8, 8 + n), bytes.byteLength, what, ELEMENT_BYTES);
 
   const tensors = new Map<string, DecodedTensor>();
   for (const e of entries) {
     // Copy into a fresh buffer: the source offset need not be aligned to the element size, and a
     // Node Buffer's slice() would share (and expose) the whole underlying pool.
     const raw = new Uint8Array(bytes.subarray(dataStart + e.begin, dataStart + e.end)).buffer;
-    const count = numel(e.shape);
+    const count = e.numel;
     let data: SafetensorsData;
     switch (e.dtype) {
       case 'F32':

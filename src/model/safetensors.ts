@@ -4,13 +4,16 @@
  *
  * File layout: 8-byte little-endian header length N, N bytes of JSON
  *   { "__metadata__"?: {string: string}, name: { dtype, shape, data_offsets: [begin, end] }, ... }
- * then the data; offsets are relative to the first byte after the header. Every tensor is validated
- * when the checkpoint is opened: dtype (F32/F16/BF16 only), shape against its byte size, offsets
- * inside the file, no two tensors overlapping, and the header length against the file size.
+ * then the data; offsets are relative to the first byte after the header. Every file is validated
+ * when the checkpoint is opened, as strictly as the reference implementation
+ * (src/io/safetensors_format.ts): dtype (F32/F16/BF16 only), shape against its byte size, the
+ * tensors tiling the data section exactly, and the file size against the header.
  */
-import { BadInputError, DTypeError } from '../gpu/errors.ts';
+import { BadInputError } from '../gpu/errors.ts';
+import { parseHeader, readHeaderLength } from '../io/safetensors_format.ts';
+import { formatName, formatValue } from '../util/format.ts';
 import { bf16BitsToF32, f16BitsToF32 } from '../util/half.ts';
-import { readJson, type ModelSource } from './source.ts';
+import { checkFileName, readJson, type ModelSource } from './source.ts';
 
 export type StoredDType = 'F32' | 'F16' | 'BF16';
 export type WeightDType = 'f32' | 'f16' | 'bf16';
@@ -21,8 +24,7 @@ const SUPPORTED: Record<StoredDType, { dtype: WeightDType; bytes: number }> = {
   BF16: { dtype: 'bf16', bytes: 2 },
 };
 
-/** safetensors' own limit on the JSON header (100 MB); anything larger is a corrupt length. */
-export const MAX_HEADER_BYTES = 100_000_000;
+export { MAX_HEADER_BYTES } from '../io/safetensors_format.ts';
 
 export const SINGLE_FILE = 'model.safetensors';
 export const INDEX_FILE = 'model.safetensors.index.json';
@@ -49,78 +51,31 @@ export interface SafetensorsFile {
   tensors: Map<string, TensorInfo>;
 }
 
-/** Reads and validates one safetensors file's header. */
+/** Element sizes of the dtypes a checkpoint may hold; another dtype is a DTypeError naming the tensor. */
+const ELEMENT_BYTES: Readonly<Record<string, number>> = Object.fromEntries(Object.entries(SUPPORTED).map(([k, v]) => [k, v.bytes]));
+
+/** Reads and validates one safetensors file's header (every check of src/io/safetensors_format.ts). */
 export async function readSafetensorsHeader(source: ModelSource, file: string): Promise<SafetensorsFile> {
-  const where = `${source.name}/${file}`;
+  const where = `${source.name}/${formatName(file)}`;
   const size = await source.size(file);
-  if (size < 8) throw new BadInputError(`${where}: ${size} bytes is too short for a safetensors file (8-byte header length missing)`);
-  const lenBytes = await source.readRange(file, 0, 8);
-  const view = new DataView(lenBytes.buffer, lenBytes.byteOffset, 8);
-  const headerLen = Number(view.getBigUint64(0, true));
-  if (headerLen < 2 || headerLen > MAX_HEADER_BYTES) {
-    throw new BadInputError(`${where}: header length ${headerLen} is not plausible (expected 2..${MAX_HEADER_BYTES} bytes); not a safetensors file or corrupt`);
-  }
-  if (8 + headerLen > size) {
-    throw new BadInputError(`${where}: header length ${headerLen} runs past the end of the file (${size} bytes); the file is truncated or corrupt`);
-  }
-  const headerBytes = await source.readRange(file, 8, headerLen);
-  let header: unknown;
-  try {
-    header = JSON.parse(new TextDecoder('utf-8', { fatal: true }).decode(headerBytes));
-  } catch (e) {
-    throw new BadInputError(`${where}: header is not valid UTF-8 JSON (${(e as Error).message})`);
-  }
-  if (typeof header !== 'object' || header === null || Array.isArray(header)) throw new BadInputError(`${where}: header must be a JSON object`);
-  const dataStart = 8 + headerLen;
-  const dataSize = size - dataStart;
-  const metadata: Record<string, string> = {};
+  if (!Number.isSafeInteger(size) || size < 0) throw new BadInputError(`${where}: the source reports an invalid size ${formatValue(size)}`);
+  const headerLength = readHeaderLength(size < 8 ? new Uint8Array(0) : await source.readRange(file, 0, 8), size, where);
+  const parsed = parseHeader(await source.readRange(file, 8, headerLength), size, where, ELEMENT_BYTES);
   const tensors = new Map<string, TensorInfo>();
-  for (const [name, raw] of Object.entries(header as Record<string, unknown>)) {
-    if (name === '__metadata__') {
-      if (typeof raw === 'object' && raw !== null) for (const [k, v] of Object.entries(raw)) if (typeof v === 'string') metadata[k] = v;
-      continue;
-    }
-    if (typeof raw !== 'object' || raw === null) throw new BadInputError(`${where}: tensor ${name}: entry must be an object`);
-    const { dtype, shape, data_offsets: offsets } = raw as { dtype?: unknown; shape?: unknown; data_offsets?: unknown };
-    if (typeof dtype !== 'string') throw new BadInputError(`${where}: tensor ${name}: missing dtype`);
-    const sup = SUPPORTED[dtype as StoredDType];
-    if (!sup) throw new DTypeError(`${where}: tensor ${name} has dtype ${dtype}; only F32, F16 and BF16 checkpoints are supported`);
-    if (!Array.isArray(shape) || shape.some((d) => typeof d !== 'number' || !Number.isSafeInteger(d) || d < 0)) {
-      throw new BadInputError(`${where}: tensor ${name}: shape must be a list of non-negative integers, got ${JSON.stringify(shape)}`);
-    }
-    if (!Array.isArray(offsets) || offsets.length !== 2 || offsets.some((d) => typeof d !== 'number' || !Number.isSafeInteger(d) || d < 0)) {
-      throw new BadInputError(`${where}: tensor ${name}: data_offsets must be [begin, end], got ${JSON.stringify(offsets)}`);
-    }
-    const [begin, end] = offsets as [number, number];
-    if (end < begin) throw new BadInputError(`${where}: tensor ${name}: data_offsets [${begin}, ${end}] end before they begin`);
-    if (end > dataSize) {
-      throw new BadInputError(`${where}: tensor ${name}: data_offsets [${begin}, ${end}] run past the end of the data (${dataSize} bytes); the file is truncated or corrupt`);
-    }
-    const numel = (shape as number[]).reduce((a, b) => a * b, 1);
-    const byteLength = numel * sup.bytes;
-    if (byteLength !== end - begin) {
-      throw new BadInputError(`${where}: tensor ${name}: shape [${(shape as number[]).join(', ')}] ${dtype} needs ${byteLength} bytes but data_offsets give ${end - begin}`);
-    }
-    tensors.set(name, {
-      name,
-      dtype: sup.dtype,
-      storedDtype: dtype as StoredDType,
-      shape: [...(shape as number[])],
-      numel,
-      byteLength,
+  for (const t of parsed.tensors) {
+    const stored = t.dtype as StoredDType;
+    tensors.set(t.name, {
+      name: t.name,
+      dtype: SUPPORTED[stored].dtype,
+      storedDtype: stored,
+      shape: t.shape,
+      numel: t.numel,
+      byteLength: t.end - t.begin,
       file,
-      fileOffset: dataStart + begin,
+      fileOffset: parsed.dataStart + t.begin,
     });
   }
-  const sorted = [...tensors.values()].filter((t) => t.byteLength > 0).sort((a, b) => a.fileOffset - b.fileOffset);
-  for (let i = 1; i < sorted.length; i++) {
-    const prev = sorted[i - 1]!;
-    const cur = sorted[i]!;
-    if (cur.fileOffset < prev.fileOffset + prev.byteLength) {
-      throw new BadInputError(`${where}: tensors ${prev.name} and ${cur.name} overlap in the file`);
-    }
-  }
-  return { file, size, dataStart, metadata, tensors };
+  return { file, size, dataStart: parsed.dataStart, metadata: parsed.metadata, tensors };
 }
 
 /** Converts a tensor's raw little-endian bytes to floats. */
@@ -153,31 +108,36 @@ export class Checkpoint {
     if (!(await source.exists(INDEX_FILE))) {
       throw new BadInputError(`${source.name}: no ${SINGLE_FILE} or ${INDEX_FILE} (only safetensors checkpoints are supported)`);
     }
+    const where = `${source.name}/${INDEX_FILE}`;
     const index = await readJson(source, INDEX_FILE);
-    const map = (index as { weight_map?: unknown } | null)?.weight_map;
-    if (typeof map !== 'object' || map === null || Array.isArray(map)) throw new BadInputError(`${source.name}/${INDEX_FILE}: missing "weight_map" object`);
+    if (typeof index !== 'object' || index === null || Array.isArray(index)) throw new BadInputError(`${where}: expected a JSON object with a "weight_map", got ${formatValue(index)}`);
+    const map = (index as { weight_map?: unknown }).weight_map;
+    if (typeof map !== 'object' || map === null || Array.isArray(map)) throw new BadInputError(`${where}: missing "weight_map" object, got ${formatValue(map)}`);
     const entries = Object.entries(map as Record<string, unknown>);
+    if (entries.length === 0) throw new BadInputError(`${where}: "weight_map" lists no tensors`);
     for (const [name, file] of entries) {
-      if (typeof file !== 'string') throw new BadInputError(`${source.name}/${INDEX_FILE}: weight_map entry ${name} must name a file`);
+      if (typeof file !== 'string') throw new BadInputError(`${where}: weight_map entry ${formatName(name)} must name a file, got ${formatValue(file)}`);
+      checkFileName(file);
     }
     const shardNames = [...new Set(entries.map(([, f]) => f as string))].sort();
     const files: SafetensorsFile[] = [];
     for (const shard of shardNames) {
-      if (!(await source.exists(shard))) throw new BadInputError(`${source.name}: shard ${shard} listed in ${INDEX_FILE} is missing`);
+      if (!(await source.exists(shard))) throw new BadInputError(`${source.name}: shard ${formatName(shard)} listed in ${INDEX_FILE} is missing`);
       files.push(await readSafetensorsHeader(source, shard));
     }
     const tensors = new Map<string, TensorInfo>();
     for (const f of files) {
       for (const [name, info] of f.tensors) {
         const prev = tensors.get(name);
-        if (prev) throw new BadInputError(`${source.name}: tensor ${name} is stored twice (${prev.file} and ${f.file})`);
+        if (prev) throw new BadInputError(`${source.name}: tensor ${formatName(name)} is stored twice (${formatName(prev.file)} and ${formatName(f.file)})`);
         tensors.set(name, info);
       }
     }
     for (const [name, file] of entries) {
       const info = tensors.get(name);
-      if (!info) throw new BadInputError(`${source.name}: tensor ${name} is listed in ${INDEX_FILE} under ${String(file)} but that shard does not contain it`);
-      if (info.file !== file) throw new BadInputError(`${source.name}: tensor ${name} is listed under ${String(file)} but stored in ${info.file}`);
+      const [n, f] = [formatName(name), formatName(file as string)];
+      if (!info) throw new BadInputError(`${source.name}: tensor ${n} is listed in ${INDEX_FILE} under ${f} but that shard does not contain it`);
+      if (info.file !== file) throw new BadInputError(`${source.name}: tensor ${n} is listed under ${f} but stored in ${formatName(info.file)}`);
     }
     return new Checkpoint(source, files, tensors);
   }
@@ -193,7 +153,7 @@ export class Checkpoint {
   /** BadInputError naming the tensor when the checkpoint does not have it. */
   info(name: string): TensorInfo {
     const t = this.tensors.get(name);
-    if (!t) throw new BadInputError(`${this.source.name}: checkpoint has no tensor ${name}`);
+    if (!t) throw new BadInputError(`${this.source.name}: checkpoint has no tensor ${formatName(name)}`);
     return t;
   }
 
@@ -201,9 +161,11 @@ export class Checkpoint {
   async readRange(name: string, byteOffset: number, length: number): Promise<Uint8Array> {
     const t = this.info(name);
     if (!Number.isSafeInteger(byteOffset) || !Number.isSafeInteger(length) || byteOffset < 0 || length < 0 || byteOffset + length > t.byteLength) {
-      throw new BadInputError(`tensor ${name}: byte range ${byteOffset}..${byteOffset + length} is outside its ${t.byteLength} bytes`);
+      throw new BadInputError(`tensor ${formatName(name)}: byte range ${formatValue(byteOffset)}..${formatValue(byteOffset + length)} is outside its ${t.byteLength} bytes`);
     }
-    return this.source.readRange(t.file, t.fileOffset + byteOffset, length);
+    const bytes = await this.source.readRange(t.file, t.fileOffset + byteOffset, length);
+    if (bytes.byteLength !== length) throw new BadInputError(`${this.source.name}/${formatName(t.file)}: read ${bytes.byteLength} bytes of tensor ${formatName(name)} at ${byteOffset}, expected ${length}`);
+    return bytes;
   }
 
   /** A whole tensor's bytes (for small tensors and tests; large ones should go through readRange). */

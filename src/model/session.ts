@@ -15,7 +15,7 @@ import { BadInputError } from '../gpu/errors.ts';
 import { loadGenerationConfig, parseModelConfig, type ModelConfig } from './config.ts';
 import { readJson, type ModelSource } from './source.ts';
 import { Checkpoint } from './safetensors.ts';
-import { loadWeights, type LoadProgress, type ModelWeights } from './weights.ts';
+import { checkCheckpoint, loadWeights, type LoadProgress, type ModelWeights } from './weights.ts';
 import { loadTokenizer, type ModelTokenizer } from './tokenizer.ts';
 import { LlamaRunner, type GenerateResult } from './executor.ts';
 import type { PrefillProgress, RunReport } from './report.ts';
@@ -40,6 +40,8 @@ export interface OpenModelOptions {
   /** Prefill attention arithmetic (RunnerOptions.attentionCompute): 'auto' (default), 'f32' or 'sgmatrix'. */
   attentionCompute?: AttentionCompute | 'auto';
   onLoadProgress?: (p: LoadProgress) => void;
+  /** Refuse weights that hold NaN or Inf (LoadWeightsOptions.checkFinite). Default true. */
+  checkFiniteWeights?: boolean;
 }
 
 export interface AnswerOptions {
@@ -105,15 +107,17 @@ function isPatternTable(v: unknown): v is Pattern[][] {
 
 export async function openModel(gpu: Gpu, source: ModelSource, options: OpenModelOptions = {}): Promise<OpenModel> {
   const config = parseModelConfig(await readJson(source, 'config.json'));
+  // The tensors must agree with the config before anything is built from its numbers.
+  const checkpoint = await Checkpoint.open(source);
+  checkCheckpoint(checkpoint, config);
   const tokenizer = await loadTokenizer(source);
   // Instruct models list their end-of-turn ids (e.g. Llama 3's <|eot_id|>) in generation_config.json.
-  const generation = await loadGenerationConfig(source);
+  const generation = await loadGenerationConfig(source, config.vocabSize);
   const stopDefault = [...new Set([...config.eosTokenIds, ...tokenizer.eosTokenIds, ...(generation?.eosTokenIds ?? [])])];
   // Without a config every head gets MInference's default, Vertical-Slash (1000, 6096); prompts
   // shorter than denseBelow still run dense. 'dense' turns sparse attention off.
   const patterns = resolveAttentionConfig(options.attentionConfig ?? 'default', config);
-  const checkpoint = await Checkpoint.open(source);
-  const weights = await loadWeights(gpu, checkpoint, config, { onProgress: options.onLoadProgress });
+  const weights = await loadWeights(gpu, checkpoint, config, { onProgress: options.onLoadProgress, checkFinite: options.checkFiniteWeights });
   let runner: LlamaRunner;
   try {
     runner = await LlamaRunner.create(gpu, {

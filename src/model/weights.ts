@@ -19,13 +19,19 @@
  * Phi-3 fuses q/k/v and gate/up (split on the GPU after upload, rows in that order):
  *   model.layers.N.self_attn.qkv_proj.weight           [(heads + 2 kvHeads) * headDim, hidden]
  *   model.layers.N.mlp.gate_up_proj.weight             [2 * intermediate, hidden]
+ * A checkpoint with layers past num_hidden_layers is refused too (checkCheckpoint), so the config and
+ * the tensors agree before anything is allocated. After the upload, one GPU pass counts NaN and Inf
+ * values in every weight (shaders/count_nonfinite.wgsl) and a NonFiniteWeightsError names the
+ * tensors that hold any, unless the caller passes checkFinite: false.
  * A failure (missing tensor, wrong shape, device error) destroys every buffer created so far.
  */
 import type { Gpu } from '../gpu/gpu.ts';
-import { BadInputError, GpuOutOfMemoryError, GpuValidationError, ShapeError, TensorTooLargeError } from '../gpu/errors.ts';
+import { BadInputError, GpuOutOfMemoryError, GpuValidationError, NonFiniteWeightsError, ShapeError, TensorTooLargeError, type NonFiniteTensor } from '../gpu/errors.ts';
+import { CountNonFiniteKernel, createNonFiniteCounts, readNonFiniteCounts } from '../kernels/count_nonfinite.ts';
 import { Tensor, byteSizeOf } from '../tensor.ts';
+import { formatName, formatValue } from '../util/format.ts';
 import type { ModelConfig } from './config.ts';
-import type { Checkpoint, WeightDType } from './safetensors.ts';
+import type { Checkpoint, TensorInfo, WeightDType } from './safetensors.ts';
 
 export interface LayerWeights {
   inputNorm: Tensor;
@@ -131,6 +137,37 @@ export interface LoadWeightsOptions {
   onProgress?: (p: LoadProgress) => void;
   /** Slice size for streaming (multiple of 4, at most UPLOAD_SLICE_BYTES); tests use small ones. */
   sliceBytes?: number;
+  /** Count NaN and Inf values on the GPU after the upload and refuse weights that hold any (NonFiniteWeightsError). Default true. */
+  checkFinite?: boolean;
+}
+
+export interface CheckedTensor {
+  expected: ExpectedTensor;
+  info: TensorInfo;
+}
+
+const LAYER_NAME = /^model\.layers\.(\d+)\./;
+
+/**
+ * Checks a checkpoint against a config without touching the GPU: every tensor the config implies
+ * is there with that shape (ShapeError or BadInputError naming it), and no tensor belongs to a
+ * layer past num_hidden_layers (a config that undercounts the layers would otherwise load a
+ * truncated model). The config's numbers are bounded by parseModelConfig, so the loops are too.
+ */
+export function checkCheckpoint(checkpoint: Checkpoint, config: ModelConfig): CheckedTensor[] {
+  for (const name of checkpoint.names()) {
+    const m = LAYER_NAME.exec(name);
+    if (m && Number(m[1]) >= config.numLayers) {
+      throw new ShapeError(`${formatName(name)}: the checkpoint has layer ${formatName(m[1]!, 20)} but the config has ${config.numLayers} layers (num_hidden_layers)`);
+    }
+  }
+  return expectedTensors(config).map((e) => {
+    const info = checkpoint.info(e.name);
+    if (!sameShape(info.shape, e.shape)) {
+      throw new ShapeError(`${e.name}: checkpoint shape ${formatValue(info.shape)} does not match the config, which implies [${e.shape.join(', ')}]`);
+    }
+    return { expected: e, info };
+  });
 }
 
 /**
@@ -189,6 +226,32 @@ async function splitFused(gpu: Gpu, config: ModelConfig, byRole: Map<string, Ten
   }
 }
 
+/**
+ * NaN / Inf counts of uploaded weights: one dispatch per tensor into its own slot of one counts
+ * buffer, one submit, one readback of 8 bytes per tensor. Returns the tensors that hold any.
+ */
+async function findNonFinite(gpu: Gpu, tensors: readonly Tensor[]): Promise<NonFiniteTensor[]> {
+  const kernels = new Map<string, CountNonFiniteKernel>();
+  for (const t of tensors) {
+    if (!kernels.has(t.dtype)) kernels.set(t.dtype, await CountNonFiniteKernel.create(gpu, t.dtype as WeightDType));
+  }
+  const counts = createNonFiniteCounts(gpu, tensors.length);
+  try {
+    const batch = gpu.batch({ label: 'weights: NaN/Inf check' });
+    tensors.forEach((t, slot) => kernels.get(t.dtype)!.encode(batch, t, counts, slot));
+    await batch.submit();
+    const found = readNonFiniteCounts(await gpu.read(counts));
+    return tensors.flatMap((t, i) => (found[i]!.count > 0 ? [{ name: t.label, shape: t.shape, count: found[i]!.count, firstIndex: found[i]!.first }] : []));
+  } finally {
+    gpu.release(counts);
+  }
+}
+
+/** Where an uploaded tensor is kept until the layers are assembled: 'embed', or '3.q' for layer 3's q. */
+function roleKey(e: ExpectedTensor): string {
+  return e.layer === undefined ? e.role : `${e.layer}.${e.role}`;
+}
+
 function sameShape(a: readonly number[], b: readonly number[]): boolean {
   return a.length === b.length && a.every((d, i) => d === b[i]);
 }
@@ -199,13 +262,8 @@ export async function loadWeights(gpu: Gpu, checkpoint: Checkpoint, config: Mode
     throw new BadInputError(`loadWeights: sliceBytes must be a positive multiple of 4 up to ${UPLOAD_SLICE_BYTES}, got ${slice}`);
   }
   // Check names, shapes and sizes of everything before uploading anything.
-  const expected = expectedTensors(config);
   const limit = Math.min(gpu.caps.limits.maxStorageBufferBindingSize, gpu.caps.limits.maxBufferSize);
-  const plan = expected.map((e) => {
-    const info = checkpoint.info(e.name);
-    if (!sameShape(info.shape, e.shape)) {
-      throw new ShapeError(`${e.name}: checkpoint shape [${info.shape.join(', ')}] does not match the config, which implies [${e.shape.join(', ')}]`);
-    }
+  const plan = checkCheckpoint(checkpoint, config).map(({ expected: e, info }) => {
     const bytes = byteSizeOf(e.shape, info.dtype);
     if (bytes > limit) throw new TensorTooLargeError(bytes, limit, `weight ${e.name} [${e.shape.join(', ')}] ${info.dtype}`);
     return { e, info, bytes };
@@ -242,8 +300,7 @@ export async function loadWeights(gpu: Gpu, checkpoint: Checkpoint, config: Mode
       issueReads();
       if (off === 0) {
         buffer = await createWeightBuffer(gpu, bytes, e.name, created);
-        const key = e.layer === undefined ? e.role : `${e.layer}.${e.role}`;
-        byRole.set(key, new Tensor(buffer, e.shape, info.dtype, 0, e.name));
+        byRole.set(roleKey(e), new Tensor(buffer, e.shape, info.dtype, 0, e.name));
       }
       let data = await inflight.shift()!;
       if (data.byteLength !== len) throw new BadInputError(`${e.name}: read ${data.byteLength} bytes at ${off}, expected ${len}`);
@@ -263,6 +320,10 @@ export async function loadWeights(gpu: Gpu, checkpoint: Checkpoint, config: Mode
       }
     }
     await gpu.sync();
+    if (options.checkFinite !== false) {
+      const bad = await findNonFinite(gpu, plan.map((p) => byRole.get(roleKey(p.e))!));
+      if (bad.length) throw new NonFiniteWeightsError(bad);
+    }
     if (config.architecture === 'Phi3ForCausalLM') await splitFused(gpu, config, byRole, created);
   } catch (err) {
     destroyAll();

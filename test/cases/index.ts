@@ -13,5 +13,6 @@ import { argmaxCases } from './argmax.ts';
 import { estimateCases } from './estimate.ts';
 import { fillRandomCases } from './fill_random.ts';
 import { benchCopyCases } from './bench_copy.ts';
+import { countNonFiniteCases } from './count_nonfinite.ts';
 
-export const allCases: KernelCase[] = [...addCases, ...attentionCases, ...matmulCases, ...rmsNormCases, ...ropeCases, ...siluMulCases, ...embeddingCases, ...softmaxCases, ...headsToTokensCases, ...argmaxCases, ...estimateCases, ...fillRandomCases, ...benchCopyCases];
+export const allCases: KernelCase[] = [...addCases, ...attentionCases, ...matmulCases, ...rmsNormCases, ...ropeCases, ...siluMulCases, ...embeddingCases, ...softmaxCases, ...headsToTokensCases, ...argmaxCases, ...estimateCases, ...fillRandomCases, ...benchCopyCases, ...countNonFiniteCases];
