@@ -16,7 +16,7 @@
 import type { Batch, Gpu } from '../gpu/gpu.ts';
 import { BadInputError, DTypeError, ShapeError, TensorTooLargeError, UnsupportedError } from '../gpu/errors.ts';
 import type { Tensor } from '../tensor.ts';
-import { BLOCK, type Pattern, type SparseIndex } from './types.ts';
+import { BLOCK, type Pattern, type PatternType, type SparseIndex } from './types.ts';
 import { DenseAttentionKernel, SUPPORTED_HEAD_DIMS, sgTiles, type AttentionCompute, type KvDType } from './dense.ts';
 import { StreamAttentionKernel, streamEntries } from './stream.ts';
 import { SparseAttentionKernel, readIndex, releaseIndex, validateIndex } from './sparse.ts';
@@ -232,11 +232,51 @@ async function timedSubmit(gpu: Gpu, batch: Batch, profile: boolean, label: stri
   return { ms: wall, times: [{ label, ms: wall }] };
 }
 
+export interface AttentionKernelSpec {
+  headDim: number;
+  kvDType: KvDType;
+  compute: AttentionCompute;
+  /** Pattern types to compile for. */
+  types: ReadonlySet<PatternType>;
+}
+
+interface AttentionKernels {
+  dense?: DenseAttentionKernel;
+  stream?: StreamAttentionKernel;
+  sparse?: SparseAttentionKernel;
+  vsEst?: IndexEstimator<VerticalSlashParams>;
+  bsEst?: IndexEstimator<BlockSparseParams>;
+}
+
+/** The kernels and estimators attention() runs for these pattern types (compiled once per device). */
+async function attentionKernels(gpu: Gpu, spec: AttentionKernelSpec, own?: EstimatorSet): Promise<AttentionKernels> {
+  const { headDim: D, kvDType, compute, types } = spec;
+  const estimators = own ?? DEFAULT_ESTIMATORS;
+  const kopts = { headDim: D, kvDType, compute };
+  const anySparse = types.has('vertical_and_slash') || types.has('block_sparse');
+  // A caller's own estimator set is used as given (not cached: another call may pass another set).
+  const [dense, stream, sparse, vsEst, bsEst] = await Promise.all([
+    types.has('dense') ? cached(gpu, `dense:${D}:${kvDType}:${compute}`, () => DenseAttentionKernel.create(gpu, { ...kopts, splitKeys: false })) : undefined,
+    types.has('stream_llm') ? cached(gpu, `stream:${D}:${kvDType}:${compute}`, () => StreamAttentionKernel.create(gpu, kopts)) : undefined,
+    anySparse ? cached(gpu, `sparse:${D}:${kvDType}:${compute}`, () => SparseAttentionKernel.create(gpu, kopts)) : undefined,
+    types.has('vertical_and_slash') ? (own ? estimators.verticalSlash(gpu, D) : cached(gpu, `est.vs:${D}`, () => estimators.verticalSlash(gpu, D))) : undefined,
+    types.has('block_sparse') ? (own ? estimators.blockSparse(gpu, D) : cached(gpu, `est.bs:${D}`, () => estimators.blockSparse(gpu, D))) : undefined,
+  ]);
+  return { dense, stream, sparse, vsEst, bsEst };
+}
+
+/**
+ * Compiles what attention() needs for these pattern types ahead of time (nothing runs), so that a
+ * later attention() call compiles nothing. k and v are f32 for the built-in estimators.
+ */
+export async function prepareAttention(gpu: Gpu, spec: AttentionKernelSpec): Promise<void> {
+  await attentionKernels(gpu, spec);
+}
+
 /** Runs attention for every head with its pattern. */
 export async function attention(gpu: Gpu, request: AttentionRequest): Promise<AttentionResult> {
   const { H, Hkv, S, D, kvDType, patterns } = validateAttentionRequest(gpu, request);
   const profile = request.profile === true;
-  const estimators = request.estimators ?? DEFAULT_ESTIMATORS;
   const { q, k, v } = request;
 
   // Group heads by pattern (first-seen order).
@@ -250,22 +290,8 @@ export async function attention(gpu: Gpu, request: AttentionRequest): Promise<At
 
   // Compile (or fetch) every kernel needed before allocating anything.
   const compute = request.compute ?? 'f32';
-  const kopts = { headDim: D, kvDType, compute };
-  const dense = [...groups.values()].some((g) => g.pattern.type === 'dense')
-    ? await cached(gpu, `dense:${D}:${kvDType}:${compute}`, () => DenseAttentionKernel.create(gpu, { ...kopts, splitKeys: false }))
-    : undefined;
-  const stream = [...groups.values()].some((g) => g.pattern.type === 'stream_llm')
-    ? await cached(gpu, `stream:${D}:${kvDType}:${compute}`, () => StreamAttentionKernel.create(gpu, kopts))
-    : undefined;
-  const anySparse = [...groups.values()].some((g) => g.pattern.type === 'vertical_and_slash' || g.pattern.type === 'block_sparse');
-  const sparse = anySparse ? await cached(gpu, `sparse:${D}:${kvDType}:${compute}`, () => SparseAttentionKernel.create(gpu, kopts)) : undefined;
-  const vsEst = [...groups.values()].some((g) => g.pattern.type === 'vertical_and_slash')
-    ? await (request.estimators ? estimators.verticalSlash(gpu, D) : cached(gpu, `est.vs:${D}`, () => estimators.verticalSlash(gpu, D)))
-    : undefined;
-  // A caller's own estimator set is used as given (not cached: another call may pass another set).
-  const bsEst = [...groups.values()].some((g) => g.pattern.type === 'block_sparse')
-    ? await (request.estimators ? estimators.blockSparse(gpu, D) : cached(gpu, `est.bs:${D}`, () => estimators.blockSparse(gpu, D)))
-    : undefined;
+  const types = new Set([...groups.values()].map((g) => g.pattern.type));
+  const { dense, stream, sparse, vsEst, bsEst } = await attentionKernels(gpu, { headDim: D, kvDType, compute, types }, request.estimators);
 
   const out = request.out ?? gpu.empty([H, S, D], 'f32', 'attention.out');
   let kEst = k;

@@ -21,7 +21,7 @@
  * pass fresh buffers instead (a debug switch for aliasing bugs).
  */
 import type { Batch, Gpu } from '../gpu/gpu.ts';
-import { BadInputError, SparsePrefillError, UnsupportedError } from '../gpu/errors.ts';
+import { BadInputError, SparsePrefillError } from '../gpu/errors.ts';
 import { Tensor, type DType } from '../tensor.ts';
 import { usesLongRopeFactors, type ModelConfig } from './config.ts';
 import type { LayerWeights, ModelWeights } from './weights.ts';
@@ -29,15 +29,12 @@ import { planRun, type HeadGroup, type MemoryPlan } from './plan.ts';
 import { GpuTimes, type PrefillProgress, type RunReport } from './report.ts';
 import { Sampler, type Sampling } from './sampling.ts';
 import type { Pattern } from '../attention/types.ts';
-import { MatmulKernel, type MatmulVariant } from '../kernels/matmul.ts';
-import { AddRmsNormKernel, RmsNormKernel, type NormWeightDType } from '../kernels/rms_norm.ts';
-import { DenseAttentionKernel, resolveAttentionCompute, type AttentionCompute } from '../attention/dense.ts';
-import { StreamAttentionKernel } from '../attention/stream.ts';
-import { RopeKernel, RopeTable } from '../kernels/rope.ts';
-import { SiluMulKernel } from '../kernels/silu_mul.ts';
-import { EmbeddingKernel } from '../kernels/embedding.ts';
-import { HeadsToTokensKernel } from '../kernels/heads_to_tokens.ts';
+import type { MatmulKernel, MatmulVariant } from '../kernels/matmul.ts';
+import type { AddRmsNormKernel, RmsNormKernel, NormWeightDType } from '../kernels/rms_norm.ts';
+import { resolveAttentionCompute, type AttentionCompute } from '../attention/dense.ts';
+import { RopeTable } from '../kernels/rope.ts';
 import { attention as sparseAttention, validatePattern } from '../attention/attention.ts';
+import { compileModelKernels, matmulFor, prepareSparse, type CompileProgress, type ModelKernels } from './kernels.ts';
 
 /** The run was cancelled through its AbortSignal; everything it allocated was freed. */
 export class AbortedError extends SparsePrefillError {
@@ -83,6 +80,8 @@ export interface RunnerOptions {
   attentionCompute?: AttentionCompute | 'auto';
   /** Test hook: split the whole-prompt Q into groups of at most this many KV heads. */
   maxKvHeadsPerGroup?: number;
+  /** Called as create() compiles the kernels: compiled so far, of how many. */
+  onCompileProgress?: CompileProgress;
 }
 
 export interface PrefillOptions {
@@ -94,6 +93,22 @@ export interface PrefillOptions {
   allowLongPrompt?: boolean;
   /** Also read back the last token's final hidden state (before the final norm). */
   returnHidden?: boolean;
+  /**
+   * Called for every layer once its whole-prompt queries, keys and values are on the GPU, before its
+   * attention runs (the pattern search reads them here). Tensors are per head group (plan.groups):
+   * q [heads, T, D] f32 (RoPE applied), k and v [kvHeads, T, D] f32 (k with RoPE). They are reused
+   * by the next layer: copy what must outlive the call.
+   */
+  onLayer?: (layer: LayerTensors) => Promise<void> | void;
+}
+
+export interface LayerTensors {
+  layer: number;
+  promptLen: number;
+  groups: readonly HeadGroup[];
+  q: readonly Tensor[];
+  k: readonly Tensor[];
+  v: readonly Tensor[];
 }
 
 export interface PrefillResult {
@@ -123,30 +138,6 @@ export interface GenerateResult {
   /** Logits of the last prompt token. */
   promptLogits: Float32Array;
   report: RunReport;
-}
-
-interface Kernels {
-  embed: EmbeddingKernel;
-  norm: Map<NormWeightDType, RmsNormKernel>;
-  addNorm: Map<NormWeightDType, AddRmsNormKernel>;
-  /** Keyed by `${dtype}|${bias}` (prefill) and `${dtype}|${bias}|decode` (one-row decode steps). */
-  matmul: Map<string, MatmulKernel>;
-  /** Rotates into f32 (Q, and K's compact f32 copy for the sparse estimators). */
-  ropeQ: RopeKernel;
-  /** f32 scatter of V into its compact copy. */
-  copyF32: RopeKernel;
-  ropeK: RopeKernel;
-  copyV: RopeKernel;
-  siluMul: SiluMulKernel;
-  headsToTokens: HeadsToTokensKernel;
-  /** Decode (and f32 prefill) attention. */
-  dense: DenseAttentionKernel;
-  /** Prefill attention on tensor cores (attentionCompute 'sgmatrix'). */
-  densePrefill?: DenseAttentionKernel;
-  /** Sliding-window models (Mistral v0.1, Phi-3, Qwen2 with use_sliding_window): the window as an A-shape without sinks, prefill and decode. */
-  window?: StreamAttentionKernel;
-  /** The f32 window kernel for decode when prefill runs on tensor cores. */
-  windowDecode?: StreamAttentionKernel;
 }
 
 /** Buffers of one chunk pass, [rows, ...] views (rows <= chunk). */
@@ -190,6 +181,7 @@ interface RunState {
 type Step =
   | { kind: 'encode'; encode: (b: Batch) => void }
   | { kind: 'attention'; layer: number; run: (profile: boolean) => Promise<{ label: string; ms: number }[]> }
+  | { kind: 'hook'; run: () => Promise<void> | void }
   | { kind: 'flush'; layer: number; tokensDone: number; work: number };
 
 function rows(t: Tensor, n: number): Tensor {
@@ -224,30 +216,6 @@ export const DEFAULT_DENSE_BELOW = 32768;
 /** Scap is rounded up to this many positions so that per-KV-head views of the cache start at binding-aligned offsets (256 B). */
 const SCAP_ALIGN = 64;
 
-/**
- * attention() compiles its kernels and estimators on first use and caches them per device. To keep
- * every compile inside create(), it is run once here on a 64-token zero input with one head per
- * sparse pattern type of the config (the caches are keyed by type, head dim and K/V dtype, and the
- * executor always hands attention() f32 K/V).
- */
-async function warmSparseKernels(gpu: Gpu, D: number, config: Pattern[][], compute: AttentionCompute): Promise<void> {
-  const byType = new Map<string, Pattern>();
-  for (const layer of config) for (const p of layer) if (p.type !== 'dense' && !byType.has(p.type)) byType.set(p.type, p);
-  if (byType.size === 0) return;
-  const n = byType.size;
-  const S = 64;
-  const zeros = new Float32Array(n * S * D);
-  const q = gpu.upload(zeros, [n, S, D], 'f32', 'warm.q');
-  const k = gpu.upload(zeros, [n, S, D], 'f32', 'warm.k');
-  const v = gpu.upload(zeros, [n, S, D], 'f32', 'warm.v');
-  const out = gpu.empty([n, S, D], 'f32', 'warm.out');
-  try {
-    await sparseAttention(gpu, { q, k, v, out, patterns: [...byType.values()], compute });
-  } finally {
-    gpu.release(q, k, v, out);
-  }
-}
-
 export class LlamaRunner {
   private state: RunState | undefined;
   private lastReport: RunReport | undefined;
@@ -255,13 +223,13 @@ export class LlamaRunner {
   private readonly biases: { q?: Tensor; k?: Tensor; v?: Tensor }[];
   private denseBelowTokens: number;
   private patterns: Pattern[][] | undefined;
-  /** Compiles the sparse kernels once, before the first prompt long enough to use them. */
-  private sparseWarm: Promise<void> | undefined;
+  /** The sparse kernels of patterns set after create() (setAttention), compiled before the next run. */
+  private sparsePrepared: Promise<void> = Promise.resolve();
 
   private constructor(
     private readonly gpu: Gpu,
     readonly options: Readonly<RunnerOptions>,
-    private readonly k: Kernels,
+    private readonly k: ModelKernels,
     ropeTable: RopeTable,
     biases: { q?: Tensor; k?: Tensor; v?: Tensor }[],
     /** The prefill attention arithmetic in use (options.attentionCompute resolved). */
@@ -293,7 +261,10 @@ export class LlamaRunner {
     checkDenseBelow(denseBelow);
     this.patterns = patterns;
     if (denseBelow !== undefined) this.denseBelowTokens = denseBelow;
-    this.sparseWarm = undefined;
+    const prepared = prepareSparse(this.gpu, this.config.headDim, this.attentionCompute, patterns);
+    // A failed compile is reported by the next run (not as an unhandled rejection now).
+    prepared.catch(() => undefined);
+    this.sparsePrepared = prepared;
   }
 
   get config(): ModelConfig {
@@ -307,56 +278,12 @@ export class LlamaRunner {
     if (w.layers.length !== c.numLayers) throw new BadInputError(`weights have ${w.layers.length} layers, the config ${c.numLayers}`);
     checkDenseBelow(options.denseBelow);
     checkAttentionConfig(options.attentionConfig, c);
-    const variant = options.matmulVariant ?? 'auto';
     const attnCompute = resolveAttentionCompute(gpu, options.attentionCompute, c.headDim);
-    const weightDTypes = new Set<NormWeightDType>();
-    const matmulKeys = new Set<string>();
-    const half = (d: DType): NormWeightDType => {
-      if (d !== 'f32' && d !== 'f16' && d !== 'bf16') throw new UnsupportedError(`weights of dtype ${d} are not supported`);
-      return d;
-    };
-    weightDTypes.add(half(w.finalNorm.dtype));
-    matmulKeys.add(`${half(w.lmHead.dtype)}|false`);
-    for (const L of w.layers) {
-      weightDTypes.add(half(L.inputNorm.dtype));
-      weightDTypes.add(half(L.postNorm.dtype));
-      for (const t of [L.q, L.k, L.v]) matmulKeys.add(`${half(t.dtype)}|${c.attentionBias}`);
-      for (const t of [L.o, L.gate, L.up, L.down]) matmulKeys.add(`${half(t.dtype)}|false`);
-    }
-    const norm = new Map<NormWeightDType, RmsNormKernel>();
-    const addNorm = new Map<NormWeightDType, AddRmsNormKernel>();
-    const matmul = new Map<string, MatmulKernel>();
-    const jobs: Promise<unknown>[] = [];
-    for (const d of weightDTypes) {
-      jobs.push(RmsNormKernel.create(gpu, { weightDType: d }).then((k) => norm.set(d, k)));
-      jobs.push(AddRmsNormKernel.create(gpu, { weightDType: d }).then((k) => addNorm.set(d, k)));
-    }
-    // Decode multiplies one row: tensor-core tiles (sgmatrix, f16) waste all but one row there, so
-    // decode keeps 'auto' (gemv) unless a plain f32 path was asked for.
-    const decodeVariant: MatmulVariant = variant === 'sgmatrix' || variant === 'f16' ? 'auto' : variant;
-    for (const key of matmulKeys) {
-      const [d, b] = key.split('|') as [NormWeightDType, string];
-      jobs.push(MatmulKernel.create(gpu, { weightDType: d, bias: b === 'true', variant }).then((k) => matmul.set(key, k)));
-      if (decodeVariant !== variant) {
-        jobs.push(MatmulKernel.create(gpu, { weightDType: d, bias: b === 'true', variant: decodeVariant }).then((k) => matmul.set(`${key}|decode`, k)));
-      }
-    }
-    const D = c.headDim;
-    const windowed = c.slidingWindow !== undefined;
-    const [embed, ropeQ, copyF32, ropeK, copyV, siluMul, headsToTokens, dense, densePrefill, window, windowDecode] = await Promise.all([
-      EmbeddingKernel.create(gpu, { weightDType: half(w.embed.dtype) }),
-      RopeKernel.create(gpu, { headDim: D, rotaryDim: c.rotaryDim, rotate: true, outDType: 'f32' }),
-      RopeKernel.create(gpu, { headDim: D, rotate: false, outDType: 'f32' }),
-      RopeKernel.create(gpu, { headDim: D, rotaryDim: c.rotaryDim, rotate: true, outDType: options.kvDType }),
-      RopeKernel.create(gpu, { headDim: D, rotate: false, outDType: options.kvDType }),
-      SiluMulKernel.create(gpu),
-      HeadsToTokensKernel.create(gpu),
-      DenseAttentionKernel.create(gpu, { headDim: D, kvDType: options.kvDType }),
-      attnCompute === 'sgmatrix' ? DenseAttentionKernel.create(gpu, { headDim: D, kvDType: options.kvDType, compute: 'sgmatrix', splitKeys: false }) : undefined,
-      windowed ? StreamAttentionKernel.create(gpu, { headDim: D, kvDType: options.kvDType, compute: attnCompute }) : undefined,
-      windowed && attnCompute !== 'f32' ? StreamAttentionKernel.create(gpu, { headDim: D, kvDType: options.kvDType }) : undefined,
-      Promise.all(jobs),
-    ]);
+    const kernels = await compileModelKernels(
+      gpu,
+      { config: c, weights: w, kvDType: options.kvDType, matmulVariant: options.matmulVariant ?? 'auto', attentionCompute: attnCompute, patterns: options.attentionConfig },
+      options.onCompileProgress,
+    );
     // The matmul kernel takes f32 biases; half-precision checkpoint biases are widened once here.
     const biases: { q?: Tensor; k?: Tensor; v?: Tensor }[] = [];
     for (const L of w.layers) {
@@ -370,7 +297,7 @@ export class LlamaRunner {
       biases.push(b);
     }
     const ropeTable = RopeTable.create(gpu, c, Math.max(c.maxPositionEmbeddings, 1));
-    return new LlamaRunner(gpu, options, { embed, norm, addNorm, matmul, ropeQ, copyF32, ropeK, copyV, siluMul, headsToTokens, dense, densePrefill, window, windowDecode }, ropeTable, biases, attnCompute);
+    return new LlamaRunner(gpu, options, kernels, ropeTable, biases, attnCompute);
   }
 
   /** The report of the last prefill / generate call. */
@@ -408,8 +335,11 @@ export class LlamaRunner {
     return p !== undefined && p.some((x) => x.type !== 'dense');
   }
 
-  /** The memory plan a prompt of `promptLen` tokens (+ maxNewTokens) would use; throws PlanError if it cannot fit. */
-  planFor(promptLen: number, maxNewTokens = 0): MemoryPlan {
+  /**
+   * The memory plan a prompt of `promptLen` tokens (+ maxNewTokens) would use; throws PlanError if it
+   * cannot fit. `wholeKv`: also f32 K and V of the whole prompt (sparse layers or an onLayer hook).
+   */
+  planFor(promptLen: number, maxNewTokens = 0, wholeKv = this.anySparse(promptLen)): MemoryPlan {
     const c = this.config;
     const lim = this.gpu.caps.limits;
     const scapWanted = Math.ceil((promptLen + Math.max(1, maxNewTokens)) / SCAP_ALIGN) * SCAP_ALIGN;
@@ -422,7 +352,7 @@ export class LlamaRunner {
       limits: { maxStorageBufferBindingSize: lim.maxStorageBufferBindingSize, maxBufferSize: lim.maxBufferSize },
       memoryBudgetBytes: this.options.memoryBudgetBytes,
       maxKvHeadsPerGroup: this.options.maxKvHeadsPerGroup,
-      compactKv: this.anySparse(promptLen),
+      compactKv: wholeKv,
     });
   }
 
@@ -552,16 +482,15 @@ export class LlamaRunner {
   // ------------------------------------------------------------------ layer helpers
 
   private mm(w: Tensor, bias: boolean, decode = false): MatmulKernel {
-    const key = `${w.dtype}|${bias}`;
-    return (decode ? this.k.matmul.get(`${key}|decode`) : undefined) ?? this.k.matmul.get(key)!;
+    return matmulFor(this.k, w, bias, decode);
   }
 
   private normK(w: Tensor): RmsNormKernel {
-    return this.k.norm.get(w.dtype as NormWeightDType)!;
+    return this.k.norm[w.dtype as NormWeightDType]!;
   }
 
   private addNormK(w: Tensor): AddRmsNormKernel {
-    return this.k.addNorm.get(w.dtype as NormWeightDType)!;
+    return this.k.addNorm[w.dtype as NormWeightDType]!;
   }
 
   /** Weight of the norm that follows layer l's MLP (the next layer's input norm, or the final norm). */
@@ -612,7 +541,7 @@ export class LlamaRunner {
   }
 
   /** The flat step list of a whole prefill. */
-  private buildPrefill(st: RunState, ids: Uint32Array): Step[] {
+  private buildPrefill(st: RunState, ids: Uint32Array, onLayer?: PrefillOptions['onLayer']): Step[] {
     const c = this.config;
     const w = this.options.weights;
     const { chunk, nChunks, promptLen: T, groups } = st.plan;
@@ -629,7 +558,7 @@ export class LlamaRunner {
     const work = (l: number, done: number): number => l * 3 * T + done;
     for (let l = 0; l < L0; l++) {
       const L = w.layers[l]!;
-      const sparse = this.isSparse(l, T);
+      const sparse = this.isSparse(l, T) || onLayer !== undefined;
       for (let i = 0; i < nChunks; i++) {
         const c0 = i * chunk;
         const n = Math.min(chunk, T - c0);
@@ -657,6 +586,7 @@ export class LlamaRunner {
         });
         steps.push({ kind: 'flush', layer: l, tokensDone: c0 + n, work: work(l, c0 + n) });
       }
+      if (onLayer) steps.push({ kind: 'hook', run: () => onLayer({ layer: l, promptLen: T, groups, q: st.q, k: st.kWhole, v: st.vWhole }) });
       steps.push({ kind: 'attention', layer: l, run: (profile) => this.runAttention(st, l, T, profile) });
       steps.push({ kind: 'flush', layer: l, tokensDone: T, work: work(l, 2 * T) });
       for (let i = 0; i < nChunks; i++) {
@@ -758,6 +688,9 @@ export class LlamaRunner {
       } else if (s.kind === 'attention') {
         await flush();
         opts.times.add(await s.run(opts.profile));
+      } else if (s.kind === 'hook') {
+        await flush();
+        await s.run();
       } else {
         await flush();
         opts.onFlush?.(s);
@@ -773,7 +706,7 @@ export class LlamaRunner {
    */
   async prefill(ids: Uint32Array, options: PrefillOptions = {}): Promise<PrefillResult> {
     return this.exclusive('prefill', async () => {
-      await this.warmSparse(ids.length);
+      await this.sparseReady();
       const t0 = performance.now();
       const times = new GpuTimes();
       const r = await this.prefillInner(ids, options, times, t0);
@@ -782,19 +715,16 @@ export class LlamaRunner {
     });
   }
 
-  /**
-   * Sparse kernels and estimators compile lazily inside attention(); running them once on a
-   * 64-token input before the first sparse prompt keeps that compilation out of the timed run, and
-   * short prompts (dense below denseBelow) never pay it.
-   */
-  private async warmSparse(promptLen: number): Promise<void> {
-    const ac = this.patterns;
-    if (!ac || !this.anySparse(promptLen)) return;
-    this.sparseWarm ??= warmSparseKernels(this.gpu, this.config.headDim, ac, this.attentionCompute).catch((e: unknown) => {
-      this.sparseWarm = undefined; // a failed warm-up is retried by the next run, not cached
+  /** Waits for the sparse kernels of patterns given to setAttention (compiled ahead, not run). */
+  private async sparseReady(): Promise<void> {
+    try {
+      await this.sparsePrepared;
+    } catch (e) {
+      // Retried by the next run rather than cached as failed.
+      this.sparsePrepared = prepareSparse(this.gpu, this.config.headDim, this.attentionCompute, this.patterns);
+      this.sparsePrepared.catch(() => undefined);
       throw e;
-    });
-    await this.sparseWarm;
+    }
   }
 
   private busy = false;
@@ -821,7 +751,7 @@ export class LlamaRunner {
         `prompt (${ids.length}) + maxNewTokens (${maxNew}) exceed the model's max_position_embeddings (${this.config.maxPositionEmbeddings}); pass allowLongPrompt to run it anyway`,
       );
     }
-    const plan = this.planFor(ids.length, maxNew);
+    const plan = this.planFor(ids.length, maxNew, this.anySparse(ids.length) || options.onLayer !== undefined);
     // longrope (Phi-3) picks its factors by the prompt length; decode keeps the prefill's table.
     const wantLong = usesLongRopeFactors(this.config, ids.length);
     if (plan.scap > this.ropeTable.maxPositions || wantLong !== this.ropeTable.long) {
@@ -835,7 +765,7 @@ export class LlamaRunner {
     const st = this.allocate(plan);
     this.state = st;
     try {
-      const steps = this.buildPrefill(st, ids);
+      const steps = this.buildPrefill(st, ids, options.onLayer);
       const T = ids.length;
       const L = this.config.numLayers;
       const total = L * 3 * T;
@@ -912,7 +842,7 @@ export class LlamaRunner {
    */
   async generate(ids: Uint32Array, options: GenerateOptions): Promise<GenerateResult> {
     return this.exclusive('generate', async () => {
-      await this.warmSparse(ids.length);
+      await this.sparseReady();
       return this.generateInner(ids, options);
     });
   }

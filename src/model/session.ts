@@ -40,6 +40,8 @@ export interface OpenModelOptions {
   /** Prefill attention arithmetic (RunnerOptions.attentionCompute): 'auto' (default), 'f32' or 'sgmatrix'. */
   attentionCompute?: AttentionCompute | 'auto';
   onLoadProgress?: (p: LoadProgress) => void;
+  /** Called as the kernels compile (after the weights are loaded): compiled so far, of how many. */
+  onCompileProgress?: (done: number, total: number) => void;
   /** Refuse weights that hold NaN or Inf (LoadWeightsOptions.checkFinite). Default true. */
   checkFiniteWeights?: boolean;
 }
@@ -131,6 +133,7 @@ export async function openModel(gpu: Gpu, source: ModelSource, options: OpenMode
       memoryBudgetBytes: options.memoryBudgetBytes,
       matmulVariant: options.matmulVariant,
       attentionCompute: options.attentionCompute,
+      onCompileProgress: options.onCompileProgress,
     });
   } catch (e) {
     weights.destroy();

@@ -1,0 +1,160 @@
+/**
+ * Every kernel a model's runs need, compiled once when the runner is created: the layer kernels
+ * (norms, matmuls per weight dtype, RoPE, SiLU gate, embedding, head scatter), the attention
+ * kernels of prefill and decode, and the sparse-attention kernels and index estimators of the
+ * patterns in use (through the attention API's own cache, see prepareAttention), so that no run
+ * compiles anything and none needs a warm-up.
+ */
+import type { Gpu } from '../gpu/gpu.ts';
+import { UnsupportedError } from '../gpu/errors.ts';
+import type { DType, Tensor } from '../tensor.ts';
+import type { ModelConfig } from './config.ts';
+import type { ModelWeights } from './weights.ts';
+import type { Pattern, PatternType } from '../attention/types.ts';
+import { prepareAttention } from '../attention/attention.ts';
+import { MatmulKernel, type MatmulVariant } from '../kernels/matmul.ts';
+import { AddRmsNormKernel, RmsNormKernel, type NormWeightDType } from '../kernels/rms_norm.ts';
+import { DenseAttentionKernel, type AttentionCompute } from '../attention/dense.ts';
+import { StreamAttentionKernel } from '../attention/stream.ts';
+import { RopeKernel } from '../kernels/rope.ts';
+import { SiluMulKernel } from '../kernels/silu_mul.ts';
+import { EmbeddingKernel } from '../kernels/embedding.ts';
+import { HeadsToTokensKernel } from '../kernels/heads_to_tokens.ts';
+
+/**
+ * The matmul kernels of one weight dtype, without and with bias, for prefill rows and for decode's
+ * one row (the decode ones are the prefill ones unless decode takes another path).
+ */
+export interface MatmulSet {
+  plain?: MatmulKernel;
+  bias?: MatmulKernel;
+  decodePlain?: MatmulKernel;
+  decodeBias?: MatmulKernel;
+}
+
+export interface ModelKernels {
+  embed: EmbeddingKernel;
+  norm: Partial<Record<NormWeightDType, RmsNormKernel>>;
+  addNorm: Partial<Record<NormWeightDType, AddRmsNormKernel>>;
+  matmul: Partial<Record<NormWeightDType, MatmulSet>>;
+  /** Rotates into f32 (Q, and K's compact f32 copy for the sparse estimators). */
+  ropeQ: RopeKernel;
+  /** f32 scatter of V into its compact copy. */
+  copyF32: RopeKernel;
+  ropeK: RopeKernel;
+  copyV: RopeKernel;
+  siluMul: SiluMulKernel;
+  headsToTokens: HeadsToTokensKernel;
+  /** Decode (and f32 prefill) attention. */
+  dense: DenseAttentionKernel;
+  /** Prefill attention on tensor cores (attentionCompute 'sgmatrix'). */
+  densePrefill?: DenseAttentionKernel;
+  /** Sliding-window models (Mistral v0.1, Phi-3, Qwen2 with use_sliding_window): the window as an A-shape without sinks, prefill and decode. */
+  window?: StreamAttentionKernel;
+  /** The f32 window kernel for decode when prefill runs on tensor cores. */
+  windowDecode?: StreamAttentionKernel;
+}
+
+export interface KernelSpec {
+  config: ModelConfig;
+  weights: ModelWeights;
+  kvDType: 'f32' | 'f16';
+  matmulVariant: MatmulVariant;
+  attentionCompute: AttentionCompute;
+  patterns?: Pattern[][];
+}
+
+/** Kernels compiled so far and how many there are. */
+export type CompileProgress = (done: number, total: number) => void;
+
+export function weightDType(d: DType): NormWeightDType {
+  if (d !== 'f32' && d !== 'f16' && d !== 'bf16') throw new UnsupportedError(`weights of dtype ${d} are not supported`);
+  return d;
+}
+
+/** The sparse pattern types of a config (what prepareAttention compiles for). */
+export function sparseTypes(patterns: Pattern[][] | undefined): Set<PatternType> {
+  const types = new Set<PatternType>();
+  for (const layer of patterns ?? []) for (const p of layer) if (p.type !== 'dense') types.add(p.type);
+  return types;
+}
+
+/** Compiles the sparse kernels and estimators of `patterns` (the executor hands attention() f32 K/V). */
+export function prepareSparse(gpu: Gpu, headDim: number, compute: AttentionCompute, patterns: Pattern[][] | undefined): Promise<void> {
+  const types = sparseTypes(patterns);
+  return types.size ? prepareAttention(gpu, { headDim, kvDType: 'f32', compute, types }) : Promise.resolve();
+}
+
+export async function compileModelKernels(gpu: Gpu, spec: KernelSpec, onProgress?: CompileProgress): Promise<ModelKernels> {
+  const { config: c, weights: w, kvDType, matmulVariant: variant, attentionCompute: attnCompute } = spec;
+  let total = 0;
+  let done = 0;
+  // Every compile is registered before the first can finish, so `total` is final when reported.
+  const track = <T>(p: Promise<T>): Promise<T> => {
+    total++;
+    return p.then((v) => {
+      onProgress?.(++done, total);
+      return v;
+    });
+  };
+  const normTypes = new Set<NormWeightDType>([weightDType(w.finalNorm.dtype)]);
+  const plainTypes = new Set<NormWeightDType>([weightDType(w.lmHead.dtype)]);
+  const biasTypes = new Set<NormWeightDType>();
+  for (const L of w.layers) {
+    normTypes.add(weightDType(L.inputNorm.dtype));
+    normTypes.add(weightDType(L.postNorm.dtype));
+    for (const t of [L.q, L.k, L.v]) (c.attentionBias ? biasTypes : plainTypes).add(weightDType(t.dtype));
+    for (const t of [L.o, L.gate, L.up, L.down]) plainTypes.add(weightDType(t.dtype));
+  }
+  const norm: ModelKernels['norm'] = {};
+  const addNorm: ModelKernels['addNorm'] = {};
+  const matmul: ModelKernels['matmul'] = {};
+  const jobs: Promise<unknown>[] = [];
+  for (const d of normTypes) {
+    jobs.push(track(RmsNormKernel.create(gpu, { weightDType: d })).then((k) => (norm[d] = k)));
+    jobs.push(track(AddRmsNormKernel.create(gpu, { weightDType: d })).then((k) => (addNorm[d] = k)));
+  }
+  // Decode multiplies one row: tensor-core tiles (sgmatrix, f16) waste all but one row there, so
+  // decode keeps 'auto' (gemv) unless a plain f32 path was asked for.
+  const decodeVariant: MatmulVariant = variant === 'sgmatrix' || variant === 'f16' ? 'auto' : variant;
+  for (const d of new Set([...plainTypes, ...biasTypes])) {
+    const set: MatmulSet = (matmul[d] = {});
+    const make = (bias: boolean, v: MatmulVariant): Promise<MatmulKernel> => track(MatmulKernel.create(gpu, { weightDType: d, bias, variant: v }));
+    for (const bias of [false, true]) {
+      if (!(bias ? biasTypes : plainTypes).has(d)) continue;
+      jobs.push(
+        make(bias, variant).then((k) => {
+          set[bias ? 'bias' : 'plain'] = k;
+          if (decodeVariant === variant) set[bias ? 'decodeBias' : 'decodePlain'] = k;
+        }),
+      );
+      if (decodeVariant !== variant) jobs.push(make(bias, decodeVariant).then((k) => (set[bias ? 'decodeBias' : 'decodePlain'] = k)));
+    }
+  }
+  const D = c.headDim;
+  const windowed = c.slidingWindow !== undefined;
+  const [embed, ropeQ, copyF32, ropeK, copyV, siluMul, headsToTokens, dense, densePrefill, window, windowDecode] = await Promise.all([
+    track(EmbeddingKernel.create(gpu, { weightDType: weightDType(w.embed.dtype) })),
+    track(RopeKernel.create(gpu, { headDim: D, rotaryDim: c.rotaryDim, rotate: true, outDType: 'f32' })),
+    track(RopeKernel.create(gpu, { headDim: D, rotate: false, outDType: 'f32' })),
+    track(RopeKernel.create(gpu, { headDim: D, rotaryDim: c.rotaryDim, rotate: true, outDType: kvDType })),
+    track(RopeKernel.create(gpu, { headDim: D, rotate: false, outDType: kvDType })),
+    track(SiluMulKernel.create(gpu)),
+    track(HeadsToTokensKernel.create(gpu)),
+    track(DenseAttentionKernel.create(gpu, { headDim: D, kvDType })),
+    attnCompute === 'sgmatrix' ? track(DenseAttentionKernel.create(gpu, { headDim: D, kvDType, compute: 'sgmatrix', splitKeys: false })) : undefined,
+    windowed ? track(StreamAttentionKernel.create(gpu, { headDim: D, kvDType, compute: attnCompute })) : undefined,
+    windowed && attnCompute !== 'f32' ? track(StreamAttentionKernel.create(gpu, { headDim: D, kvDType })) : undefined,
+    Promise.all(jobs),
+    track(prepareSparse(gpu, D, attnCompute, spec.patterns)),
+  ]);
+  return { embed, norm, addNorm, matmul, ropeQ, copyF32, ropeK, copyV, siluMul, headsToTokens, dense, densePrefill, window, windowDecode };
+}
+
+/** The matmul kernel for a weight: its dtype's set, with or without bias, prefill rows or decode's one. */
+export function matmulFor(k: ModelKernels, w: Tensor, bias: boolean, decode: boolean): MatmulKernel {
+  const set = k.matmul[w.dtype as NormWeightDType];
+  const kernel = set?.[decode ? (bias ? 'decodeBias' : 'decodePlain') : bias ? 'bias' : 'plain'];
+  if (!kernel) throw new UnsupportedError(`no matmul kernel was compiled for ${w.describe()}${bias ? ' with bias' : ''}`);
+  return kernel;
+}
