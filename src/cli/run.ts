@@ -11,6 +11,7 @@ import { commandHelp, parseArgs, UsageError, type CommandSpec } from './args.ts'
 import { intOption, numOption, PROGRAM, readText } from './common.ts';
 import { MODEL_OPTIONS, openCliModel, parseModelOptions } from './model_options.ts';
 import { Progress, type CliIo } from './progress.ts';
+import { answerIsCorrect } from '../eval/needle.ts';
 
 export const RUN_COMMAND: CommandSpec = {
   name: 'run',
@@ -21,6 +22,7 @@ export const RUN_COMMAND: CommandSpec = {
     { name: 'text', kind: 'string', value: 'TEXT', help: 'the document given inline' },
     { name: 'question', short: 'Q', kind: 'string', value: 'TEXT', required: true, help: 'the question asked after the document' },
     { name: 'max-new-tokens', short: 'n', kind: 'string', value: 'N', help: 'tokens to generate at most (default 128)' },
+    { name: 'expect', kind: 'string', value: 'TEXT', help: 'the value a right answer states: each answer is marked right or wrong' },
     { name: 'compare', kind: 'flag', help: 'also run the prompt with dense attention and print both answers, prefill times, the speedup and the density kept' },
     { name: 'temperature', kind: 'string', value: 'T', help: 'sample with this temperature (default: greedy)' },
     { name: 'top-k', kind: 'string', value: 'K', help: 'sampling: keep the K most likely tokens' },
@@ -98,8 +100,11 @@ export async function runCommand(argv: readonly string[], io: CliIo): Promise<nu
       }
       return { text: r.text, report: r.report };
     };
+    const expect = a.strings.expect;
+    const verdict = (text: string): string => (expect === undefined ? '' : answerIsCorrect(text, expect) ? '  [right]' : `  [wrong: expected ${JSON.stringify(expect)}]`);
     if (!a.flags.compare) {
-      await ask('');
+      const r = await ask('');
+      if (expect !== undefined) io.out(`answer${verdict(r.text)}`);
       return 0;
     }
     const sparseConfig = model.runner.attentionConfig;
@@ -107,7 +112,7 @@ export async function runCommand(argv: readonly string[], io: CliIo): Promise<nu
     const dense = await ask('dense: ');
     model.runner.setAttention(sparseConfig);
     const sparse = await ask('sparse: ');
-    io.out(compareLines(model, dense, sparse).join('\n'));
+    io.out(compareLines(model, dense, sparse, verdict).join('\n'));
   } finally {
     model.close();
     gpu.destroy();
@@ -115,11 +120,13 @@ export async function runCommand(argv: readonly string[], io: CliIo): Promise<nu
   return 0;
 }
 
-function compareLines(model: OpenModel, dense: { text: string; report: RunReport }, sparse: { text: string; report: RunReport }): string[] {
+type Verdict = (text: string) => string;
+
+function compareLines(model: OpenModel, dense: { text: string; report: RunReport }, sparse: { text: string; report: RunReport }, verdict: Verdict): string[] {
   const ms = (r: RunReport): string => `${r.prefillMs.toFixed(0)} ms`;
   const lines = [
-    `dense  attention: ${JSON.stringify(dense.text)}  prefill ${ms(dense.report)}`,
-    `sparse attention: ${JSON.stringify(sparse.text)}  prefill ${ms(sparse.report)}` +
+    `dense  attention: ${JSON.stringify(dense.text)}${verdict(dense.text)}  prefill ${ms(dense.report)}`,
+    `sparse attention: ${JSON.stringify(sparse.text)}${verdict(sparse.text)}  prefill ${ms(sparse.report)}` +
       (sparse.report.meanDensity !== undefined ? `, computed ${(sparse.report.meanDensity * 100).toFixed(1)}% of the causal query-key pairs` : ''),
   ];
   if (sparse.report.attentionMode === 'dense') {
