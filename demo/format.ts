@@ -19,17 +19,7 @@ export function formatCount(n: number): string {
   return Number.isFinite(n) ? Math.round(n).toLocaleString('en-US') : '–';
 }
 
-export function formatBytes(n: number): string {
-  if (!Number.isFinite(n)) return '–';
-  const units = ['B', 'KiB', 'MiB', 'GiB', 'TiB'];
-  let i = 0;
-  let v = n;
-  while (v >= 1024 && i < units.length - 1) {
-    v /= 1024;
-    i++;
-  }
-  return `${v.toFixed(i === 0 ? 0 : 1)} ${units[i]}`;
-}
+export { formatBytes } from '../src/util/format.ts';
 
 export function formatPercent(fraction: number): string {
   return Number.isFinite(fraction) ? `${(fraction * 100).toFixed(1)}%` : '–';

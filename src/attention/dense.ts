@@ -7,7 +7,7 @@
  * Decode (few query rows, many keys) splits the keys across workgroups and merges the partial
  * softmax results ("flash-decoding", entry `combine`).
  */
-import type { Batch, Gpu, Program } from '../gpu/gpu.ts';
+import type { Encoder, Gpu, Program } from '../gpu/gpu.ts';
 import { BadInputError, DTypeError, ShapeError, UnsupportedError, TensorTooLargeError } from '../gpu/errors.ts';
 import type { Tensor } from '../tensor.ts';
 import { compileSgmatrix } from '../kernels/matmul.ts';
@@ -247,6 +247,17 @@ export interface DenseEncodeOptions {
   qPos0?: number;
   /** Valid keys in k/v. Default: Scap. */
   kvLen?: number;
+  /**
+   * Partial results of the key split, preallocated for the largest split (splitScratchShapes): the
+   * same buffers for every call, so that a replayed recording keeps its bind groups. Default: taken
+   * from the pool per call.
+   */
+  scratch?: { partO: Tensor; partMl: Tensor };
+}
+
+/** Shapes of DenseEncodeOptions.scratch for `heads` query heads of Tq rows (any split count fits). */
+export function splitScratchShapes(heads: number, Tq: number, D: number): { partO: number[]; partMl: number[] } {
+  return { partO: [MAX_SPLITS, heads, Tq, D], partMl: [MAX_SPLITS, heads, Tq, 2] };
 }
 
 /** Splitting the keys pays off only when the query blocks alone cannot fill the GPU. */
@@ -361,7 +372,7 @@ export class DenseAttentionKernel extends AttentionKernelBase {
     return Math.max(1, Math.min(want, maxByKeys, MAX_SPLITS));
   }
 
-  encode(batch: Batch, q: Tensor, k: Tensor, v: Tensor, out: Tensor, heads: Tensor | readonly number[], options: DenseEncodeOptions = {}): void {
+  encode(batch: Encoder, q: Tensor, k: Tensor, v: Tensor, out: Tensor, heads: Tensor | readonly number[], options: DenseEncodeOptions = {}): void {
     const op = 'attention.dense';
     const { s, list, qBlocks } = this.grid(op, q, k, v, out, heads);
     const { kvLen, qPos0 } = this.positions(op, s, options, s.Scap);
@@ -375,8 +386,12 @@ export class DenseAttentionKernel extends AttentionKernelBase {
     // Flash-decoding: split the keys, then merge the partial softmax states.
     const splitLen = Math.ceil(keys / splits / this.tiles.bk) * this.tiles.bk;
     const n = Math.ceil(keys / splitLen);
-    const partO = this.gpu.empty([n, list.n, s.Tq, s.D], 'f32', 'attention.part_o');
-    const partMl = this.gpu.empty([n, list.n, s.Tq, 2], 'f32', 'attention.part_ml');
+    const own = options.scratch;
+    if (own && (own.partO.numel < n * list.n * s.Tq * s.D || own.partMl.numel < n * list.n * s.Tq * 2)) {
+      throw new ShapeError(`${op}: scratch ${own.partO.describe()} / ${own.partMl.describe()} is too small for ${n} splits of [${list.n}, ${s.Tq}, ${s.D}]`);
+    }
+    const partO = own?.partO ?? this.gpu.empty([n, list.n, s.Tq, s.D], 'f32', 'attention.part_o');
+    const partMl = own?.partMl ?? this.gpu.empty([n, list.n, s.Tq, 2], 'f32', 'attention.part_ml');
     batch.dispatch({
       program: this.splitProgram,
       bindings: { q, k, v, heads: list.tensor, part_o: partO, part_ml: partMl },
@@ -393,6 +408,6 @@ export class DenseAttentionKernel extends AttentionKernelBase {
       label: `${op}.combine`,
     });
     // Reusable only after this batch is submitted (pool semantics), by which point it has run.
-    this.gpu.release(partO, partMl);
+    if (!own) this.gpu.release(partO, partMl);
   }
 }

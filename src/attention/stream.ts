@@ -3,7 +3,7 @@
  * j <= i when j < nInit (attention sinks) or i - j < nLocal (local window). A workgroup visits only
  * the key tiles that intersect the sink or its window, so the cost grows linearly in S.
  */
-import type { Batch, Gpu, Program } from '../gpu/gpu.ts';
+import type { Encoder, Gpu, Program } from '../gpu/gpu.ts';
 import { ShapeError } from '../gpu/errors.ts';
 import type { Tensor } from '../tensor.ts';
 import {
@@ -61,7 +61,7 @@ export class StreamAttentionKernel extends AttentionKernelBase {
    * kvLen - 1), as the dense kernel's options: a sliding window (nInit 0, nLocal = window) then
    * serves decode too.
    */
-  encode(batch: Batch, q: Tensor, k: Tensor, v: Tensor, out: Tensor, heads: Tensor | readonly number[], params: StreamParams, at?: DenseEncodeOptions): void {
+  encode(batch: Encoder, q: Tensor, k: Tensor, v: Tensor, out: Tensor, heads: Tensor | readonly number[], params: StreamParams, at?: DenseEncodeOptions): void {
     const op = 'attention.stream_llm';
     const { s, list, qBlocks } = at ? this.grid(op, q, k, v, out, heads) : this.prefillGrid(op, q, k, v, out, heads);
     checkStreamParams(op, params);

@@ -13,7 +13,8 @@ export type ErrorCode =
   | 'SHAPE'
   | 'DTYPE'
   | 'UNSUPPORTED'
-  | 'BAD_INPUT';
+  | 'BAD_INPUT'
+  | 'ABORTED';
 
 export class SparsePrefillError extends Error {
   constructor(
@@ -145,5 +146,12 @@ export class NonFiniteWeightsError extends BadInputError {
     });
     const more = tensors.length > shown.length ? `; and ${tensors.length - shown.length} more tensors` : '';
     super(`weights hold NaN or Inf values: ${shown.join('; ')}${more} (pass checkFinite: false to load them anyway)`);
+  }
+}
+
+/** A run was cancelled through its AbortSignal; everything it allocated was freed. */
+export class AbortedError extends SparsePrefillError {
+  constructor(what: string) {
+    super('ABORTED', `${what} was aborted`);
   }
 }

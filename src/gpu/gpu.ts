@@ -10,6 +10,7 @@ import { BufferPool } from './pool.ts';
 import { Tensor, byteSizeOf, checkShape, numelOf, type DType } from '../tensor.ts';
 import { packHalves, unpackHalves } from '../util/half.ts';
 import {
+  BadInputError,
   DeviceLostError,
   GpuOutOfMemoryError,
   GpuValidationError,
@@ -60,6 +61,12 @@ export interface ProgramDesc {
   entryPoint?: string; // default 'main'
   defines?: Defines;
   overrides?: Readonly<Record<string, number>>;
+  /**
+   * Reflect the bindings from the shader preprocessed with these defines instead of `defines`: for
+   * variants whose text wgsl_reflect cannot parse (subgroup-matrix types) but whose bindings are
+   * declared exactly as in a plainer variant. Not part of the program's identity.
+   */
+  reflectDefines?: Defines;
 }
 
 export interface Program {
@@ -87,6 +94,16 @@ export interface Dispatch {
 }
 
 export type HostArray = Float32Array | Int32Array | Uint32Array;
+
+/**
+ * Where kernels record their work: a Batch (one command buffer, submitted once) or a Recording
+ * (src/gpu/recording.ts: bind groups made once, replayed with new parameters).
+ */
+export interface Encoder {
+  dispatch(d: Dispatch): unknown;
+  /** Copies between buffers. */
+  copy(src: Resource, dst: Resource, bytes: number): unknown;
+}
 
 const STORAGE = (): number => GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_SRC | GPUBufferUsage.COPY_DST;
 const UNIFORM_CACHE_LIMIT = 4096;
@@ -164,7 +181,7 @@ export class Gpu {
 
   /** Registers WGSL under a file name (it may #include the embedded shaders/lib files). */
   registerShader(name: string, code: string): void {
-    if (WGSL_SOURCES[name] !== undefined) throw new ShapeError(`a shader named ${name} is already embedded`);
+    if (WGSL_SOURCES[name] !== undefined) throw new BadInputError(`a shader named ${name} is already embedded: register it under another name`);
     this.extraSources.set(name, code);
     for (const key of [...this.programs.keys()]) if (key.startsWith(`${name}#`)) this.programs.delete(key);
   }
@@ -187,8 +204,11 @@ export class Gpu {
     this.check();
     const entryPoint = desc.entryPoint ?? 'main';
     let pre;
+    let reflectText: string;
     try {
-      pre = preprocess(desc.shader, (n) => this.extraSources.get(n) ?? WGSL_SOURCES[n], desc.defines ?? {});
+      const lookup = (n: string): string | undefined => this.extraSources.get(n) ?? WGSL_SOURCES[n];
+      pre = preprocess(desc.shader, lookup, desc.defines ?? {});
+      reflectText = desc.reflectDefines ? preprocess(desc.shader, lookup, desc.reflectDefines).code : pre.code;
     } catch (e) {
       if (e instanceof ShaderPreprocessError) {
         throw new KernelCompileError(desc.shader, [{ type: 'error', file: e.file, line: e.line, column: 1, message: e.message }]);
@@ -212,7 +232,7 @@ export class Gpu {
     }
     let layout: EntryReflection;
     try {
-      layout = reflectEntry(pre.code, entryPoint);
+      layout = reflectEntry(reflectText, entryPoint);
     } catch (e) {
       throw new KernelCompileError(desc.shader, [], `reflection failed: ${(e as Error).message}`);
     }
@@ -372,15 +392,23 @@ export class Gpu {
     return buf;
   }
 
-  bindGroup(d: Dispatch): GPUBindGroup {
+  /** The dispatch's parameters packed as its Params uniform (empty when the shader has none). */
+  uniformBytes(d: Dispatch): Uint8Array {
+    const layout = d.program.layout.uniform;
+    return layout ? packUniform(layout, d.params ?? {}, d.program.key) : new Uint8Array(0);
+  }
+
+  /**
+   * The dispatch's bind group. Its Params uniform is a cached buffer holding exactly these bytes, or
+   * `uniform` when given (a slot of a Recording's parameter buffer).
+   */
+  bindGroup(d: Dispatch, uniform?: BufferRange): GPUBindGroup {
     const { program } = d;
     const entries: GPUBindGroupEntry[] = [];
     const given = new Set(Object.keys(d.bindings));
     for (const b of program.layout.bindings) {
       if (b.kind === 'uniform') {
-        const layout = program.layout.uniform!;
-        const bytes = packUniform(layout, d.params ?? {}, program.key);
-        entries.push({ binding: b.binding, resource: { buffer: this.uniformBuffer(bytes) } });
+        entries.push({ binding: b.binding, resource: uniform ?? { buffer: this.uniformBuffer(this.uniformBytes(d)) } });
         continue;
       }
       const r = d.bindings[b.name];
@@ -445,7 +473,7 @@ export class Gpu {
  * Dispatches recorded into one command encoder. Without profiling they share one compute pass;
  * with profiling each gets its own pass with timestamp writes, and submit() reports times.
  */
-export class Batch {
+export class Batch implements Encoder {
   private encoder: GPUCommandEncoder;
   private pass: GPUComputePassEncoder | undefined;
   private labels: string[] = [];

@@ -1,5 +1,5 @@
 /** Residual add: out = a + b (f32). The simplest kernel; also the pattern every kernel spec follows. */
-import type { Batch, Gpu, Program } from '../gpu/gpu.ts';
+import type { Encoder, Gpu, Program } from '../gpu/gpu.ts';
 import { ShapeError, DTypeError } from '../gpu/errors.ts';
 import type { Tensor } from '../tensor.ts';
 import { ceilDiv, foldGrid } from './grid.ts';
@@ -23,7 +23,7 @@ export class AddKernel {
     return new AddKernel(gpu, await gpu.compile({ shader: 'add.wgsl', overrides: { WG } }));
   }
 
-  encode(batch: Batch, a: Tensor, b: Tensor, out: Tensor): void {
+  encode(batch: Encoder, a: Tensor, b: Tensor, out: Tensor): void {
     validateAdd(a, b, out);
     const [x, y] = foldGrid(ceilDiv(a.numel, WG), this.gpu.caps.limits.maxComputeWorkgroupsPerDimension);
     batch.dispatch({ program: this.program, bindings: { a, b, out }, params: { n: a.numel }, workgroups: [x, y] });

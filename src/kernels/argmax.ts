@@ -3,7 +3,7 @@
  * x [V] or [R, V] f32 -> out [1] or [R] u32, the lowest index on ties; NaN is never chosen
  * (an all-NaN row gives ARGMAX_NONE).
  */
-import type { Batch, Gpu, Program } from '../gpu/gpu.ts';
+import type { Encoder, Gpu, Program } from '../gpu/gpu.ts';
 import { DTypeError, ShapeError } from '../gpu/errors.ts';
 import type { Tensor } from '../tensor.ts';
 import { foldGrid } from './grid.ts';
@@ -26,7 +26,7 @@ export class ArgmaxKernel {
     return new ArgmaxKernel(gpu, await gpu.compile({ shader: 'argmax.wgsl', defines: reduceDefines(gpu, options.variant, 'argmax') }));
   }
 
-  encode(batch: Batch, x: Tensor, out: Tensor): void {
+  encode(batch: Encoder, x: Tensor, out: Tensor): void {
     if (x.dtype !== 'f32') throw new DTypeError(`argmax: x ${x.describe()} must be f32`);
     if (out.dtype !== 'u32') throw new DTypeError(`argmax: out ${out.describe()} must be u32`);
     if (x.shape.length !== 1 && x.shape.length !== 2) throw new ShapeError(`argmax: x must be [V] or [R, V], got ${x.describe()}`);

@@ -9,7 +9,7 @@
  *   await batch.submit();
  *   readNonFiniteCounts(await gpu.read(counts));   // [{ count, first }] per slot
  */
-import type { Batch, Gpu, Program } from '../gpu/gpu.ts';
+import type { Encoder, Gpu, Program } from '../gpu/gpu.ts';
 import { DTypeError, ShapeError } from '../gpu/errors.ts';
 import type { Tensor } from '../tensor.ts';
 import { ceilDiv } from './grid.ts';
@@ -63,7 +63,7 @@ export class CountNonFiniteKernel {
   }
 
   /** Adds x's NaN / Inf count to `slot` of `counts` (from createNonFiniteCounts). */
-  encode(batch: Batch, x: Tensor, counts: Tensor, slot: number): void {
+  encode(batch: Encoder, x: Tensor, counts: Tensor, slot: number): void {
     if (x.dtype !== this.dtype) throw new DTypeError(`count_nonfinite: x ${x.describe()} must be ${this.dtype} (the kernel was created for it)`);
     if (counts.dtype !== 'u32' || counts.shape.length !== 2 || counts.shape[1] !== 2) throw new ShapeError(`count_nonfinite: counts ${counts.describe()} must be [slots, 2] u32`);
     const slots = counts.shape[0]!;

@@ -3,7 +3,7 @@
  * ids [T] u32, table [V, C] f32 / f16 / bf16 (packed halves), out [T, C] f32.
  * Ids >= V are not clamped: their rows come out NaN (validate ids on the host; see validateIds).
  */
-import type { Batch, Gpu, Program } from '../gpu/gpu.ts';
+import type { Encoder, Gpu, Program } from '../gpu/gpu.ts';
 import { BadInputError, DTypeError, ShapeError, UnsupportedError } from '../gpu/errors.ts';
 import type { Tensor } from '../tensor.ts';
 import { ceilDiv, foldGrid } from './grid.ts';
@@ -36,7 +36,7 @@ export class EmbeddingKernel {
     return new EmbeddingKernel(gpu, await gpu.compile({ shader: 'embedding.wgsl', defines: { TDT: TDT[d] }, overrides: { WG } }), d);
   }
 
-  encode(batch: Batch, ids: Tensor, table: Tensor, out: Tensor): void {
+  encode(batch: Encoder, ids: Tensor, table: Tensor, out: Tensor): void {
     if (ids.dtype !== 'u32') throw new DTypeError(`embedding: ids ${ids.describe()} must be u32`);
     if (table.dtype !== this.tableDType) throw new DTypeError(`embedding: table ${table.describe()} must be ${this.tableDType} (the kernel was created for it)`);
     if (out.dtype !== 'f32') throw new DTypeError(`embedding: out ${out.describe()} must be f32`);

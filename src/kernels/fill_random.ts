@@ -2,7 +2,7 @@
  * Deterministic pseudo-random fill on the GPU (shaders/fill_random.wgsl): synthetic weights of real
  * model shapes for benchmarks, without generating or uploading gigabytes from the host.
  */
-import type { Batch, Gpu, Program } from '../gpu/gpu.ts';
+import type { Encoder, Gpu, Program } from '../gpu/gpu.ts';
 import { DTypeError } from '../gpu/errors.ts';
 import type { Tensor } from '../tensor.ts';
 import { ceilDiv, foldGrid } from './grid.ts';
@@ -30,7 +30,7 @@ export class FillRandomKernel {
     return new FillRandomKernel(gpu, { f32, bf16, f16 });
   }
 
-  encode(batch: Batch, out: Tensor, p: FillParams): void {
+  encode(batch: Encoder, out: Tensor, p: FillParams): void {
     if (out.dtype !== 'f32' && out.dtype !== 'bf16' && out.dtype !== 'f16') throw new DTypeError(`fill_random: ${out.describe()} must be f32, bf16 or f16`);
     const words = out.byteLength / 4;
     const [x, y] = foldGrid(ceilDiv(words, WG), this.gpu.caps.limits.maxComputeWorkgroupsPerDimension);

@@ -5,7 +5,7 @@
  * headStart + H <= Htot (a group of heads fills its columns; the rest of out is untouched).
  * All three x dtypes are compiled in create(), so encode() picks by x.dtype.
  */
-import type { Batch, Gpu, Program } from '../gpu/gpu.ts';
+import type { Encoder, Gpu, Program } from '../gpu/gpu.ts';
 import { BadInputError, DTypeError, ShapeError } from '../gpu/errors.ts';
 import type { Tensor } from '../tensor.ts';
 import { ceilDiv, foldGrid } from './grid.ts';
@@ -35,7 +35,7 @@ export class HeadsToTokensKernel {
     return new HeadsToTokensKernel(gpu, { f32, f16, bf16 });
   }
 
-  encode(batch: Batch, x: Tensor, out: Tensor, p: HeadsToTokensParams): void {
+  encode(batch: Encoder, x: Tensor, out: Tensor, p: HeadsToTokensParams): void {
     if (!(x.dtype in XDT)) throw new DTypeError(`heads_to_tokens: x ${x.describe()} must be f32, f16 or bf16`);
     if (out.dtype !== 'f32') throw new DTypeError(`heads_to_tokens: out ${out.describe()} must be f32`);
     if (x.shape.length !== 3) throw new ShapeError(`heads_to_tokens: x must be [H, Scap, D], got ${x.describe()}`);

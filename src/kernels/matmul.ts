@@ -13,11 +13,7 @@
  * Every path has a vector-load flavour (K % 4 == 0 for f32 weights, K % 8 == 0 for packed) and an
  * element-load flavour for any K; both are compiled in create() so encode() stays synchronous.
  */
-import { programKey, type Batch, type Gpu, type Program, type ProgramDesc } from '../gpu/gpu.ts';
-import { reflectEntry } from '../gpu/reflect.ts';
-import type { CompileMessage } from '../gpu/errors.ts';
-import { preprocess } from '../shaders/preprocess.ts';
-import { WGSL_SOURCES } from '../shaders/sources.generated.ts';
+import type { Encoder, Gpu, Program, ProgramDesc } from '../gpu/gpu.ts';
 import { BadInputError, DTypeError, KernelCompileError, ShapeError, UnsupportedError } from '../gpu/errors.ts';
 import type { Tensor } from '../tensor.ts';
 import { ceilDiv, foldGrid } from './grid.ts';
@@ -230,66 +226,12 @@ function checkSgTile(t: SgTileConfig): void {
 }
 
 /**
- * Compiles a subgroup-matrix program. gpu.compile() reflects bindings from the compiled text with
- * wgsl_reflect, which cannot parse subgroup-matrix types or templated builtin calls; the bindings of
- * every matmul variant are the same declarations, so they are reflected from the tiled variant
- * with the same WDT / HAS_BIAS / VEC defines, and the module and pipeline are created here with the
- * same error handling as gpu.compile (typed KernelCompileError naming shaders/matmul.wgsl:line).
+ * Compiles a subgroup-matrix program through gpu.compile. wgsl_reflect cannot parse subgroup-matrix
+ * types or templated builtin calls; the bindings of every matmul variant are the same declarations,
+ * so they are reflected from the tiled variant with the same WDT / HAS_BIAS / VEC defines.
  */
-const sgPrograms = new WeakMap<Gpu, Map<string, Promise<Program>>>();
-
 export function compileSgmatrix(gpu: Gpu, desc: ProgramDesc, reflectDefines: Record<string, number | boolean>): Promise<Program> {
-  let cache = sgPrograms.get(gpu);
-  if (!cache) sgPrograms.set(gpu, (cache = new Map()));
-  const key = programKey(desc);
-  let p = cache.get(key);
-  if (!p) {
-    p = buildSgmatrix(gpu, desc, key, reflectDefines);
-    cache.set(key, p);
-    p.catch(() => cache.delete(key));
-  }
-  return p;
-}
-
-async function buildSgmatrix(gpu: Gpu, desc: ProgramDesc, key: string, reflectDefines: Record<string, number | boolean>): Promise<Program> {
-  gpu.check();
-  const lookup = (n: string): string | undefined => WGSL_SOURCES[n];
-  const pre = preprocess(desc.shader, lookup, desc.defines ?? {});
-  let layout;
-  try {
-    layout = reflectEntry(preprocess(desc.shader, lookup, reflectDefines).code, 'main');
-  } catch (e) {
-    throw new KernelCompileError(desc.shader, [], `reflection failed: ${(e as Error).message}`);
-  }
-  const device = gpu.device;
-  device.pushErrorScope('validation');
-  const module = device.createShaderModule({ code: pre.code, label: key });
-  const moduleScope = device.popErrorScope();
-  const info = await gpu.guard(module.getCompilationInfo());
-  const scopeError = await gpu.guard(moduleScope);
-  const messages: CompileMessage[] = info.messages.map((m) => {
-    const loc = pre.lineMap[m.lineNum - 1];
-    return { type: m.type, file: loc?.file ?? desc.shader, line: loc?.line ?? m.lineNum, column: m.linePos, message: m.message };
-  });
-  if (messages.some((m) => m.type === 'error') || scopeError) throw new KernelCompileError(desc.shader, messages, scopeError?.message ?? '');
-  device.pushErrorScope('validation');
-  const bindGroupLayout = device.createBindGroupLayout({
-    label: key,
-    entries: layout.bindings.map((b) => ({ binding: b.binding, visibility: GPUShaderStage.COMPUTE, buffer: { type: b.kind } })),
-  });
-  const pipelineLayout = device.createPipelineLayout({ label: key, bindGroupLayouts: [bindGroupLayout] });
-  const layoutError = await gpu.guard(device.popErrorScope());
-  if (layoutError) throw new KernelCompileError(desc.shader, messages, `bind group layout rejected: ${layoutError.message}`);
-  let pipeline: GPUComputePipeline;
-  try {
-    pipeline = await gpu.guard(
-      device.createComputePipelineAsync({ label: key, layout: pipelineLayout, compute: { module, entryPoint: 'main', constants: desc.overrides ? { ...desc.overrides } : undefined } }),
-    );
-  } catch (e) {
-    if (e instanceof KernelCompileError || (e as Error).name === 'DeviceLostError') throw e;
-    throw new KernelCompileError(desc.shader, messages, `pipeline creation failed: ${(e as Error).message}`);
-  }
-  return { key, shader: desc.shader, pipeline, layout, bindGroupLayout };
+  return gpu.compile({ ...desc, reflectDefines });
 }
 
 interface PathPrograms {
@@ -415,7 +357,7 @@ export class MatmulKernel {
   }
 
   /** Records y = x · Wᵀ (+ bias) into the batch. */
-  encode(batch: Batch, x: Tensor, w: Tensor, y: Tensor, bias?: Tensor): void {
+  encode(batch: Encoder, x: Tensor, w: Tensor, y: Tensor, bias?: Tensor): void {
     const shape = this.validate(x, w, y, bias);
     const { M, N, K } = shape;
     const { path } = select(this.gpu, this.options.variant, shape, { sgTile: this.sgTile });

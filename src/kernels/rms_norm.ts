@@ -4,7 +4,7 @@
  * AddRmsNormKernel fuses the residual add in front: residual += x; out = norm(residual) * weight.
  * One workgroup per row; subgroup reduction where the device has subgroups (variant 'auto').
  */
-import type { Batch, Gpu, Program } from '../gpu/gpu.ts';
+import type { Encoder, Gpu, Program } from '../gpu/gpu.ts';
 import { DTypeError, ShapeError, UnsupportedError } from '../gpu/errors.ts';
 import type { Tensor } from '../tensor.ts';
 import { foldGrid } from './grid.ts';
@@ -50,7 +50,7 @@ export class RmsNormKernel {
   }
 
   /** out[t, :] = x[t, :] / sqrt(mean(x[t, :]²) + eps) * weight. */
-  encode(batch: Batch, x: Tensor, weight: Tensor, out: Tensor, eps: number): void {
+  encode(batch: Encoder, x: Tensor, weight: Tensor, out: Tensor, eps: number): void {
     const [T, C] = validateRows('rms_norm', x, weight, out, this.weightDType, eps);
     const [gx, gy] = foldGrid(T, this.gpu.caps.limits.maxComputeWorkgroupsPerDimension);
     batch.dispatch({ program: this.program, bindings: { x, weight, out }, params: { T, C, eps }, workgroups: [gx, gy], label: 'rms_norm' });
@@ -71,7 +71,7 @@ export class AddRmsNormKernel {
   }
 
   /** residual += x (in place); out = norm(residual) * weight. residual [T, C] f32. */
-  encode(batch: Batch, residual: Tensor, x: Tensor, weight: Tensor, out: Tensor, eps: number): void {
+  encode(batch: Encoder, residual: Tensor, x: Tensor, weight: Tensor, out: Tensor, eps: number): void {
     const [T, C] = validateRows('add_rms_norm', x, weight, out, this.weightDType, eps);
     if (residual.dtype !== 'f32') throw new DTypeError(`add_rms_norm: residual ${residual.describe()} must be f32`);
     if (residual.shape.length !== 2 || residual.shape[0] !== T || residual.shape[1] !== C) {

@@ -9,7 +9,7 @@
  * position p uses the float64 angle p * inv_freq[i] (rounded only in the table), so accuracy does
  * not decay with position. A plain f32 angle at p = 131072 is off by up to ~4e-3 rad.
  */
-import type { Batch, Gpu, Program } from '../gpu/gpu.ts';
+import type { Encoder, Gpu, Program } from '../gpu/gpu.ts';
 import { BadInputError, DTypeError, ShapeError, UnsupportedError } from '../gpu/errors.ts';
 import type { Tensor } from '../tensor.ts';
 import { longRopeFactors, ropeAttentionFactor, usesLongRopeFactors, type RopeScaling } from '../model/config.ts';
@@ -191,7 +191,7 @@ export class RopeKernel {
   }
 
   /** for t < T, h < heads: out[h, dstOffset + t, :] = rope(x[t, headStart + h, :], posOffset + t). */
-  encode(batch: Batch, x: Tensor, out: Tensor, p: RopeParams): void {
+  encode(batch: Encoder, x: Tensor, out: Tensor, p: RopeParams): void {
     const op = this.options.rotate ? 'rope' : 'rope(copy)';
     const D = this.options.headDim;
     if (x.dtype !== 'f32') throw new DTypeError(`${op}: x ${x.describe()} must be f32`);

@@ -1,5 +1,5 @@
 /** SwiGLU (shaders/silu_mul.wgsl): out[t, f] = silu(gate[t, f]) * up[t, f]; gate, up, out [T, F] f32. */
-import type { Batch, Gpu, Program } from '../gpu/gpu.ts';
+import type { Encoder, Gpu, Program } from '../gpu/gpu.ts';
 import { DTypeError, ShapeError } from '../gpu/errors.ts';
 import type { Tensor } from '../tensor.ts';
 import { ceilDiv, foldGrid } from './grid.ts';
@@ -16,7 +16,7 @@ export class SiluMulKernel {
     return new SiluMulKernel(gpu, await gpu.compile({ shader: 'silu_mul.wgsl', overrides: { WG } }));
   }
 
-  encode(batch: Batch, gate: Tensor, up: Tensor, out: Tensor): void {
+  encode(batch: Encoder, gate: Tensor, up: Tensor, out: Tensor): void {
     for (const [n, t] of [['gate', gate], ['up', up], ['out', out]] as const) {
       if (t.dtype !== 'f32') throw new DTypeError(`silu_mul: ${n} ${t.describe()} must be f32`);
     }

@@ -2,7 +2,7 @@
  * Row softmax (shaders/softmax.wgsl): x [R, C] f32 -> out [R, C] f32, max-subtracted, one
  * workgroup per row looping over any C (tested to 128K+). Subgroup reductions where available.
  */
-import type { Batch, Gpu, Program } from '../gpu/gpu.ts';
+import type { Encoder, Gpu, Program } from '../gpu/gpu.ts';
 import { DTypeError, ShapeError } from '../gpu/errors.ts';
 import type { Tensor } from '../tensor.ts';
 import { foldGrid } from './grid.ts';
@@ -22,7 +22,7 @@ export class SoftmaxKernel {
     return new SoftmaxKernel(gpu, await gpu.compile({ shader: 'softmax.wgsl', defines: reduceDefines(gpu, options.variant, 'softmax') }));
   }
 
-  encode(batch: Batch, x: Tensor, out: Tensor): void {
+  encode(batch: Encoder, x: Tensor, out: Tensor): void {
     if (x.dtype !== 'f32' || out.dtype !== 'f32') throw new DTypeError(`softmax: x ${x.describe()} and out ${out.describe()} must be f32`);
     if (x.shape.length !== 2) throw new ShapeError(`softmax: x must be [R, C], got ${x.describe()}`);
     const [R, C] = x.shape as [number, number];

@@ -20,11 +20,11 @@
  * memory plan (src/model/plan.ts) and reused by every chunk and layer; `noReuse` gives every chunk
  * pass fresh buffers instead (a debug switch for aliasing bugs).
  */
-import type { Batch, Gpu } from '../gpu/gpu.ts';
-import { BadInputError, SparsePrefillError } from '../gpu/errors.ts';
+import type { Batch, Encoder, Gpu } from '../gpu/gpu.ts';
+import { AbortedError, BadInputError } from '../gpu/errors.ts';
 import { Tensor, type DType } from '../tensor.ts';
 import { usesLongRopeFactors, type ModelConfig } from './config.ts';
-import type { LayerWeights, ModelWeights } from './weights.ts';
+import type { ModelWeights } from './weights.ts';
 import { planRun, type HeadGroup, type MemoryPlan } from './plan.ts';
 import { GpuTimes, type PrefillProgress, type RunReport } from './report.ts';
 import { Sampler, type Sampling } from './sampling.ts';
@@ -34,14 +34,10 @@ import type { AddRmsNormKernel, RmsNormKernel, NormWeightDType } from '../kernel
 import { resolveAttentionCompute, type AttentionCompute } from '../attention/dense.ts';
 import { RopeTable } from '../kernels/rope.ts';
 import { attention as sparseAttention, validatePattern } from '../attention/attention.ts';
+import { Recording } from '../gpu/recording.ts';
 import { compileModelKernels, matmulFor, prepareSparse, type CompileProgress, type ModelKernels } from './kernels.ts';
 
-/** The run was cancelled through its AbortSignal; everything it allocated was freed. */
-export class AbortedError extends SparsePrefillError {
-  constructor(what: string) {
-    super('BAD_INPUT', `${what} was aborted`);
-  }
-}
+export { AbortedError };
 
 export interface RunnerOptions {
   config: ModelConfig;
@@ -166,10 +162,17 @@ interface RunState {
   vWhole: Tensor[];
   chunk: ChunkBuffers;
   logits: Tensor;
+  /** Decode: the token id, its residual row, its queries and attention output, the key-split scratch. */
+  decodeId: Tensor;
+  tok: Tensor;
   qDecode: Tensor;
   attnDecode: Tensor;
-  /** Single-token residual, normed input and id for decode. */
-  tok: Tensor;
+  split: { partO: Tensor; partMl: Tensor };
+  /** Decode steps recorded once per run and replayed (not when profiling). */
+  decodeRecording?: Recording;
+  /** Host time spent encoding (JS), per phase. */
+  host: { prefillMs: number; chunkPasses: number; decodeMs: number; decodeSteps: number };
+  /** The prompt's token ids per chunk (views of the planned tensors). */
   ids: Tensor[];
   extra: Tensor[];
   /** Next position to write in the KV cache (= tokens in it). */
@@ -358,50 +361,63 @@ export class LlamaRunner {
 
   // ------------------------------------------------------------------ buffers
 
+  /** Allocates every buffer the plan lists (plan.buffers is the only list) and names them for the run. */
   private allocate(plan: MemoryPlan): RunState {
     const gpu = this.gpu;
-    const c = this.config;
-    const { chunk, scap, promptLen: T } = plan;
-    const H = c.numHeads;
-    const Hkv = c.numKvHeads;
-    const D = c.headDim;
-    const C = c.hiddenSize;
-    const I = c.intermediateSize;
-    const kv = this.options.kvDType;
+    const { chunk, promptLen: T, groups } = plan;
     const all: Tensor[] = [];
-    const mk = (shape: number[], dtype: DType, label: string): Tensor => {
-      const t = gpu.empty(shape, dtype, label);
-      all.push(t);
-      return t;
-    };
+    const byName = new Map<string, Tensor[]>();
     try {
-      const st: RunState = {
-        plan,
-        kCache: Array.from({ length: c.numLayers }, (_, l) => mk([Hkv, scap, D], kv, `kCache.${l}`)),
-        vCache: Array.from({ length: c.numLayers }, (_, l) => mk([Hkv, scap, D], kv, `vCache.${l}`)),
-        residual: Array.from({ length: plan.nChunks }, (_, i) => mk([Math.min(chunk, T - i * chunk), C], 'f32', `residual.${i}`)),
-        q: plan.groups.map((g) => mk([g.heads, T, D], 'f32', `q.${g.headStart}`)),
-        attnOut: plan.groups.map((g) => mk([g.heads, T, D], 'f32', `attnOut.${g.headStart}`)),
-        kWhole: plan.buffers.some((b) => b.name.startsWith('kWhole')) ? plan.groups.map((g) => mk([g.kvHeads, T, D], 'f32', `kWhole.${g.kvStart}`)) : [],
-        vWhole: plan.buffers.some((b) => b.name.startsWith('vWhole')) ? plan.groups.map((g) => mk([g.kvHeads, T, D], 'f32', `vWhole.${g.kvStart}`)) : [],
-        chunk: this.chunkBuffers(chunk, mk),
-        logits: mk([1, c.vocabSize], 'f32', 'logits'),
-        qDecode: mk([H, 1, D], 'f32', 'qDecode'),
-        attnDecode: mk([H, 1, D], 'f32', 'attnDecode'),
-        tok: mk([1, C], 'f32', 'tok'),
-        ids: [],
-        extra: all,
-        pos: 0,
-        density: [],
-      };
-      void I;
-      return st;
+      for (const b of plan.buffers) {
+        const list = Array.from({ length: b.count }, (_, i) => gpu.empty(b.shape, b.dtype, b.count > 1 ? `${b.name}.${i}` : b.name));
+        all.push(...list);
+        byName.set(b.name, list);
+      }
     } catch (e) {
       gpu.release(...all);
       throw e;
     }
+    const one = (name: string): Tensor => byName.get(name)![0]!;
+    const perGroup = (prefix: string, range: (g: HeadGroup) => string): Tensor[] => (byName.has(`${prefix}${range(groups[0]!)}`) ? groups.map((g) => one(`${prefix}${range(g)}`)) : []);
+    const heads = (g: HeadGroup): string => `[${g.headStart}..${g.headStart + g.heads})`;
+    const kvHeads = (g: HeadGroup): string => `[${g.kvStart}..${g.kvStart + g.kvHeads})`;
+    const chunkBuf = (name: keyof ChunkBuffers): Tensor => one(name);
+    return {
+      plan,
+      kCache: byName.get('kCache')!,
+      vCache: byName.get('vCache')!,
+      // The last chunk may be shorter: a view with its own row count.
+      residual: byName.get('residual')!.map((t, i) => rows(t, Math.min(chunk, T - i * chunk))),
+      ids: byName.get('ids')!.map((t, i) => new Tensor(t.buffer, [Math.min(chunk, T - i * chunk)], 'u32', t.byteOffset, t.label)),
+      q: perGroup('q', heads),
+      attnOut: perGroup('attnOut', heads),
+      kWhole: perGroup('kWhole', kvHeads),
+      vWhole: perGroup('vWhole', kvHeads),
+      chunk: {
+        normed: chunkBuf('normed'),
+        qProj: chunkBuf('qProj'),
+        kProj: chunkBuf('kProj'),
+        vProj: chunkBuf('vProj'),
+        attnRows: chunkBuf('attnRows'),
+        proj: chunkBuf('proj'),
+        gate: chunkBuf('gate'),
+        up: chunkBuf('up'),
+        act: chunkBuf('act'),
+      },
+      logits: one('logits'),
+      decodeId: one('decodeId'),
+      tok: one('tok'),
+      qDecode: one('qDecode'),
+      attnDecode: one('attnDecode'),
+      split: { partO: one('splitO'), partMl: one('splitMl') },
+      host: { prefillMs: 0, chunkPasses: 0, decodeMs: 0, decodeSteps: 0 },
+      extra: all,
+      pos: 0,
+      density: [],
+    };
   }
 
+  /** Fresh chunk buffers for one pass (noReuse, the debug switch): owned by the run, freed with it. */
   private chunkBuffers(n: number, mk: (shape: number[], dtype: DType, label: string) => Tensor): ChunkBuffers {
     const c = this.config;
     const C = c.hiddenSize;
@@ -448,7 +464,8 @@ export class LlamaRunner {
     const st = this.state;
     this.state = undefined;
     if (!st) return;
-    this.gpu.release(...st.extra, ...st.ids);
+    st.decodeRecording?.destroy();
+    this.gpu.release(...st.extra);
     // Released buffers become reusable at the next submit; an empty submit makes that happen now.
     if (!this.gpu.lost) {
       try {
@@ -499,28 +516,59 @@ export class LlamaRunner {
     return l + 1 < this.config.numLayers ? w.layers[l + 1]!.inputNorm : w.finalNorm;
   }
 
-  private encodeQkv(b: Batch, L: LayerWeights, l: number, x: Tensor, buf: ChunkBuffers, decode = false): void {
-    const bias = this.config.attentionBias;
+  /**
+   * Pass A of layer l over `n` rows at positions pos0..pos0+n-1 (a prefill chunk, or decode's one
+   * token): input norm (unless `normed` already holds it), q/k/v projections, RoPE'd queries into
+   * each head group's tensor at row `qRow`, RoPE'd K and plain V into the layer's cache, and with
+   * `whole` f32 copies of K and V for the sparse estimators.
+   */
+  private encodePassA(
+    e: Encoder,
+    l: number,
+    rows: { residual: Tensor; n: number; pos0: number; normed: boolean },
+    buf: ChunkBuffers,
+    queries: { t: Tensor; g: HeadGroup; qRow: number }[],
+    whole: { k: Tensor[]; v: Tensor[]; groups: readonly HeadGroup[] } | undefined,
+    decode: boolean,
+  ): void {
+    const c = this.config;
+    const L = this.options.weights.layers[l]!;
+    const bias = c.attentionBias;
     const bs = this.biases[l]!;
-    this.mm(L.q, bias, decode).encode(b, x, L.q, buf.qProj, bs.q);
-    this.mm(L.k, bias, decode).encode(b, x, L.k, buf.kProj, bs.k);
-    this.mm(L.v, bias, decode).encode(b, x, L.v, buf.vProj, bs.v);
+    const { pos0 } = rows;
+    if (!rows.normed) this.normK(L.inputNorm).encode(e, rows.residual, L.inputNorm, buf.normed, c.rmsNormEps);
+    this.mm(L.q, bias, decode).encode(e, buf.normed, L.q, buf.qProj, bs.q);
+    this.mm(L.k, bias, decode).encode(e, buf.normed, L.k, buf.kProj, bs.k);
+    this.mm(L.v, bias, decode).encode(e, buf.normed, L.v, buf.vProj, bs.v);
+    const table = this.ropeTable;
+    for (const q of queries) this.k.ropeQ.encode(e, buf.qProj, q.t, { headStart: q.g.headStart, heads: q.g.heads, posOffset: pos0, dstOffset: q.qRow, table });
+    this.k.ropeK.encode(e, buf.kProj, this.state!.kCache[l]!, { headStart: 0, heads: c.numKvHeads, posOffset: pos0, dstOffset: pos0, table });
+    this.k.copyV.encode(e, buf.vProj, this.state!.vCache[l]!, { headStart: 0, heads: c.numKvHeads, posOffset: pos0, dstOffset: pos0 });
+    whole?.groups.forEach((g, gi) => {
+      const sel = { headStart: g.kvStart, heads: g.kvHeads, posOffset: pos0, dstOffset: pos0 };
+      this.k.ropeQ.encode(e, buf.kProj, whole.k[gi]!, { ...sel, table });
+      this.k.copyF32.encode(e, buf.vProj, whole.v[gi]!, sel);
+    });
   }
 
-  /** attention rows [n, H*D] -> o -> residual add + post norm -> SwiGLU MLP -> residual add. */
-  private encodeOutAndMlp(b: Batch, L: LayerWeights, l: number, residual: Tensor, buf: ChunkBuffers, decode = false): void {
+  /**
+   * Pass B of layer l over `n` rows: attention output rows (each head group's tensor from row
+   * `srcRow`) -> o projection -> residual add + post norm -> SwiGLU MLP -> residual add, which also
+   * writes the next norm of the residual into `buf.normed` (decode's next layer and the LM head use
+   * it; prefill chunks recompute it, since other chunks overwrite the scratch in between).
+   */
+  private encodePassB(e: Encoder, l: number, residual: Tensor, buf: ChunkBuffers, attn: { t: Tensor; g: HeadGroup }[], srcRow: number, n: number, decode: boolean): void {
+    const L = this.options.weights.layers[l]!;
     const eps = this.config.rmsNormEps;
-    this.mm(L.o, false, decode).encode(b, buf.attnRows, L.o, buf.proj);
-    this.addNormK(L.postNorm).encode(b, residual, buf.proj, L.postNorm, buf.normed, eps);
-    this.mm(L.gate, false, decode).encode(b, buf.normed, L.gate, buf.gate);
-    this.mm(L.up, false, decode).encode(b, buf.normed, L.up, buf.up);
-    this.k.siluMul.encode(b, buf.gate, buf.up, buf.act);
-    this.mm(L.down, false, decode).encode(b, buf.act, L.down, buf.proj);
-    // residual += down. The fused kernel also normalises (with the next norm's weight) into the
-    // scratch `normed`, which the next pass recomputes: one extra cheap row reduction per chunk
-    // instead of a separate in-place add kernel.
+    for (const a of attn) this.k.headsToTokens.encode(e, a.t, buf.attnRows, { srcOffset: srcRow, tokens: n, headStart: a.g.headStart });
+    this.mm(L.o, false, decode).encode(e, buf.attnRows, L.o, buf.proj);
+    this.addNormK(L.postNorm).encode(e, residual, buf.proj, L.postNorm, buf.normed, eps);
+    this.mm(L.gate, false, decode).encode(e, buf.normed, L.gate, buf.gate);
+    this.mm(L.up, false, decode).encode(e, buf.normed, L.up, buf.up);
+    this.k.siluMul.encode(e, buf.gate, buf.up, buf.act);
+    this.mm(L.down, false, decode).encode(e, buf.act, L.down, buf.proj);
     const next = this.nextNorm(l);
-    this.addNormK(next).encode(b, residual, buf.proj, next, buf.normed, eps);
+    this.addNormK(next).encode(e, residual, buf.proj, next, buf.normed, eps);
   }
 
   // ------------------------------------------------------------------ prefill plan
@@ -545,43 +593,24 @@ export class LlamaRunner {
     const c = this.config;
     const w = this.options.weights;
     const { chunk, nChunks, promptLen: T, groups } = st.plan;
-    const eps = c.rmsNormEps;
-    const Hkv = c.numKvHeads;
     const steps: Step[] = [];
     const L0 = c.numLayers;
-    // Upload each chunk's ids into its own small tensor (chunk offsets into one tensor would not be binding-aligned).
-    for (let i = 0; i < nChunks; i++) {
-      const part = ids.subarray(i * chunk, Math.min(T, (i + 1) * chunk));
-      st.ids.push(this.gpu.upload(Uint32Array.from(part), [part.length], 'u32', `ids.${i}`));
-    }
+    for (let i = 0; i < nChunks; i++) this.gpu.write(st.ids[i]!, Uint32Array.from(ids.subarray(i * chunk, Math.min(T, (i + 1) * chunk))));
     // Work units for progress: each layer is 2 passes over T tokens plus attention (counted as T).
     const work = (l: number, done: number): number => l * 3 * T + done;
+    const chunks = Array.from({ length: nChunks }, (_, i) => ({ i, c0: i * chunk, n: Math.min(chunk, T - i * chunk) }));
     for (let l = 0; l < L0; l++) {
-      const L = w.layers[l]!;
-      const sparse = this.isSparse(l, T) || onLayer !== undefined;
-      for (let i = 0; i < nChunks; i++) {
-        const c0 = i * chunk;
-        const n = Math.min(chunk, T - c0);
+      // Sparse layers (and the onLayer hook) also need f32 K and V of the whole prompt.
+      const whole = this.isSparse(l, T) || onLayer !== undefined ? { k: st.kWhole, v: st.vWhole, groups } : undefined;
+      for (const { i, c0, n } of chunks) {
         steps.push({
           kind: 'encode',
-          encode: (b) => {
+          encode: (e) => {
             const buf = this.passBuffers(st, n);
             const residual = st.residual[i]!;
-            if (l === 0) this.k.embed.encode(b, st.ids[i]!, w.embed, residual);
-            this.normK(L.inputNorm).encode(b, residual, L.inputNorm, buf.normed, eps);
-            this.encodeQkv(b, L, l, buf.normed, buf);
-            groups.forEach((g, gi) => {
-              this.k.ropeQ.encode(b, buf.qProj, st.q[gi]!, { headStart: g.headStart, heads: g.heads, posOffset: c0, dstOffset: c0, table: this.ropeTable });
-            });
-            this.k.ropeK.encode(b, buf.kProj, st.kCache[l]!, { headStart: 0, heads: Hkv, posOffset: c0, dstOffset: c0, table: this.ropeTable });
-            this.k.copyV.encode(b, buf.vProj, st.vCache[l]!, { headStart: 0, heads: Hkv, posOffset: c0, dstOffset: c0 });
-            if (sparse) {
-              groups.forEach((g, gi) => {
-                const sel = { headStart: g.kvStart, heads: g.kvHeads, posOffset: c0, dstOffset: c0 };
-                this.k.ropeQ.encode(b, buf.kProj, st.kWhole[gi]!, { ...sel, table: this.ropeTable });
-                this.k.copyF32.encode(b, buf.vProj, st.vWhole[gi]!, sel);
-              });
-            }
+            if (l === 0) this.k.embed.encode(e, st.ids[i]!, w.embed, residual);
+            const queries = groups.map((g, gi) => ({ t: st.q[gi]!, g, qRow: c0 }));
+            this.encodePassA(e, l, { residual, n, pos0: c0, normed: false }, buf, queries, whole, false);
           },
         });
         steps.push({ kind: 'flush', layer: l, tokensDone: c0 + n, work: work(l, c0 + n) });
@@ -589,17 +618,12 @@ export class LlamaRunner {
       if (onLayer) steps.push({ kind: 'hook', run: () => onLayer({ layer: l, promptLen: T, groups, q: st.q, k: st.kWhole, v: st.vWhole }) });
       steps.push({ kind: 'attention', layer: l, run: (profile) => this.runAttention(st, l, T, profile) });
       steps.push({ kind: 'flush', layer: l, tokensDone: T, work: work(l, 2 * T) });
-      for (let i = 0; i < nChunks; i++) {
-        const c0 = i * chunk;
-        const n = Math.min(chunk, T - c0);
+      for (const { i, c0, n } of chunks) {
         steps.push({
           kind: 'encode',
-          encode: (b) => {
-            const buf = this.passBuffers(st, n);
-            groups.forEach((g, gi) => {
-              this.k.headsToTokens.encode(b, st.attnOut[gi]!, buf.attnRows, { srcOffset: c0, tokens: n, headStart: g.headStart });
-            });
-            this.encodeOutAndMlp(b, L, l, st.residual[i]!, buf);
+          encode: (e) => {
+            const attn = groups.map((g, gi) => ({ t: st.attnOut[gi]!, g }));
+            this.encodePassB(e, l, st.residual[i]!, this.passBuffers(st, n), attn, c0, n, false);
           },
         });
         steps.push({ kind: 'flush', layer: l, tokensDone: c0 + n, work: work(l, 2 * T + c0 + n) });
@@ -608,13 +632,13 @@ export class LlamaRunner {
     // Final norm and LM head on the last token only.
     steps.push({
       kind: 'encode',
-      encode: (b) => {
+      encode: (e) => {
         const last = st.residual[nChunks - 1]!;
         const row = T - 1 - (nChunks - 1) * chunk;
-        b.copy({ buffer: last.buffer, offset: last.byteOffset + row * c.hiddenSize * 4 }, st.tok, c.hiddenSize * 4);
+        e.copy({ buffer: last.buffer, offset: last.byteOffset + row * c.hiddenSize * 4 }, st.tok, c.hiddenSize * 4);
         const buf = this.passBuffers(st, 1);
-        this.normK(w.finalNorm).encode(b, st.tok, w.finalNorm, buf.normed, eps);
-        this.mm(w.lmHead, false, true).encode(b, buf.normed, w.lmHead, st.logits);
+        this.normK(w.finalNorm).encode(e, st.tok, w.finalNorm, buf.normed, c.rmsNormEps);
+        this.mm(w.lmHead, false, true).encode(e, buf.normed, w.lmHead, st.logits);
       },
     });
     steps.push({ kind: 'flush', layer: L0, tokensDone: T, work: L0 * 3 * T });
@@ -684,7 +708,12 @@ export class LlamaRunner {
       if (opts.signal?.aborted) throw new AbortedError(opts.what);
       if (s.kind === 'encode') {
         batch ??= this.gpu.batch({ label: opts.what, profile: opts.profile });
+        const t0 = performance.now();
         s.encode(batch);
+        if (this.state) {
+          this.state.host.prefillMs += performance.now() - t0;
+          this.state.host.chunkPasses++;
+        }
       } else if (s.kind === 'attention') {
         await flush();
         opts.times.add(await s.run(opts.profile));
@@ -797,43 +826,63 @@ export class LlamaRunner {
     }
   }
 
-  /** One decode step: appends `id` at the current position and returns the next logits. */
-  private async decodeStep(st: RunState, id: number, times: GpuTimes): Promise<Float32Array> {
+  /** One decode step's work: the token in st.decodeId at position p, through every layer, to the logits. */
+  private encodeDecode(e: Encoder, st: RunState, p: number): void {
     const c = this.config;
     const w = this.options.weights;
-    const eps = c.rmsNormEps;
-    const p = st.pos;
-    if (p >= st.plan.scap) throw new BadInputError(`the KV cache is full (${st.plan.scap} positions)`);
-    const idT = this.gpu.upload(Uint32Array.of(id), [1], 'u32', 'decode.id');
-    st.ids.push(idT);
-    const b = this.gpu.batch({ label: 'decode', profile: this.options.profile === true });
     const buf = this.passBuffers(st, 1);
-    const allHeads = Array.from({ length: c.numHeads }, (_, h) => h);
-    this.k.embed.encode(b, idT, w.embed, st.tok);
+    const all: HeadGroup = { headStart: 0, heads: c.numHeads, kvStart: 0, kvHeads: c.numKvHeads };
+    const allHeads = this.allHeads;
+    this.k.embed.encode(e, st.decodeId, w.embed, st.tok);
     for (let l = 0; l < c.numLayers; l++) {
-      const L = w.layers[l]!;
       // Layers > 0: the previous layer's fused residual add already wrote norm(residual) * inputNorm.
-      if (l === 0) this.normK(L.inputNorm).encode(b, st.tok, L.inputNorm, buf.normed, eps);
-      this.encodeQkv(b, L, l, buf.normed, buf, true);
-      const opts = { posOffset: p, dstOffset: p, table: this.ropeTable };
-      this.k.ropeQ.encode(b, buf.qProj, st.qDecode, { ...opts, headStart: 0, heads: c.numHeads, dstOffset: 0 });
-      this.k.ropeK.encode(b, buf.kProj, st.kCache[l]!, { ...opts, headStart: 0, heads: c.numKvHeads });
-      this.k.copyV.encode(b, buf.vProj, st.vCache[l]!, { headStart: 0, heads: c.numKvHeads, posOffset: p, dstOffset: p });
+      this.encodePassA(e, l, { residual: st.tok, n: 1, pos0: p, normed: l > 0 }, buf, [{ t: st.qDecode, g: all, qRow: 0 }], undefined, true);
       const W = this.windowFor(p + 1, l);
       if (W !== undefined) {
-        (this.k.windowDecode ?? this.k.window)!.encode(b, st.qDecode, st.kCache[l]!, st.vCache[l]!, st.attnDecode, allHeads, { nInit: 0, nLocal: W }, { qPos0: p, kvLen: p + 1 });
+        (this.k.windowDecode ?? this.k.window)!.encode(e, st.qDecode, st.kCache[l]!, st.vCache[l]!, st.attnDecode, allHeads, { nInit: 0, nLocal: W }, { qPos0: p, kvLen: p + 1 });
       } else {
-        this.k.dense.encode(b, st.qDecode, st.kCache[l]!, st.vCache[l]!, st.attnDecode, allHeads, { qPos0: p, kvLen: p + 1 });
+        this.k.dense.encode(e, st.qDecode, st.kCache[l]!, st.vCache[l]!, st.attnDecode, allHeads, { qPos0: p, kvLen: p + 1, scratch: st.split });
       }
-      this.k.headsToTokens.encode(b, st.attnDecode, buf.attnRows, { srcOffset: 0, tokens: 1, headStart: 0 });
-      this.encodeOutAndMlp(b, L, l, st.tok, buf, true);
+      this.encodePassB(e, l, st.tok, buf, [{ t: st.attnDecode, g: all }], 0, 1, true);
     }
-    // encodeOutAndMlp's last add+norm used the final norm weight for the last layer: buf.normed is
-    // final_norm(residual) of this token.
-    this.mm(w.lmHead, false, true).encode(b, buf.normed, w.lmHead, st.logits);
-    times.add(await b.submit());
+    // The last layer's fused add + norm used the final norm weight: buf.normed is final_norm(residual).
+    this.mm(w.lmHead, false, true).encode(e, buf.normed, w.lmHead, st.logits);
+  }
+
+  private get allHeads(): number[] {
+    return Array.from({ length: this.config.numHeads }, (_, h) => h);
+  }
+
+  /**
+   * One decode step: appends `id` at the current position and returns the next logits. The step's
+   * dispatches are recorded at the first step of a run and replayed after (new parameters only);
+   * with profiling on, each step is encoded into a profiled batch instead.
+   */
+  private async decodeStep(st: RunState, id: number, times: GpuTimes): Promise<Float32Array> {
+    const p = st.pos;
+    if (p >= st.plan.scap) throw new BadInputError(`the KV cache is full (${st.plan.scap} positions)`);
+    this.gpu.write(st.decodeId, Uint32Array.of(id));
+    const t0 = performance.now();
+    let logits: Float32Array;
+    if (this.options.profile === true) {
+      const b = this.gpu.batch({ label: 'decode', profile: true });
+      this.encodeDecode(b, st, p);
+      st.host.decodeMs += performance.now() - t0;
+      times.add(await b.submit());
+      logits = Float32Array.from(await this.gpu.readF32(st.logits));
+    } else {
+      if (!st.decodeRecording) {
+        st.decodeRecording = new Recording(this.gpu, 'decode');
+        this.encodeDecode(st.decodeRecording, st, p);
+      } else {
+        st.decodeRecording.update((e) => this.encodeDecode(e, st, p));
+      }
+      st.host.decodeMs += performance.now() - t0;
+      logits = new Float32Array((await st.decodeRecording.run(st.logits))!);
+    }
+    st.host.decodeSteps++;
     st.pos = p + 1;
-    return Float32Array.from(await this.gpu.readF32(st.logits));
+    return logits;
   }
 
   /**
@@ -911,6 +960,15 @@ export class LlamaRunner {
       peakGpuBytes: peak + weightBytes,
       plannedBytes: plan.totalBytes,
     };
+    const host = this.state?.host;
+    if (host) {
+      r.hostMs = {
+        prefillEncode: host.prefillMs,
+        perChunkPass: host.chunkPasses ? host.prefillMs / host.chunkPasses : 0,
+        decodeEncode: host.decodeMs,
+        perDecodeStep: host.decodeSteps ? host.decodeMs / host.decodeSteps : 0,
+      };
+    }
     const density = this.state?.density;
     if (density && density.length === this.config.numLayers) {
       r.density = density.map((l) => [...l]);

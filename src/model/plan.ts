@@ -11,9 +11,13 @@
  *   kCache, vCache per layer [Hkv, Scap, D] in kvDType, Scap = T + maxNewTokens
  * Chunk tensors (bounded by the chunk size c): normed x [c, C], q/k/v projections, attention output
  * rows [c, H*D], o/down projections [c, C], gate/up/act [c, I].
+ * Decode tensors: the token id, its residual row, queries, attention output and key-split scratch.
+ * `buffers` is the only list: the executor allocates by walking it.
  */
 import { SparsePrefillError } from '../gpu/errors.ts';
 import { byteSizeOf, type DType } from '../tensor.ts';
+import { formatBytes } from '../util/format.ts';
+import { splitScratchShapes } from '../attention/dense.ts';
 import type { ModelConfig } from './config.ts';
 
 /** The plan cannot fit the device: names the tensor and the limit it exceeds. */
@@ -162,6 +166,8 @@ function planOnce(input: PlanInput & { maxChunk?: number }): MemoryPlan {
   add('kCache', [Hkv, scap, D], kvDType, c.numLayers);
   add('vCache', [Hkv, scap, D], kvDType, c.numLayers);
   add('residual', [chunk, C], 'f32', nChunks);
+  // The prompt's token ids, one tensor per chunk (offsets into one tensor would not be binding-aligned).
+  add('ids', [chunk], 'u32', nChunks);
   for (const g of groups) {
     add(`q[${g.headStart}..${g.headStart + g.heads})`, [g.heads, T, D], 'f32');
     add(`attnOut[${g.headStart}..${g.headStart + g.heads})`, [g.heads, T, D], 'f32');
@@ -180,9 +186,15 @@ function planOnce(input: PlanInput & { maxChunk?: number }): MemoryPlan {
   add('up', [chunk, I], 'f32');
   add('act', [chunk, I], 'f32');
   add('logits', [1, c.vocabSize], 'f32');
-  // Decode: one token's queries and attention output, head-major.
+  // Decode: the token id, its residual row, its queries and attention output (head-major), and the
+  // decode attention's key-split partial results (src/attention/dense.ts splitScratchShapes).
+  add('decodeId', [1], 'u32');
+  add('tok', [1, C], 'f32');
   add('qDecode', [H, 1, D], 'f32');
   add('attnDecode', [H, 1, D], 'f32');
+  const scratch = splitScratchShapes(H, 1, D);
+  add('splitO', scratch.partO, 'f32');
+  add('splitMl', scratch.partMl, 'f32');
   for (const b of buffers) {
     if (b.bytes > binding) throw new PlanError(`${b.name} [${b.shape.join(', ')}] ${b.dtype} needs ${b.bytes} B, more than one binding allows (${binding} B)`);
   }
@@ -192,11 +204,4 @@ function planOnce(input: PlanInput & { maxChunk?: number }): MemoryPlan {
     throw new PlanError(`the run needs ${formatBytes(totalBytes)} of activations and KV cache (chunk ${chunk}), more than the budget of ${formatBytes(input.memoryBudgetBytes)} (largest: ${top.join(', ')})`, true);
   }
   return { promptLen: T, scap, chunk, nChunks, groups, buffers, totalBytes };
-}
-
-export function formatBytes(n: number): string {
-  if (n >= 2 ** 30) return `${(n / 2 ** 30).toFixed(2)} GiB`;
-  if (n >= 2 ** 20) return `${(n / 2 ** 20).toFixed(1)} MiB`;
-  if (n >= 2 ** 10) return `${(n / 2 ** 10).toFixed(1)} KiB`;
-  return `${n} B`;
 }

@@ -3,7 +3,7 @@
  * went (when the device has timestamp queries), and peak GPU memory. Built by the executor; printed by
  * the CLI with formatReport().
  */
-import { formatBytes } from './plan.ts';
+import { formatBytes } from '../util/format.ts';
 
 /** Kinds of GPU work the report breaks time into (from each dispatch's label). */
 export type TimeCategory = 'attention' | 'estimation' | 'matmul' | 'other';
@@ -53,6 +53,11 @@ export interface RunReport {
   density?: number[][];
   /** The mean of `density` over every layer and head. */
   meanDensity?: number;
+  /**
+   * Host (JavaScript) time spent encoding GPU work, in ms: all prefill chunk passes and per pass,
+   * all decode steps and per step. The rest of prefill and decode time is GPU work and waiting.
+   */
+  hostMs?: { prefillEncode: number; perChunkPass: number; decodeEncode: number; perDecodeStep: number };
 }
 
 /** Which category a dispatch label falls into. */
