@@ -2,9 +2,10 @@
 import type { BenchSuite } from '../harness.ts';
 import { attentionSuite } from './attention.ts';
 import { copySuite } from './copy.ts';
+import { decodeSuite } from './decode.ts';
 import { estimateSuite } from './estimate.ts';
 import { matmulSuite } from './matmul.ts';
 import { niahSuite } from './niah.ts';
 import { prefillSuite } from './prefill.ts';
 
-export const suites: BenchSuite[] = [copySuite, attentionSuite, matmulSuite, estimateSuite, prefillSuite, niahSuite];
+export const suites: BenchSuite[] = [copySuite, attentionSuite, matmulSuite, estimateSuite, prefillSuite, niahSuite, decodeSuite];

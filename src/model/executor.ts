@@ -78,6 +78,11 @@ export interface RunnerOptions {
   maxKvHeadsPerGroup?: number;
   /** Called as create() compiles the kernels: compiled so far, of how many. */
   onCompileProgress?: CompileProgress;
+  /**
+   * Record decode steps once per run and replay them (default true). false encodes every step
+   * afresh (a bind group per dispatch), as before replay existed: kept for measurements.
+   */
+  replayDecode?: boolean;
 }
 
 export interface PrefillOptions {
@@ -856,7 +861,7 @@ export class LlamaRunner {
   /**
    * One decode step: appends `id` at the current position and returns the next logits. The step's
    * dispatches are recorded at the first step of a run and replayed after (new parameters only);
-   * with profiling on, each step is encoded into a profiled batch instead.
+   * with profiling on (or replayDecode false), each step is encoded into a batch instead.
    */
   private async decodeStep(st: RunState, id: number, times: GpuTimes): Promise<Float32Array> {
     const p = st.pos;
@@ -864,8 +869,8 @@ export class LlamaRunner {
     this.gpu.write(st.decodeId, Uint32Array.of(id));
     const t0 = performance.now();
     let logits: Float32Array;
-    if (this.options.profile === true) {
-      const b = this.gpu.batch({ label: 'decode', profile: true });
+    if (this.options.profile === true || this.options.replayDecode === false) {
+      const b = this.gpu.batch({ label: 'decode', profile: this.options.profile === true });
       this.encodeDecode(b, st, p);
       st.host.decodeMs += performance.now() - t0;
       times.add(await b.submit());
