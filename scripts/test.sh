@@ -15,6 +15,8 @@ else
 fi
 export XDG_RUNTIME_DIR=${XDG_RUNTIME_DIR:-/tmp}
 echo "== typecheck"; npx tsc -p .
+echo "== training data builder (python)"; python3 -m unittest discover -s tools/train -p 'test_*.py'
+echo "== bundled documents up to date"; npx tsx scripts/setup-default.ts --check
 echo "== node (dawn)"; VK_ICD_FILENAMES=$dawn_icd npx vitest run
 echo "== deno"
 # Deno's WebGPU (wgpu on lavapipe) has aborted once at process exit after every test had passed

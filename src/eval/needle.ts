@@ -141,8 +141,8 @@ export class NeedleDocumentBuilder {
   private readonly unitTokens = new Map<string, number>();
   /** Built documents by their options (a grid per attention config asks for the same ones). */
   private readonly built = new Map<string, NeedleDocument>();
-  /** Words of the partial last sentence that fitted, per (seed, length): the next depth starts there. */
-  private readonly tailWords = new Map<string, number>();
+  /** Words that ended the document, per (seed, length): the next depth starts from them. */
+  private readonly tailWords = new Map<string, string[]>();
 
   constructor(
     haystackText: string,
@@ -209,7 +209,9 @@ export class NeedleDocumentBuilder {
       i++;
     }
     const next = this.units[i % this.units.length]!;
-    const spare = next.text.split(' ');
+    // Words that may end the document: those of the next few sentences, in order (a word whose
+    // tokens overshoot what is left is skipped, so the length can come out exact).
+    const spare = [1, 2, 3].flatMap((k) => this.units[(i + k - 1) % this.units.length]!.text.split(' '));
     // The needles' places among the sentence boundaries (0 .. hay.length), the asked one at `depth`.
     const cum: number[] = [0];
     for (const u of hay) cum.push(cum[cum.length - 1]! + this.estimate(u.text, u.breakBefore));
@@ -220,7 +222,7 @@ export class NeedleDocumentBuilder {
 
     // Assemble, measure, and move words between the document's end and `spare` until it fits.
     const tailKey = `${seed}:${o.length}`;
-    let tail: string[] = spare.slice(0, this.tailWords.get(tailKey) ?? 0);
+    let tail: string[] = [...(this.tailWords.get(tailKey) ?? [])];
     const assemble = (): { document: string; needleAt: number } => {
       const body: Unit[] = [...hay, ...(tail.length ? [{ text: tail.join(' '), breakBefore: next.breakBefore }] : [])];
       // A needle placed after the last whole sentence goes after the partial one too.
@@ -237,37 +239,33 @@ export class NeedleDocumentBuilder {
       }
       return { document: joinUnits(units), needleAt: joinUnits(units.slice(0, needleAt)).length };
     };
-    let best: { document: string; needleAt: number; tokens: number } | undefined;
-    const tried = new Set<number>();
-    for (let round = 0; round < 12 && !tried.has(tail.length); round++) {
-      tried.add(tail.length);
+    let best: { document: string; needleAt: number; tokens: number; tail: string[] } | undefined;
+    let from = 0; // next word of `spare` to consider
+    const seen = new Set<string>();
+    for (let round = 0; round < 16 && !seen.has(tail.join(' ')); round++) {
+      seen.add(tail.join(' '));
       const doc = assemble();
       const tokens = this.counter.promptTokens(doc.document, asked.question);
-      if (tokens <= o.length && (!best || tokens > best.tokens)) best = { ...doc, tokens };
+      if (tokens <= o.length && (!best || tokens > best.tokens)) best = { ...doc, tokens, tail: [...tail] };
       const gap = o.length - tokens;
       if (gap === 0) break;
       if (gap > 0) {
-        // Add words while their estimates fit the gap; stop when no word of the next sentence is left.
         let room = gap;
-        let added = 0;
-        while (tail.length < spare.length) {
-          const w = spare[tail.length]!;
+        while (room > 0 && from < spare.length) {
+          const w = spare[from++]!;
           const n = this.estimate(w, false);
-          if (n > room && added > 0) break;
+          if (n > room) continue;
           tail.push(w);
           room -= n;
-          added++;
-          if (room <= 0) break;
         }
-        if (added === 0) break;
+        if (room === gap) break; // nothing fitted
       } else {
-        if (tail.length === 0) break;
         let over = -gap;
         while (over > 0 && tail.length > 0) over -= this.estimate(tail.pop()!, false);
       }
     }
     if (!best) throw new RangeError(`length ${o.length} is too short for ${needles} needle(s) and the question (${overhead} tokens)`);
-    this.tailWords.set(tailKey, tail.length);
+    this.tailWords.set(tailKey, best.tail);
     const docTokens = this.counter.textTokens(best.document);
     const needleDepth = best.needleAt === 0 ? 0 : this.counter.textTokens(best.document.slice(0, best.needleAt)) / docTokens;
     const order = [...made].sort((a, b) => best.document.indexOf(a.fact.sentence) - best.document.indexOf(b.fact.sentence));
