@@ -1,0 +1,33 @@
+#!/usr/bin/env bash
+# One device call's measurements, in priority order, each stage under its own time limit so that
+# the call ends inside the device's 10-minute command limit with whatever finished. Run on the GPU
+# machine from the repository root after `source .gpu/enter.sh` (../shared/gpu/README.md):
+#
+#   bash bench/gpu-session.sh $OUT
+#
+# Stages (seconds): niah dense + Vertical-Slash grids (330), the device check of the kernel cases
+# (70), decode at 4K (45), the pattern search at 32K (90), niah A-shape + Block-Sparse (remaining).
+# Everything lands in OUT/results.tar.gz (bench JSON, per-grid JSON, heat map, logs); the tables are
+# printed last.
+set -uo pipefail
+out=${1:?usage: gpu-session.sh OUT_DIR}
+work=$(mktemp -d)
+export BENCH_ARTIFACTS=$work/niah
+start=$SECONDS
+left() { echo $(( ${BUDGET:-560} - (SECONDS - start) )); }
+stage() { # name seconds command...
+  local name=$1 secs=$2; shift 2
+  local t=$(( secs < $(left) ? secs : $(left) ))
+  if [ "$t" -le 5 ]; then echo "== $name: skipped (no time left)"; return; fi
+  echo "== $name (up to ${t}s)"
+  timeout "$t" "$@" > "$work/$name.log" 2>&1
+  echo "   exit $? after $(( SECONDS - start ))s"
+}
+bench=dist/gpu/bench.mjs
+stage niah-dense-vs 330 node $bench --suite niah --sizes 4k,8k,16k,32k,64k,128k,only:dense,only:vs --json "$work/niah-dense-vs.json"
+stage device-check 70 node dist/gpu/check.mjs matmul attention estimate rope rms_norm embedding heads_to_tokens silu
+stage decode 45 node $bench --suite decode --sizes 1b:4k --json "$work/decode.json"
+stage search 90 node $bench --suite search --json "$work/search.json"
+stage niah-ashape-bs 200 node $bench --suite niah --sizes 4k,8k,16k,32k,64k,128k,only:ashape,only:bs --json "$work/niah-ashape-bs.json"
+tar czf "$out/results.tar.gz" -C "$work" .
+for f in "$work"/*.log; do echo "---- $(basename "$f")"; grep -v '^niah \|^\[' "$f" | tail -n 30; done
