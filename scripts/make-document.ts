@@ -4,12 +4,14 @@
  * "needle" record planted at a chosen depth and a question that only that record answers.
  *
  * Everything is generated from a seeded PRNG, so the same options give the same text, byte for
- * byte, in Node, Deno and the browser (this module has no imports, so the demo page bundles it).
+ * byte, in Node, Deno and the browser (its one import is the PRNG, so the demo page bundles it).
  *
  *   npx tsx scripts/make-document.ts --out doc.txt [--words 16000] [--seed 1] [--depth 0.5]
  *
  * writes the text to doc.txt and {question, expectedAnswer, ...} to doc.json beside it.
  */
+
+import { mulberry32 } from '../src/util/prng.ts';
 
 export interface DocumentOptions {
   /** Approximate length in words (the result overshoots by less than one record). Default 16000. */
@@ -36,17 +38,7 @@ export const DEFAULT_DOCUMENT_WORDS = 16_000;
 /** Small enough for a SwiftShader prefill in a test (a few hundred tokens with the question). */
 export const TINY_DOCUMENT_WORDS = 60;
 
-/** mulberry32: a tiny 32-bit PRNG; good enough for text, and identical on every JS engine. */
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+
 
 const STATIONS = [
   'Alder Ford', 'Birchmouth', 'Cinder Weir', 'Dovecote Mill', 'Elmstead Sluice', 'Fallow Bend', 'Greywater Lock',
@@ -145,7 +137,7 @@ export function makeDocument(options: DocumentOptions = {}): SyntheticDocument {
   if (!Number.isInteger(seed)) throw new RangeError(`makeDocument: seed must be an integer, got ${seed}`);
   if (!(needleDepth >= 0 && needleDepth <= 1)) throw new RangeError(`makeDocument: needleDepth must be in [0, 1], got ${needleDepth}`);
 
-  const rnd = prng(seed);
+  const rnd = mulberry32(seed);
   const building = pick(rnd, NEEDLE_BUILDINGS);
   const hide = `the ${pick(rnd, NEEDLE_COLOURS)} ${pick(rnd, NEEDLE_HIDES)}`;
   const keeper = pick(rnd, STAFF);

@@ -25,9 +25,10 @@ export { planRun, PlanError, DEFAULT_CHUNK, type MemoryPlan, type HeadGroup, typ
 export { formatReport, type RunReport, type PrefillProgress, type TimeCategory } from './model/report.ts';
 export { Sampler, argmax, candidates, type Sampling, type SamplingParams } from './model/sampling.ts';
 export { openModel, resolveAttentionConfig, type OpenModel, type OpenModelOptions, type AnswerOptions, type Answer, type AttentionConfigInput } from './model/session.ts';
-export { NeedleDocumentBuilder, answerIsCorrect, parseHaystack, makeFact, mulberry32, VALUE_KINDS, type NeedleDocument, type NeedleFact, type NeedleOptions, type TokenCounter, type ValueKind } from './eval/needle.ts';
+export { NeedleDocumentBuilder, answerIsCorrect, parseHaystack, makeFact, VALUE_KINDS, type NeedleDocument, type NeedleFact, type NeedleOptions, type TokenCounter, type ValueKind } from './eval/needle.ts';
 export { runNiah, evenDepths, modelTokenCounter, formatNiahTable, formatTokens, type NiahOptions, type NiahCase, type NiahGrid } from './eval/niah.ts';
 export { niahHeatmapSvg, niahHeatmapsSvg, scoreColor } from './eval/heatmap.ts';
+export { mulberry32 } from './util/prng.ts';
 export { attention, type AttentionRequest, type AttentionResult } from './attention/attention.ts';
 export { DenseAttentionKernel, type AttentionCompute } from './attention/dense.ts';
 export { StreamAttentionKernel } from './attention/stream.ts';

@@ -13,6 +13,7 @@
  * Everything is seeded (mulberry32), so a (length, depth, seed) gives the same document on every host.
  */
 import templates from './needle_templates.json' with { type: 'json' };
+import { mulberry32 } from '../util/prng.ts';
 
 export type ValueKind = 'number' | 'word' | 'code';
 export const VALUE_KINDS: readonly ValueKind[] = ['number', 'word', 'code'];
@@ -59,18 +60,6 @@ export interface NeedleDocument {
   depth: number;
   /** Where the asked needle starts, as a fraction of the document's tokens. */
   needleDepth: number;
-}
-
-/** mulberry32: 32-bit state, uniform floats in [0, 1), identical on every JS engine. */
-export function mulberry32(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
 }
 
 function pick<T>(rng: () => number, xs: readonly T[]): T {

@@ -7,6 +7,7 @@
  * one token is drawn from the renormalised remainder.
  */
 import { BadInputError } from '../gpu/errors.ts';
+import { mulberry32 } from '../util/prng.ts';
 
 export interface SamplingParams {
   /** > 0. 0 is accepted and means greedy. */
@@ -45,18 +46,11 @@ export function argmax(logits: ArrayLike<number>): number {
   return best;
 }
 
-/** A small seeded PRNG (mulberry32): 32-bit state, uniform floats in [0, 1). */
+/** A small seeded PRNG (mulberry32, src/util/prng.ts): uniform floats in [0, 1). */
 export class Rng {
-  private state: number;
+  readonly next: () => number;
   constructor(seed = 0) {
-    this.state = seed >>> 0;
-  }
-  next(): number {
-    this.state = (this.state + 0x6d2b79f5) >>> 0;
-    let t = this.state;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+    this.next = mulberry32(seed);
   }
 }
 
