@@ -93,7 +93,8 @@ describe('cli argument parser', () => {
 
   it('help texts list every option and command', () => {
     const h = commandHelp(PROGRAM, ATTENTION_COMMAND);
-    for (const o of ATTENTION_COMMAND.options) expect(h).toContain(`--${o.kind === 'flag' ? '[no-]' : ''}${o.name}`);
+    for (const o of ATTENTION_COMMAND.options) expect(h).toContain(`--${o.defaultOn ? '[no-]' : ''}${o.name}`);
+    expect(h).not.toContain('[no-]');
     expect(h).toContain('vertical_and_slash');
     const p = programHelp(PROGRAM, 'summary', COMMANDS);
     for (const c of COMMANDS) expect(p).toContain(c.name);
@@ -118,10 +119,12 @@ describe('pattern parser', () => {
       ['sparse', /neither "dense" nor a JSON list/],
       ['{"type":"dense"}', /expected a list starting with the pattern type/],
       ['["block_sparse"]', /\["block_sparse", TOP_K\]/],
-      ['["block_sparse", 0]', /TOP_K must be at least 1/],
-      ['["stream_llm", 1.5, 10]', /\["stream_llm", N_INIT, N_LOCAL\]/],
+      ['["block_sparse", 0]', /TOP_K must be a whole number from 1 to 268,435,456, got 0$/],
+      ['["stream_llm", 1.5, 10]', /N_INIT must be a whole number from 0 to 268,435,456, got 1\.5$/],
+      ['["vertical_and_slash", -1, 10]', /V \(vertical_size\) must be a whole number from 0 to 268,435,456, got -1$/],
       ['["vertical_and_slash", 10]', /\["vertical_and_slash", V, S\]/],
-      ['["vertical_and_slash", 10, "x"]', /non-negative integers/],
+      ['["vertical_and_slash", 10, "x"]', /S \(slash_size\) must be a whole number from 0 to 268,435,456, got "x"$/],
+      ['["stream_llm", 0, 0]', /N_INIT \+ N_LOCAL must be at least 1/],
       ['["a_shape", 1, 2]', /unknown type "a_shape"/],
       ['["dense", 1]', /expected/],
     ];

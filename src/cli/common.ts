@@ -12,6 +12,8 @@ import type { Gpu } from '../gpu/gpu.ts';
 import { BadInputError, NoWebGpuError } from '../gpu/errors.ts';
 import { detectRuntime } from '../gpu/runtime.ts';
 import { UsageError, type CommandSpec } from './args.ts';
+import { MODEL_LIMITS } from '../model/limits.ts';
+import { formatCount } from '../util/numbers.ts';
 
 export const PROGRAM = 'sparse-prefill';
 export const SUMMARY = 'Long-context LLM prefill on WebGPU with MInference dynamic sparse attention.';
@@ -45,11 +47,20 @@ export async function openGpu(opts: { experimental: boolean }): Promise<Gpu> {
   }
 }
 
-/** An integer option >= min, or undefined when absent. */
-export function intOption(v: string | undefined, name: string, min: number, command: string): number | undefined {
+/** Seeds are 32-bit (sampling and document seeds go through mulberry32). */
+export const MAX_SEED = 2 ** 32 - 1;
+
+/**
+ * A whole-number option in min..max (default max: the largest token count a model may declare,
+ * MODEL_LIMITS.positions), or undefined when absent. The message quotes the text as given, so
+ * 2^60 reads as typed rather than as the nearest double (1152921504606847000).
+ */
+export function intOption(v: string | undefined, name: string, min: number, command: string, max: number = MODEL_LIMITS.positions.max): number | undefined {
   if (v === undefined) return undefined;
   const n = Number(v);
-  if (!Number.isInteger(n) || n < min) throw new UsageError(`--${name} must be an integer >= ${min}, got "${v}"`, command);
+  if (!/^\s*\+?\d+\s*$/.test(v) || !Number.isSafeInteger(n) || n < min || n > max) {
+    throw new UsageError(`--${name} must be a whole number from ${formatCount(min)} to ${formatCount(max)}, got "${v}"`, command);
+  }
   return n;
 }
 

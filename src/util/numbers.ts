@@ -1,0 +1,39 @@
+/**
+ * Numbers formatted for people, shared by the CLI's report and messages and the demo page: counts
+ * with thousands separators ("1,152,921,504,606,846,976", never "1152921504606847000"), times in
+ * the unit that reads best, rates, shares and plurals ("1 layer", "2 layers").
+ */
+
+/** 40960 -> "40,960". Integers beyond 2^53 given as text keep every digit. */
+export function formatCount(n: number | bigint | string): string {
+  if (typeof n === 'string') return /^-?\d+$/.test(n) ? BigInt(n).toLocaleString('en-US') : n;
+  if (typeof n === 'bigint') return n.toLocaleString('en-US');
+  return Number.isFinite(n) ? Math.round(n).toLocaleString('en-US') : '–';
+}
+
+/** "0.50 ms", "12 ms", "1.53 s", "2 min 5 s". */
+export function formatMs(ms: number): string {
+  if (!Number.isFinite(ms)) return '–';
+  if (ms < 1) return `${ms.toFixed(2)} ms`;
+  if (ms < 1000) return `${ms.toFixed(ms < 10 ? 1 : 0)} ms`;
+  if (ms < 60_000) return `${(ms / 1000).toFixed(2)} s`;
+  const m = Math.floor(ms / 60_000);
+  return `${m} min ${((ms - m * 60_000) / 1000).toFixed(0)} s`;
+}
+
+/** "1,235 tok/s", "12.3 tok/s", "1.98 tok/s". */
+export function formatRate(perSecond: number, unit: string): string {
+  if (!Number.isFinite(perSecond)) return '–';
+  const text = perSecond >= 100 ? formatCount(perSecond) : perSecond.toFixed(perSecond >= 10 ? 1 : 2);
+  return `${text} ${unit}`;
+}
+
+/** 0.4012 -> "40.1%". */
+export function formatPercent(fraction: number): string {
+  return Number.isFinite(fraction) ? `${(fraction * 100).toFixed(1)}%` : '–';
+}
+
+/** "1 token", "2 tokens", "40,960 tokens" (plural: the word's plural when it is not word + 's'). */
+export function plural(n: number, word: string, pluralWord = `${word}s`): string {
+  return `${formatCount(n)} ${n === 1 ? word : pluralWord}`;
+}
