@@ -11,14 +11,16 @@ export function formatCount(n: number | bigint | string): string {
   return Number.isFinite(n) ? Math.round(n).toLocaleString('en-US') : '–';
 }
 
-/** "0.50 ms", "12 ms", "1.53 s", "2 min 5 s". */
+/** "0.50 ms", "12 ms", "1.53 s", "2 min 5 s", "6 h 20 min". */
 export function formatMs(ms: number): string {
   if (!Number.isFinite(ms)) return '–';
   if (ms < 1) return `${ms.toFixed(2)} ms`;
   if (ms < 1000) return `${ms.toFixed(ms < 10 ? 1 : 0)} ms`;
   if (ms < 60_000) return `${(ms / 1000).toFixed(2)} s`;
-  const m = Math.floor(ms / 60_000);
-  return `${m} min ${((ms - m * 60_000) / 1000).toFixed(0)} s`;
+  const s = Math.round(ms / 1000);
+  if (s < 3600) return `${Math.floor(s / 60)} min ${s % 60} s`;
+  const m = Math.round(ms / 60_000);
+  return `${Math.floor(m / 60)} h ${m % 60} min`;
 }
 
 /** "1,235 tok/s", "12.3 tok/s", "1.98 tok/s". */
