@@ -47,6 +47,16 @@ describe('stderr holds only our own lines', () => {
     expectOnlyOurLines(loud.stderr);
   }, 900_000);
 
+  const noGpuDevice = !existsSync('/dev/dri') && !existsSync('/dev/nvidia0') && existsSync('/usr/lib/chromium/vk_swiftshader_icd.json');
+  it.skipIf(!noGpuDevice)('node dist/cli.mjs without VK_ICD_FILENAMES on a machine with no GPU device: SwiftShader, no Dawn warnings', () => {
+    const env = envWithoutXdg();
+    delete env.VK_ICD_FILENAMES;
+    const r = spawnSync(process.execPath, ['dist/cli.mjs', ...ARGS, '--quiet'], { cwd: root, env, encoding: 'utf8', timeout: 400_000 });
+    expect(r.status, r.stderr).toBe(0);
+    expect(r.stdout).toContain('5938271');
+    expect(r.stderr).toBe('');
+  }, 600_000);
+
   it('deno run src/cli/main.ts (wgpu)', () => {
     const deno = join(root, 'node_modules', '.bin', 'deno');
     const quiet = run(deno, ['run', '-A', '--no-check', 'src/cli/main.ts', ...ARGS, '--quiet']);

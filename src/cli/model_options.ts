@@ -92,7 +92,7 @@ export async function openCliModel(choice: ModelChoice, progress: Progress, chec
   const config = parseModelConfig(await readJson(source, 'config.json'));
   const tokenizer = await loadTokenizer(source);
   check?.({ config, tokenizer });
-  const gpu = await progress.timed('opening the GPU', () => openGpu({ experimental: choice.experimental }));
+  const gpu = await progress.timed('opening the GPU', () => openGpu({ experimental: choice.experimental, note: (m) => progress.step(m) }));
   try {
     const variant = choice.options.matmulVariant;
     if (variant !== undefined && variant !== 'auto') {
