@@ -138,7 +138,10 @@ describe('demo page (chromium, SwiftShader, model in a worker)', () => {
     expect(cancelMs).toBeLessThan(10_000);
     expect(await page.textContent('#progress-phase')).toBe('Cancelled');
     expect(await page.isVisible('#error')).toBe(false);
-    console.log(`demo e2e: control latency ${latencies.join(', ')} ms during prefill; cancel took ${cancelMs} ms; ${estimate}`);
+    const loaded = (await page.textContent('#model-status')) ?? '';
+    expect(loaded).toMatch(/^Loaded in .*\(read .*, upload .*, compile .*\)/);
+    const cancelHow = (await page.textContent('#progress-detail')) ?? '';
+    console.log(`demo e2e: model ${loaded}; control latency ${latencies.join(', ')} ms during prefill; cancel took ${cancelMs} ms (${cancelHow}); ${estimate}`);
 
     // A second run on the same page: dense vs sparse on the short document.
     await page.click('#doc-short');
