@@ -174,6 +174,7 @@ describe('demo page (chromium, SwiftShader, model in a worker)', () => {
     expect(await page.textContent('#adapter')).toMatch(/software \(runs on the CPU\)/);
     expect(await page.isVisible('#error')).toBe(false);
     expect(pageErrors).toEqual([]);
+    console.log(`demo e2e, second run: ${await page.textContent('#estimate')} Took: ${await page.textContent('#progress-detail')}`);
     await page.close();
   }, 900_000);
 });

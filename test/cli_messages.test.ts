@@ -103,6 +103,16 @@ describe('run: checks before loading, in CLI words', () => {
   });
 });
 
+describe('run: the attention config against the model, before loading', () => {
+  it('a pattern config for another model shape is refused before the GPU opens', async () => {
+    const config = join(dir, 'three-layers.json');
+    writeFileSync(config, JSON.stringify([0, 1, 2].map(() => Object.fromEntries([0, 1, 2, 3, 4, 5].map((h) => [String(h), ['vertical_and_slash', 64, 128, 0.9]])))));
+    const { message, err } = await refused(['run', '-m', MODEL, '-d', doc, ...Q, '--pattern-config', config]);
+    expect(message).toBe(`${PROGRAM}: error [BAD_INPUT]: pattern config has 3 layers, the model has 6`);
+    expect(err.join('\n')).not.toMatch(/opening the GPU/);
+  });
+});
+
 describe('eval: checks before loading', () => {
   it('lengths past the model, --needles past 16, nothing written to --json', async () => {
     const json = join(dir, 'niah.json');

@@ -79,8 +79,12 @@ export async function parseModelOptions(a: ParsedArgs, command: string): Promise
   };
 }
 
-/** What a command can check once the config and tokenizer are read, before the GPU opens and the weights load. */
-export type BeforeLoad = (model: { config: ModelConfig; tokenizer: ModelTokenizer }) => void;
+/**
+ * What a command can check once the config and tokenizer are read, before the GPU opens and the
+ * weights load; it may return options that replace the command's (e.g. dense attention when the
+ * prompt is below the sparse threshold, so that no sparse kernel is compiled).
+ */
+export type BeforeLoad = (model: { config: ModelConfig; tokenizer: ModelTokenizer }) => Partial<OpenModelOptions> | void;
 
 /**
  * Opens the model's files, lets `check` look at the config and tokenizer, then opens the GPU and
@@ -91,7 +95,7 @@ export async function openCliModel(choice: ModelChoice, progress: Progress, chec
   const source: ModelSource = await openLocalModel(choice.dir);
   const config = parseModelConfig(await readJson(source, 'config.json'));
   const tokenizer = await loadTokenizer(source);
-  check?.({ config, tokenizer });
+  const overrides = check?.({ config, tokenizer }) ?? {};
   const gpu = await progress.timed('opening the GPU', () => openGpu({ experimental: choice.experimental, note: (m) => progress.step(m) }));
   try {
     const variant = choice.options.matmulVariant;
@@ -104,6 +108,7 @@ export async function openCliModel(choice: ModelChoice, progress: Progress, chec
     progress.step('loading the model ...');
     const model = await openModel(gpu, source, {
       ...choice.options,
+      ...overrides,
       tokenizer,
       onLoadProgress: (p) => {
         const pct = p.totalBytes > 0 ? Math.floor((p.loadedBytes / p.totalBytes) * 10) * 10 : 100;

@@ -12,7 +12,8 @@ import { intOption, MAX_SEED, numOption, PROGRAM, readText } from './common.ts';
 import { MODEL_OPTIONS, openCliModel, parseModelOptions } from './model_options.ts';
 import { Progress, type CliIo } from './progress.ts';
 import { answerIsCorrect } from '../eval/needle.ts';
-import { buildPrompt } from '../model/session.ts';
+import { buildPrompt, resolveAttentionConfig } from '../model/session.ts';
+import { DEFAULT_DENSE_BELOW } from '../model/executor.ts';
 import { MODEL_LIMITS } from '../model/limits.ts';
 import { formatCount, formatMs, formatPercent, plural } from '../util/numbers.ts';
 
@@ -80,6 +81,14 @@ export async function runCommand(argv: readonly string[], io: CliIo): Promise<nu
     if (!allowLong && promptTokens + maxNewTokens > positions) {
       const what = promptTokens > positions ? `the prompt has ${plural(promptTokens, 'token')}` : `the prompt (${plural(promptTokens, 'token')}) + --max-new-tokens (${formatCount(maxNewTokens)}) reach ${formatCount(promptTokens + maxNewTokens)} positions`;
       throw new UsageError(`${what}, more than the model's max_position_embeddings (${formatCount(positions)}); pass --allow-long to run it anyway`, 'run');
+    }
+    // The pattern config is checked against the model here, before the weights load; below the
+    // threshold no sparse pattern runs, so none is compiled.
+    const sparse = resolveAttentionConfig(choice.options.attentionConfig ?? 'default', config);
+    const denseBelow = choice.options.denseBelow ?? DEFAULT_DENSE_BELOW;
+    if (sparse && promptTokens < denseBelow) {
+      progress.step(`the prompt is shorter than --dense-below (${formatCount(denseBelow)} tokens): attention is dense${a.flags.compare ? ' in both runs' : ''}, and no sparse kernel is compiled`);
+      return { attentionConfig: 'dense' };
     }
   });
   try {
