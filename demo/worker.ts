@@ -81,9 +81,10 @@ async function ensureCalibration(req: RunRequest, o: NonNullable<typeof opened>,
   return o.calibration;
 }
 
-async function runPass(req: RunRequest, model: OpenModel, pass: Pass, sparse: Pattern[][] | undefined, signal: AbortSignal): Promise<void> {
-  if (pass === 'dense') model.setAttention('dense');
-  else model.setAttention(sparse ?? 'dense', req.denseBelow);
+async function runPass(req: RunRequest, model: OpenModel, pass: Pass, sparse: Pattern[][] | undefined, promptTokens: number, signal: AbortSignal): Promise<void> {
+  // Below the threshold the sparse pass runs dense: its kernels are not compiled for it.
+  if (pass === 'dense' || !sparse || promptTokens < req.denseBelow) model.setAttention('dense');
+  else model.setAttention(sparse, req.denseBelow);
   const a = await model.answer(req.document, req.question, {
     maxNewTokens: req.maxNewTokens,
     signal,
@@ -120,7 +121,7 @@ async function run(req: RunRequest): Promise<void> {
     post({ type: 'estimate', id: req.id, estimate: estimateRun(calibration, c, ids.length, req.maxNewTokens, req.mode) });
     checkAborted(signal);
     const passes: Pass[] = req.mode === 'compare' ? ['dense', 'sparse'] : [req.mode];
-    for (const pass of passes) await runPass(req, model, pass, sparse, signal);
+    for (const pass of passes) await runPass(req, model, pass, sparse, ids.length, signal);
     post({ type: 'done', id: req.id });
   } catch (e) {
     if (signal.aborted) post({ type: 'cancelled', id: req.id });
