@@ -483,6 +483,13 @@ function showAdapter(info?: { config: { architecture: string; numLayers: number;
   ui.adapter.replaceChildren(...out);
 }
 
+/** What to do about a run estimated at more than a minute. */
+function longRunAdvice(mode: RunMode): string {
+  const fewer = mode === 'compare' ? 'Dense only or Sparse only runs one pass of the two; ' : '';
+  if (caps?.software && documentName !== 'short') return `The short document finishes in under a minute on this adapter; ${fewer}Cancel stops this run.`;
+  return `${fewer}Cancel stops this run.`;
+}
+
 function showEstimate(e: RunEstimate, mode: RunMode): void {
   const cal = e.calibration;
   const rate = `measured here: a ${cal.tokens}-token prefill took ${formatMs(cal.prefillMs)}, a decode step ${formatMs(cal.decodeStepMs)}`;
@@ -490,7 +497,7 @@ function showEstimate(e: RunEstimate, mode: RunMode): void {
   const long = e.totalMs > LONG_RUN_MS;
   ui.estimate.textContent =
     `${long ? '⚠ Long run: ' : ''}estimated ${formatMs(e.totalMs)} for ${plural(e.promptTokens, 'prompt token')}${passes}, ${rate}.` +
-    (long && caps?.software ? ' The short document finishes in under a minute on this adapter; Cancel stops this run.' : '');
+    (long ? ` ${longRunAdvice(mode)}` : '');
   ui.estimate.classList.toggle('warn', long);
   ui.out.dataset.estimateMs = String(Math.round(e.totalMs));
 }
@@ -510,7 +517,9 @@ function readInputs(): { documentText: string; question: string; maxNewTokens: n
     throw new BadInputError(`max new tokens must be a whole number from 1 to 512, got "${ui.maxNewTokens.value}"`);
   }
   const mode = ui.attention.value as RunMode;
-  return { documentText, question, maxNewTokens, mode, denseBelow: denseBelowValue(), sparse: sparseRequest() };
+  // Dense alone needs no sparse pattern: the default stands in, unused.
+  const sparse: RunRequest['sparse'] = mode === 'dense' ? { pattern: PATTERNS['vs-default']! } : sparseRequest();
+  return { documentText, question, maxNewTokens, mode, denseBelow: denseBelowValue(), sparse };
 }
 
 function run(): void {
