@@ -10,6 +10,7 @@ import { openFileListModel, openHttpModel, type ModelSource } from '../src/model
 import { buildPrompt, openModel, resolveAttentionConfig, type OpenModel } from '../src/model/session.ts';
 import type { Pattern } from '../src/attention/types.ts';
 import { DEFAULT_DENSE_BELOW } from '../src/model/executor.ts';
+import { prepareSparse } from '../src/model/kernels.ts';
 import { calibrate, estimateRun } from './estimate.ts';
 import { errorInfo, type Calibration, type PageToWorker, type Pass, type PassResult, type RunRequest, type WorkerToPage } from './protocol.ts';
 
@@ -117,6 +118,12 @@ async function run(req: RunRequest): Promise<void> {
     const ids = buildPrompt(model.tokenizer, req.document, req.question);
     const c = model.config;
     const sparse = 'pattern' in req.sparse ? resolveAttentionConfig(req.sparse.pattern, c) : resolveAttentionConfig(req.sparse.configText, c);
+    // The sparse kernels compile before the estimate (on a CPU adapter they take seconds), so that it covers the run alone.
+    if (req.mode !== 'dense' && sparse && ids.length >= req.denseBelow) {
+      post({ type: 'phase', id: req.id, phase: 'Compiling the sparse kernels', detail: 'index estimation and sparse attention', fraction: 0 });
+      await prepareSparse(gpu, c.headDim, model.runner.attentionCompute, sparse);
+      checkAborted(signal);
+    }
     const calibration = await ensureCalibration(req, o, signal);
     post({ type: 'estimate', id: req.id, estimate: estimateRun(calibration, c, ids.length, req.maxNewTokens, req.mode) });
     checkAborted(signal);
