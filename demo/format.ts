@@ -1,29 +1,7 @@
-/** Number and error formatting for the demo page (pure functions, no DOM). */
+/** Number and error formatting for the demo page (pure functions, no DOM); the people-number helpers are src/util/numbers.ts's. */
+export { formatCount, formatMs, formatPercent, formatRate, plural } from '../src/util/numbers.ts';
 
-export function formatMs(ms: number): string {
-  if (!Number.isFinite(ms)) return '–';
-  if (ms < 1) return `${ms.toFixed(2)} ms`;
-  if (ms < 1000) return `${ms.toFixed(ms < 10 ? 1 : 0)} ms`;
-  if (ms < 60_000) return `${(ms / 1000).toFixed(2)} s`;
-  const m = Math.floor(ms / 60_000);
-  return `${m} min ${((ms - m * 60_000) / 1000).toFixed(0)} s`;
-}
-
-export function formatRate(perSecond: number, unit: string): string {
-  if (!Number.isFinite(perSecond)) return '–';
-  const digits = perSecond >= 100 ? 0 : perSecond >= 10 ? 1 : 2;
-  return `${perSecond.toFixed(digits)} ${unit}`;
-}
-
-export function formatCount(n: number): string {
-  return Number.isFinite(n) ? Math.round(n).toLocaleString('en-US') : '–';
-}
-
-export { formatBytes } from '../src/util/format.ts';
-
-export function formatPercent(fraction: number): string {
-  return Number.isFinite(fraction) ? `${(fraction * 100).toFixed(1)}%` : '–';
-}
+export { formatBytes } from '../src/util/numbers.ts';
 
 export function countWords(text: string): number {
   let n = 0;

@@ -1,26 +1,40 @@
 /**
- * The long-document demo page: pick a model, load a document, ask, and watch weight loading,
- * prefill progress, the streamed answer and the run report. Plain DOM; see index.html.
+ * The long-document demo page: pick a model, a document and a question, and watch the model load,
+ * prefill and answer, with dense and sparse attention side by side. The model runs in a Web Worker
+ * (demo/worker.ts, messages in demo/protocol.ts), so the page stays responsive on any adapter, and
+ * Cancel stops a run at its next step, or terminates the worker (freeing the device) if that step
+ * takes too long. Plain DOM; see index.html.
  *
- * URL parameters (for links and tests): ?model=URL (use that model URL), ?doc=tiny (the tiny
- * generated document), ?q=QUESTION, ?max=N (max new tokens), ?attention=dense|sparse.
+ * URL parameters (for links and tests): ?model=URL (use that model URL), ?doc=short|long,
+ * ?q=QUESTION, ?max=N (max new tokens), ?attention=compare|sparse|dense, ?pattern=vs-default|vs-small,
+ * ?denseBelow=N.
  */
-import { requestGpu } from '../src/gpu/device.ts';
-import type { Gpu } from '../src/gpu/gpu.ts';
+import type { Capabilities } from '../src/gpu/gpu.ts';
 import { BadInputError } from '../src/gpu/errors.ts';
-import { parseModelConfig } from '../src/model/config.ts';
-import { readJson, type ModelSource } from '../src/model/source.ts';
-import { openModel, type OpenModel } from '../src/model/session.ts';
 import type { Pattern } from '../src/attention/types.ts';
-import { defaultPatterns } from '../src/attention/config.ts';
-import type { PrefillProgress, RunReport } from '../src/model/report.ts';
-import type { LoadProgress } from '../src/model/weights.ts';
-import { makeDocument, TINY_DOCUMENT_WORDS } from '../scripts/make-document.ts';
-import defaultMeta from './assets/default-document.json';
-import { DEFAULT_MODEL_PATH, modelSourceFor, summarizeFiles, type ModelChoice } from './model-choice.ts';
-import { countWords, describeError, formatBytes, formatCount, formatMs, formatPercent, formatRate } from './format.ts';
+import { answerIsCorrect } from '../src/eval/needle.ts';
+import type { RunReport } from '../src/model/report.ts';
+import longMeta from './assets/default-document.json';
+import shortMeta from './assets/short-document.json';
+import { DEFAULT_MODEL_URL, modelSourceFor, summarizeFiles, type ModelChoice } from './model-choice.ts';
+import { countWords, describeError, formatBytes, formatCount, formatMs, formatPercent, formatRate, plural } from './format.ts';
+import { describeAttention, documentFor, layerDensity, LONG_RUN_MS } from './estimate.ts';
+import { errorFromInfo, type ModelSpec, type Pass, type PassResult, type RunEstimate, type RunMode, type RunRequest, type WorkerToPage } from './protocol.ts';
 
-const DEFAULT_DOCUMENT_URL = new URL('./assets/default-document.txt', import.meta.url).href;
+const DOCUMENTS = {
+  long: { url: new URL('./assets/default-document.txt', import.meta.url).href, meta: longMeta, label: 'long (40K tokens)' },
+  short: { url: new URL('./assets/short-document.txt', import.meta.url).href, meta: shortMeta, label: 'short (512 tokens)' },
+} as const;
+type DocumentName = keyof typeof DOCUMENTS;
+
+/** Patterns the page offers; a software adapter starts on the small one, which skips keys at 512 tokens. */
+const PATTERNS: Record<string, Pattern> = {
+  'vs-default': { type: 'vertical_and_slash', verticalSize: 1000, slashSize: 6096 },
+  'vs-small': { type: 'vertical_and_slash', verticalSize: 64, slashSize: 128 },
+};
+
+/** How long Cancel waits for the worker to stop at a step before terminating it. */
+const CANCEL_GRACE_MS = 3000;
 
 function $<T extends HTMLElement>(id: string): T {
   const e = document.getElementById(id);
@@ -35,17 +49,22 @@ const ui = {
   folder: $<HTMLInputElement>('model-folder'),
   folderSummary: $<HTMLElement>('folder-summary'),
   modelUrl: $<HTMLInputElement>('model-url'),
-  docBundled: $<HTMLButtonElement>('doc-bundled'),
-  docTiny: $<HTMLButtonElement>('doc-tiny'),
+  modelStatus: $<HTMLElement>('model-status'),
+  docLong: $<HTMLButtonElement>('doc-long'),
+  docShort: $<HTMLButtonElement>('doc-short'),
   docFile: $<HTMLInputElement>('doc-file'),
   docStats: $<HTMLElement>('doc-stats'),
+  adapterNote: $<HTMLElement>('adapter-note'),
   document: $<HTMLTextAreaElement>('document'),
   question: $<HTMLInputElement>('question'),
   maxNewTokens: $<HTMLInputElement>('max-new-tokens'),
   attention: $<HTMLSelectElement>('attention'),
+  pattern: $<HTMLSelectElement>('pattern'),
+  denseBelow: $<HTMLInputElement>('dense-below'),
   attentionFile: $<HTMLInputElement>('attention-file'),
   attentionHint: $<HTMLElement>('attention-hint'),
   expected: $<HTMLElement>('expected'),
+  estimate: $<HTMLElement>('estimate'),
   run: $<HTMLButtonElement>('run'),
   cancel: $<HTMLButtonElement>('cancel'),
   out: $<HTMLElement>('out-card'),
@@ -53,17 +72,61 @@ const ui = {
   phase: $<HTMLElement>('progress-phase'),
   detail: $<HTMLElement>('progress-detail'),
   error: $<HTMLElement>('error'),
-  answer: $<HTMLElement>('answer'),
-  answerMeta: $<HTMLElement>('answer-meta'),
+  passes: Array.from(document.querySelectorAll<HTMLElement>('.pass')),
+  compareSummary: $<HTMLElement>('compare-summary'),
   report: $<HTMLTableElement>('report'),
   shares: $<HTMLElement>('shares'),
   adapter: $<HTMLElement>('adapter'),
 };
 
+// ------------------------------------------------------------------------------------------ worker
+
+let worker: Worker | undefined;
+let caps: Capabilities | undefined;
+/** The runtime's DEFAULT_DENSE_BELOW, as the worker reports it (the page does not load the runtime). */
+let defaultDenseBelow = 32768;
+const listeners = new Set<(m: WorkerToPage) => void>();
+
+function getWorker(): Worker {
+  if (worker) return worker;
+  const w = new Worker(new URL('./worker.ts', import.meta.url), { type: 'module' });
+  w.addEventListener('message', (ev: MessageEvent<WorkerToPage>) => {
+    for (const f of [...listeners]) f(ev.data);
+  });
+  w.addEventListener('error', (ev) => {
+    ev.preventDefault();
+    showError(new Error(`the model worker failed: ${ev.message || 'unknown error'}`));
+  });
+  worker = w;
+  return w;
+}
+
+/** Stops the worker outright (its device goes with it); the next run starts a new one and loads the model again. */
+function terminateWorker(): void {
+  worker?.terminate();
+  worker = undefined;
+  loadedKey = undefined;
+  ui.modelStatus.textContent = 'Not loaded: the worker was stopped; the model loads again on the next run.';
+}
+
+listeners.add((m) => {
+  if (m.type === 'adapter') {
+    caps = m.caps;
+    defaultDenseBelow = m.defaultDenseBelow;
+    showAdapter();
+    fitToAdapter();
+  } else if (m.type === 'error' && m.id === null) {
+    showError(errorFromInfo(m.error), 'WebGPU found no usable adapter in this browser.');
+    if (!ui.document.value) loadDocument('short').catch(showError);
+  }
+});
+
 // ------------------------------------------------------------------------------------ model choice
 
 let kind: ModelChoice['kind'] = 'default';
-ui.defaultUrl.textContent = `${DEFAULT_MODEL_PATH}/`;
+ui.defaultUrl.textContent = new URL(DEFAULT_MODEL_URL).pathname;
+/** The model key of the model the worker holds. */
+let loadedKey: string | undefined;
 
 function setKind(k: ModelChoice['kind']): void {
   kind = k;
@@ -81,57 +144,76 @@ ui.folder.addEventListener('change', () => {
   const s = summarizeFiles(files);
   const missing = [!s.hasConfig && 'config.json', !s.hasTokenizer && 'tokenizer.json', s.safetensors === 0 && '*.safetensors'].filter(Boolean);
   ui.folderSummary.textContent =
-    `${s.folder || 'folder'}: ${s.count} files, ${formatBytes(s.bytes)}, ${s.safetensors} safetensors file${s.safetensors === 1 ? '' : 's'}` +
-    (missing.length ? ` (missing ${missing.join(', ')})` : '');
+    `${s.folder || 'folder'}: ${plural(s.count, 'file')}, ${formatBytes(s.bytes)}, ${plural(s.safetensors, 'safetensors file')}` + (missing.length ? ` (missing ${missing.join(', ')})` : '');
 });
 
 function currentChoice(): ModelChoice {
   if (kind === 'folder') return { kind, files: ui.folder.files ?? [] };
   if (kind === 'url') return { kind, url: ui.modelUrl.value };
-  return { kind: 'default', url: DEFAULT_MODEL_PATH };
+  return { kind: 'default', url: DEFAULT_MODEL_URL };
 }
 
-/** Identity of a choice, to reuse an opened model across runs. */
-function choiceKey(c: ModelChoice): string | FileList | ArrayLike<File> {
-  return c.kind === 'folder' ? c.files : `${c.kind}:${c.url.trim()}`;
+/** The worker's model spec and the key that identifies the choice. */
+function modelSpec(choice: ModelChoice): { spec: ModelSpec; key: string } {
+  const source = modelSourceFor(choice, location.href); // validates the choice here, with the page's messages
+  if (choice.kind === 'folder') {
+    const files = Array.from(choice.files);
+    const s = summarizeFiles(choice.files);
+    return { spec: { kind: 'files', files, folder: s.folder }, key: `folder:${s.folder}:${s.count}:${s.bytes}:${files.map((f) => f.lastModified).join(',')}` };
+  }
+  return { spec: { kind: 'url', url: source.name }, key: `url:${source.name}` };
 }
 
 // ---------------------------------------------------------------------------------------- document
+
+let documentName: DocumentName | undefined;
 
 function showDocStats(): void {
   const text = ui.document.value;
   ui.docStats.textContent = text ? `${formatCount(countWords(text))} words, ${formatCount(text.length)} characters` : 'empty';
 }
-ui.document.addEventListener('input', showDocStats);
+ui.document.addEventListener('input', () => {
+  documentName = undefined;
+  showDocStats();
+  ui.expected.textContent = '';
+  expectedValue = undefined;
+});
 
-function setDocument(text: string, question?: string, expectedAnswer?: string): void {
+let expectedValue: string | undefined;
+
+function setDocument(text: string, question?: string, expected?: string): void {
   ui.document.value = text;
   showDocStats();
   if (question !== undefined) ui.question.value = question;
-  ui.expected.textContent = expectedAnswer ? `Planted answer: “${expectedAnswer}” (a real model should find it; the random default model cannot).` : '';
+  expectedValue = expected;
+  ui.expected.textContent = expected ? `Expected value: “${expected}” (each answer is marked right or wrong against it).` : '';
+  ui.estimate.textContent = '';
 }
 
-async function loadBundled(): Promise<void> {
+async function loadDocument(name: DocumentName): Promise<void> {
+  const d = DOCUMENTS[name];
   ui.docStats.textContent = 'loading…';
-  const res = await fetch(DEFAULT_DOCUMENT_URL);
-  if (!res.ok) throw new BadInputError(`could not load the bundled document (${DEFAULT_DOCUMENT_URL}: HTTP ${res.status})`);
-  setDocument(await res.text(), defaultMeta.question, defaultMeta.expectedAnswer);
+  const res = await fetch(d.url);
+  if (!res.ok) throw new BadInputError(`could not load the bundled ${d.label} document (${d.url}: HTTP ${res.status})`);
+  setDocument(await res.text(), d.meta.question, d.meta.expectedValue);
+  documentName = name;
+  ui.docStats.textContent = `${d.label}: ${formatCount(d.meta.promptTokens)} prompt tokens, ${ui.docStats.textContent}`;
 }
 
-function loadTiny(): void {
-  const d = makeDocument({ words: TINY_DOCUMENT_WORDS, seed: 1, needleDepth: 0.5 });
-  setDocument(d.text, d.question, d.expectedAnswer);
-}
-
-ui.docBundled.addEventListener('click', () => {
-  loadBundled().catch(showError);
+ui.docLong.addEventListener('click', () => {
+  loadDocument('long').catch(showError);
 });
-ui.docTiny.addEventListener('click', loadTiny);
+ui.docShort.addEventListener('click', () => {
+  loadDocument('short').catch(showError);
+});
 ui.docFile.addEventListener('change', () => {
   const f = ui.docFile.files?.[0];
   if (!f) return;
   f.text()
-    .then((t) => setDocument(t, undefined, undefined))
+    .then((t) => {
+      documentName = undefined;
+      setDocument(t, undefined, undefined);
+    })
     .catch(showError);
   ui.docFile.value = '';
 });
@@ -139,10 +221,12 @@ ui.docFile.addEventListener('change', () => {
 // --------------------------------------------------------------------------------------- attention
 
 let patternFile: { name: string; text: string } | undefined;
-ui.attention.addEventListener('change', () => {
-  if (ui.attention.value === 'config') ui.attentionFile.click();
+ui.pattern.addEventListener('change', () => {
+  if (ui.pattern.value === 'config') ui.attentionFile.click();
   updateAttentionHint();
 });
+ui.attention.addEventListener('change', updateAttentionHint);
+ui.denseBelow.addEventListener('input', updateAttentionHint);
 ui.attentionFile.addEventListener('change', () => {
   const f = ui.attentionFile.files?.[0];
   if (!f) return;
@@ -154,21 +238,62 @@ ui.attentionFile.addEventListener('change', () => {
     .catch(showError);
   ui.attentionFile.value = '';
 });
-function updateAttentionHint(): void {
-  const mode = ui.attention.value;
-  if (mode === 'dense') ui.attentionHint.textContent = 'Dense causal attention over the whole prompt (exact; the reference for the sparse modes).';
-  else if (mode === 'config') ui.attentionHint.textContent = patternFile ? `Pattern config: ${patternFile.name}. Prompts under 8,192 tokens still run dense.` : 'Choose an MInference *_best_pattern.json file.';
-  else ui.attentionHint.textContent = 'Prompts under 8,192 tokens always run dense attention (index estimation costs about what it saves there).';
+
+/** The threshold the next run uses, read from the page (what the hint shows is what is sent). */
+function denseBelowValue(): number {
+  const n = Number(ui.denseBelow.value);
+  if (!Number.isSafeInteger(n) || n < 0) throw new BadInputError(`"sparse from N tokens" must be a whole number of 0 or more, got "${ui.denseBelow.value}"`);
+  return n;
 }
 
-/** The runner's attentionConfig for the chosen mode, for a model of this shape. */
-function attentionConfigFor(mode: string, layers: number, heads: number): Pattern[][] | string | undefined {
-  if (mode === 'dense') return undefined;
-  if (mode === 'config') {
-    if (!patternFile) throw new BadInputError('attention mode "pattern config" is selected but no config file was chosen');
-    return patternFile.text;
+function sparseName(): string {
+  if (ui.pattern.value === 'config') return patternFile ? `the pattern config ${patternFile.name}` : 'a pattern config (none chosen yet)';
+  return ui.pattern.selectedOptions[0]?.textContent?.split(':')[0] ?? ui.pattern.value;
+}
+
+function updateAttentionHint(): void {
+  const mode = ui.attention.value as RunMode;
+  let threshold: string;
+  try {
+    const n = denseBelowValue();
+    threshold = n === 0 ? 'at every prompt length' : `for prompts of ${formatCount(n)} tokens or more (shorter prompts run dense)`;
+  } catch (e) {
+    threshold = `(${describeError(e).detail})`;
   }
-  return defaultPatterns({ layers, heads });
+  if (mode === 'dense') ui.attentionHint.textContent = 'Dense causal attention over the whole prompt (exact; the reference for sparse attention).';
+  else ui.attentionHint.textContent = `${mode === 'compare' ? 'Runs dense, then sparse: ' : 'Sparse: '}${sparseName()} ${threshold}.`;
+}
+
+function sparseRequest(): RunRequest['sparse'] {
+  if (ui.pattern.value === 'config') {
+    if (!patternFile) throw new BadInputError('the sparse pattern "pattern config" is selected but no config file was chosen');
+    return { configName: patternFile.name, configText: patternFile.text };
+  }
+  const p = PATTERNS[ui.pattern.value];
+  if (!p) throw new BadInputError(`unknown sparse pattern "${ui.pattern.value}"`);
+  return { pattern: p };
+}
+
+/**
+ * Software adapters (SwiftShader, llvmpipe) compute about a GFLOP/s: the page says so, starts on
+ * the short document, and uses a sparse pattern and threshold under which 512 tokens still skip keys.
+ */
+function fitToAdapter(): void {
+  if (!caps) return;
+  const software = caps.software;
+  ui.adapterNote.hidden = !software;
+  if (software) {
+    const a = caps.adapter;
+    ui.adapterNote.textContent =
+      `This adapter (${a.description || a.architecture || 'software'}) runs WebGPU on the CPU, at about a thousandth of a GPU's speed. ` +
+      'The short document is selected (it finishes in under a minute here); the long one takes many minutes. ' +
+      'An estimate measured on this adapter appears before each run.';
+  }
+  if (!params.has('pattern')) ui.pattern.value = software ? 'vs-small' : 'vs-default';
+  if (!params.has('denseBelow')) ui.denseBelow.value = String(software ? 0 : defaultDenseBelow);
+  updateAttentionHint();
+  const doc = !params.has('doc') && documentName === undefined && !ui.document.value ? loadDocument(documentFor(software)) : Promise.resolve();
+  doc.catch(showError).finally(() => (ui.out.dataset.adapter = software ? 'software' : 'hardware'));
 }
 
 // ------------------------------------------------------------------------------------------ output
@@ -204,14 +329,22 @@ function clearError(): void {
   ui.error.textContent = '';
 }
 
-function row(label: string, value: string): HTMLTableRowElement {
-  const tr = document.createElement('tr');
-  const th = document.createElement('th');
-  th.textContent = label;
-  const td = document.createElement('td');
-  td.textContent = value;
-  tr.append(th, td);
-  return tr;
+function passBox(pass: Pass): { box: HTMLElement; answer: HTMLElement; meta: HTMLElement; verdict: HTMLElement } {
+  const box = ui.passes.find((b) => b.dataset.pass === pass)!;
+  return { box, answer: box.querySelector<HTMLElement>('.answer')!, meta: box.querySelector<HTMLElement>('.meta')!, verdict: box.querySelector<HTMLElement>('.verdict')! };
+}
+
+function resetPasses(mode: RunMode): void {
+  for (const pass of ['dense', 'sparse'] as const) {
+    const b = passBox(pass);
+    b.box.hidden = !(mode === 'compare' || mode === pass);
+    b.answer.textContent = '';
+    b.meta.textContent = '';
+    b.verdict.textContent = '';
+    b.verdict.className = 'verdict';
+    b.box.dataset.tokens = '0';
+  }
+  ui.compareSummary.textContent = '';
 }
 
 function reportPlaceholder(text: string): void {
@@ -225,50 +358,120 @@ function reportPlaceholder(text: string): void {
   ui.report.replaceChildren(body);
 }
 
-const SHARE_COLOURS: Record<string, string> = { attention: '#2f6fde', estimation: '#e39b2d', matmul: '#2e9e5b', other: '#9aa3b2' };
-const SHARE_NAMES: Record<string, string> = { attention: 'attention', estimation: 'index estimation', matmul: 'matmuls', other: 'other' };
-
-function showReport(r: RunReport, extra: { loadMs?: number; stop: string; model: OpenModel }): void {
-  const body = document.createElement('tbody');
-  body.append(
-    row('Prompt', `${formatCount(r.promptTokens)} tokens, ${r.attentionMode} attention (${r.attentionCompute === 'sgmatrix' ? 'tensor cores' : 'f32'}), chunks of ${formatCount(r.chunkSize)}`),
-    row('Prefill time', formatMs(r.prefillMs)),
-    row('Prefill speed', formatRate(r.prefillTokensPerSecond, 'tok/s')),
-    row('Time to first token', formatMs(r.timeToFirstTokenMs)),
-    row('Decode', `${formatCount(r.generatedTokens)} tokens in ${formatMs(r.decodeMs)}, ${formatRate(r.decodeTokensPerSecond, 'tok/s')} (stopped: ${extra.stop === 'stop_token' ? 'end-of-sequence token' : 'max new tokens'})`),
-    row('Peak GPU memory', `${formatBytes(r.peakGpuBytes)} (weights ${formatBytes(r.weightBytes)}, activations + KV cache ${formatBytes(r.peakActivationBytes)})`),
-  );
-  if (extra.loadMs !== undefined) body.append(row('Model load', formatMs(extra.loadMs)));
-  if (r.gpuShare && r.gpuMs) {
-    const s = r.gpuShare;
-    body.append(row('GPU time shares', `attention ${formatPercent(s.attention)}, index estimation ${formatPercent(s.estimation)}, matmuls ${formatPercent(s.matmul)}, other ${formatPercent(s.other)}`));
-    const bar = document.createElement('div');
-    bar.className = 'shares';
-    const legend = document.createElement('div');
-    legend.className = 'legend';
-    for (const k of ['attention', 'estimation', 'matmul', 'other'] as const) {
-      const seg = document.createElement('div');
-      seg.style.width = `${(s[k] * 100).toFixed(2)}%`;
-      seg.style.background = SHARE_COLOURS[k]!;
-      seg.title = `${SHARE_NAMES[k]}: ${formatPercent(s[k])} (${formatMs(r.gpuMs[k])})`;
-      bar.append(seg);
-      const item = document.createElement('span');
-      const dot = document.createElement('i');
-      dot.style.background = SHARE_COLOURS[k]!;
-      item.append(dot, `${SHARE_NAMES[k]} ${formatPercent(s[k])}`);
-      legend.append(item);
-    }
-    ui.shares.replaceChildren(bar, legend);
-    ui.shares.hidden = false;
-  } else {
-    body.append(row('GPU time shares', 'not measured (this device has no timestamp queries)'));
-    ui.shares.hidden = true;
-  }
-  ui.report.replaceChildren(body);
-  ui.report.dataset.ready = '1';
+function cell(tag: 'th' | 'td', content: string | Node): HTMLTableCellElement {
+  const c = document.createElement(tag);
+  c.append(content);
+  return c;
 }
 
-function dlItems(items: [string, string][]): HTMLElement[] {
+/** Per-layer kept density as small bars with the numbers in their titles and text. */
+function densityBars(report: RunReport): Node {
+  const d = layerDensity(report);
+  if (d.length === 0) return document.createTextNode('–');
+  const wrap = document.createElement('div');
+  wrap.className = 'density';
+  wrap.append(`${formatPercent(report.meanDensity ?? 1)} kept · per layer `);
+  for (const [l, v] of d.entries()) {
+    const bar = document.createElement('span');
+    bar.className = 'density-bar';
+    bar.title = `layer ${l + 1}: ${formatPercent(v)} of the causal query-key pairs`;
+    const fill = document.createElement('i');
+    fill.style.height = `${Math.max(2, v * 100).toFixed(0)}%`;
+    bar.append(fill);
+    wrap.append(bar);
+  }
+  wrap.append(` ${d.map((v) => `${(v * 100).toFixed(0)}%`).join(' ')}`);
+  return wrap;
+}
+
+function verdictText(text: string): string {
+  if (expectedValue === undefined) return '';
+  return answerIsCorrect(text, expectedValue) ? 'right' : 'wrong';
+}
+
+const SHARE_NAMES = { attention: 'attention', estimation: 'index estimation', matmul: 'matmuls', other: 'other' } as const;
+
+function showReport(results: PassResult[], load: { totalMs: number; readMs: number; uploadMs: number; compileMs: number } | undefined, reused: boolean): void {
+  const head = document.createElement('thead');
+  const hr = document.createElement('tr');
+  hr.append(cell('th', ''));
+  for (const r of results) hr.append(cell('th', r.pass === 'dense' ? 'Dense' : 'Sparse'));
+  head.append(hr);
+  const body = document.createElement('tbody');
+  const addRow = (label: string, f: (r: PassResult) => string | Node): void => {
+    const tr = document.createElement('tr');
+    tr.dataset.row = label;
+    tr.append(cell('th', label));
+    for (const r of results) tr.append(cell('td', f(r)));
+    body.append(tr);
+  };
+  if (expectedValue !== undefined) addRow('Answer', (r) => `${verdictText(r.text)} (expected “${expectedValue}”)`);
+  addRow('Attention used', (r) => describeAttention(r.patterns, r.report, r.denseBelow));
+  addRow('Kept density', (r) => (r.report.attentionMode === 'sparse' ? densityBars(r.report) : '100% (every causal query-key pair)'));
+  addRow('Prompt', (r) => `${plural(r.report.promptTokens, 'token')}, ${r.report.attentionCompute === 'sgmatrix' ? 'tensor cores' : 'f32'}, chunks of ${formatCount(r.report.chunkSize)}`);
+  addRow('Prefill time', (r) => formatMs(r.report.prefillMs));
+  addRow('Prefill speed', (r) => formatRate(r.report.prefillTokensPerSecond, 'tok/s'));
+  addRow('Time to first token', (r) => formatMs(r.report.timeToFirstTokenMs));
+  addRow('Decode', (r) => {
+    const n = r.report.generatedTokens;
+    const why = r.stop === 'stop_token' ? 'end-of-sequence token' : 'max new tokens';
+    if (n <= 1) return `${plural(n, 'token')} (from the prefill logits; stopped: ${why})`;
+    return `${plural(n, 'token')} in ${formatMs(r.report.decodeMs)}, ${formatRate(r.report.decodeTokensPerSecond, 'tok/s')} (stopped: ${why})`;
+  });
+  addRow('Peak GPU memory', (r) => `${formatBytes(r.report.peakGpuBytes)} (weights ${formatBytes(r.report.weightBytes)}, activations + KV cache ${formatBytes(r.report.peakActivationBytes)})`);
+  addRow('GPU time', (r) => {
+    const ms = r.report.gpuMs;
+    const share = r.report.gpuShare;
+    if (!ms || !share) return 'not measured (this device has no timestamp queries)';
+    return (Object.keys(SHARE_NAMES) as (keyof typeof SHARE_NAMES)[]).map((k) => `${SHARE_NAMES[k]} ${formatMs(ms[k])} (${formatPercent(share[k])})`).join(', ');
+  });
+  if (load) {
+    const tr = document.createElement('tr');
+    tr.dataset.row = 'Model load';
+    tr.append(cell('th', 'Model load'));
+    const td = cell('td', reused ? `already loaded (it took ${formatMs(load.totalMs)})` : `${formatMs(load.totalMs)}: read ${formatMs(load.readMs)}, upload ${formatMs(load.uploadMs)}, compile ${formatMs(load.compileMs)}`);
+    td.colSpan = results.length;
+    tr.append(td);
+    body.append(tr);
+  }
+  ui.report.replaceChildren(head, body);
+  ui.report.dataset.ready = '1';
+  ui.shares.hidden = true;
+}
+
+function compareSummary(results: PassResult[]): string {
+  const dense = results.find((r) => r.pass === 'dense');
+  const sparse = results.find((r) => r.pass === 'sparse');
+  if (!dense || !sparse) return '';
+  if (sparse.report.attentionMode === 'dense') return `Both passes ran dense: ${describeAttention(sparse.patterns, sparse.report, sparse.denseBelow)}.`;
+  const speedup = dense.report.prefillMs / sparse.report.prefillMs;
+  const agree = dense.text === sparse.text ? 'the answers agree' : 'the answers differ';
+  return `Sparse prefill ${formatMs(sparse.report.prefillMs)} against dense ${formatMs(dense.report.prefillMs)}: ${speedup.toFixed(2)}× the speed, computing ${formatPercent(sparse.report.meanDensity ?? 1)} of the causal query-key pairs; ${agree}.`;
+}
+
+function showAdapter(info?: { config: { architecture: string; numLayers: number; hiddenSize: number; numHeads: number; numKvHeads: number; headDim: number; vocabSize: number; torchDtype: string }; weightBytes: number }): void {
+  if (!caps) return;
+  const c = caps;
+  const a = c.adapter;
+  const items: [string, string][] = [
+    ['Adapter', [a.description, a.vendor, a.architecture, a.device].filter(Boolean).join(' · ') || 'unnamed adapter'],
+    ['Kind', c.software ? 'software (runs on the CPU)' : 'hardware GPU'],
+    ['Runtime', `${c.runtime} (model in a Web Worker)`],
+    ['shader-f16', c.f16 ? 'yes' : 'no'],
+    ['Subgroups', c.subgroups ? `yes (${c.subgroupMinSize}–${c.subgroupMaxSize})` : 'no'],
+    ['Subgroup matrices', c.subgroupMatrix ? `yes (${plural(c.subgroupMatrixConfigs.length, 'config')})` : 'no'],
+    ['Timestamp queries', c.timestamps ? 'yes' : 'no'],
+    ['Max storage binding', formatBytes(c.limits.maxStorageBufferBindingSize)],
+    ['Max buffer', formatBytes(c.limits.maxBufferSize)],
+    ['Workgroup memory', formatBytes(c.limits.maxComputeWorkgroupStorageSize)],
+  ];
+  if (info) {
+    const m = info.config;
+    items.push([
+      'Model',
+      `${m.architecture}: ${plural(m.numLayers, 'layer')}, hidden ${formatCount(m.hiddenSize)}, ${plural(m.numHeads, 'head')} (${m.numKvHeads} KV) × ${m.headDim}, vocabulary ${formatCount(m.vocabSize)}, ${m.torchDtype}, weights ${formatBytes(info.weightBytes)}`,
+    ]);
+  }
   const out: HTMLElement[] = [];
   for (const [k, v] of items) {
     const dt = document.createElement('dt');
@@ -277,161 +480,177 @@ function dlItems(items: [string, string][]): HTMLElement[] {
     dd.textContent = v;
     out.push(dt, dd);
   }
-  return out;
+  ui.adapter.replaceChildren(...out);
 }
 
-function showAdapter(gpu: Gpu, model?: OpenModel): void {
-  const c = gpu.caps;
-  const a = c.adapter;
-  const items: [string, string][] = [
-    ['Adapter', [a.description, a.vendor, a.architecture, a.device].filter(Boolean).join(' · ') || 'unnamed adapter'],
-    ['Runtime', c.runtime],
-    ['shader-f16', c.f16 ? 'yes' : 'no'],
-    ['Subgroups', c.subgroups ? `yes (${c.subgroupMinSize}–${c.subgroupMaxSize})` : 'no'],
-    ['Subgroup matrices', c.subgroupMatrix ? `yes (${c.subgroupMatrixConfigs.length} configs)` : 'no'],
-    ['Timestamp queries', c.timestamps ? 'yes' : 'no'],
-    ['Max storage binding', formatBytes(c.limits.maxStorageBufferBindingSize)],
-    ['Max buffer', formatBytes(c.limits.maxBufferSize)],
-    ['Workgroup memory', formatBytes(c.limits.maxComputeWorkgroupStorageSize)],
-  ];
-  if (model) {
-    const m = model.config;
-    items.push([
-      'Model',
-      `${m.architecture}: ${m.numLayers} layers, hidden ${m.hiddenSize}, ${m.numHeads} heads (${m.numKvHeads} KV) × ${m.headDim}, vocab ${formatCount(m.vocabSize)}, ${m.torchDtype}, weights ${formatBytes(model.weights.bytes)}`,
-    ]);
-  }
-  ui.adapter.replaceChildren(...dlItems(items));
+/** What to do about a run estimated at more than a minute. */
+function longRunAdvice(mode: RunMode): string {
+  const fewer = mode === 'compare' ? 'Dense only or Sparse only runs one pass of the two; ' : '';
+  if (caps?.software && documentName !== 'short') return `The short document finishes in under a minute on this adapter; ${fewer}Cancel stops this run.`;
+  return `${fewer}Cancel stops this run.`;
+}
+
+function showEstimate(e: RunEstimate, mode: RunMode): void {
+  const cal = e.calibration;
+  const rate = `measured here: a ${cal.tokens}-token prefill took ${formatMs(cal.prefillMs)}, a decode step ${formatMs(cal.decodeStepMs)}`;
+  const passes = mode === 'compare' ? ' (dense and sparse passes)' : '';
+  const long = e.totalMs > LONG_RUN_MS;
+  ui.estimate.textContent =
+    `${long ? '⚠ Long run: ' : ''}estimated ${formatMs(e.totalMs)} for ${plural(e.promptTokens, 'prompt token')}${passes}, ${rate}.` +
+    (long ? ` ${longRunAdvice(mode)}` : '');
+  ui.estimate.classList.toggle('warn', long);
+  ui.out.dataset.estimateMs = String(Math.round(e.totalMs));
 }
 
 // --------------------------------------------------------------------------------------------- run
 
-/** "3 tokens: 271 271 13" (ids shown because a random-weight model's text is often just whitespace). */
-function tokenSummary(ids: readonly number[]): string {
-  const shown = ids.slice(0, 24).join(' ');
-  return `${ids.length} token${ids.length === 1 ? '' : 's'}: ${shown}${ids.length > 24 ? ' …' : ''}`;
-}
+let nextId = 1;
+let running: { id: number; cancelTimer?: ReturnType<typeof setTimeout>; finish: (state: PageState) => void } | undefined;
 
-let gpuPromise: Promise<Gpu> | undefined;
-let opened: { key: ReturnType<typeof choiceKey>; attention: string; model: OpenModel } | undefined;
-let controller: AbortController | undefined;
-
-function getGpu(): Promise<Gpu> {
-  gpuPromise ??= requestGpu({ label: 'sparse-prefill demo' });
-  gpuPromise.catch(() => (gpuPromise = undefined)); // let a later run retry
-  return gpuPromise;
-}
-
-function readInputs(): { documentText: string; question: string; maxNewTokens: number } {
+function readInputs(): { documentText: string; question: string; maxNewTokens: number; mode: RunMode; denseBelow: number; sparse: RunRequest['sparse'] } {
   const documentText = ui.document.value;
   const question = ui.question.value.trim();
-  if (!documentText.trim()) throw new BadInputError('the document is empty: paste one, or load the bundled or tiny document');
+  if (!documentText.trim()) throw new BadInputError('the document is empty: paste one, or load the long or the short document');
   if (!question) throw new BadInputError('the question is empty: type a question about the document');
   const maxNewTokens = Number(ui.maxNewTokens.value);
   if (!Number.isInteger(maxNewTokens) || maxNewTokens < 1 || maxNewTokens > 512) {
     throw new BadInputError(`max new tokens must be a whole number from 1 to 512, got "${ui.maxNewTokens.value}"`);
   }
-  return { documentText, question, maxNewTokens };
+  const mode = ui.attention.value as RunMode;
+  // Dense alone needs no sparse pattern: the default stands in, unused.
+  const sparse: RunRequest['sparse'] = mode === 'dense' ? { pattern: PATTERNS['vs-default']! } : sparseRequest();
+  return { documentText, question, maxNewTokens, mode, denseBelow: denseBelowValue(), sparse };
 }
 
-async function ensureModel(gpu: Gpu, source: ModelSource, key: ReturnType<typeof choiceKey>, signal: AbortSignal): Promise<{ model: OpenModel; loadMs?: number }> {
-  const attention = ui.attention.value === 'config' ? `config:${patternFile?.name ?? ''}:${patternFile?.text.length ?? 0}` : ui.attention.value;
-  if (opened && opened.key === key && opened.attention === attention) return { model: opened.model };
-  opened?.model.close();
-  opened = undefined;
-  setProgress(0, 'Reading model config', source.name);
-  const config = parseModelConfig(await readJson(source, 'config.json'));
-  const attentionConfig = attentionConfigFor(ui.attention.value, config.numLayers, config.numHeads);
-  if (signal.aborted) throw new DOMException('cancelled', 'AbortError');
-  const t0 = performance.now();
-  const model = await openModel(gpu, source, {
-    attentionConfig,
-    profile: gpu.caps.timestamps,
-    onLoadProgress: (p: LoadProgress) => {
-      const f = p.totalBytes > 0 ? p.loadedBytes / p.totalBytes : 0;
-      setProgress(f, signal.aborted ? 'Loading weights (cancels when loaded)' : 'Loading weights', `${formatBytes(p.loadedBytes)} / ${formatBytes(p.totalBytes)} · ${p.tensor} · ${formatMs(performance.now() - t0)}`);
-    },
-  });
-  const loadMs = performance.now() - t0;
-  opened = { key, attention, model };
-  return { model, loadMs };
-}
-
-async function run(): Promise<void> {
+function run(): void {
+  if (running) return;
   clearError();
-  ui.answer.textContent = '';
-  ui.answerMeta.textContent = '';
   reportPlaceholder('Running…');
-  ui.shares.hidden = true;
   ui.report.dataset.ready = '';
   ui.out.dataset.tokens = '0';
   ui.out.dataset.prefillFraction = '';
   setProgress(0, 'Starting', '');
-  controller = new AbortController();
-  const signal = controller.signal;
-  setState('running');
+  let inputs: ReturnType<typeof readInputs>;
+  let model: ReturnType<typeof modelSpec>;
   try {
-    const { documentText, question, maxNewTokens } = readInputs();
-    const choice = currentChoice();
-    const source = modelSourceFor(choice, location.href);
-    setProgress(0, 'Requesting GPU', '');
-    const gpu = await getGpu();
-    showAdapter(gpu);
-    const { model, loadMs } = await ensureModel(gpu, source, choiceKey(choice), signal);
-    showAdapter(gpu, model);
-    if (signal.aborted) throw new DOMException('cancelled', 'AbortError');
+    inputs = readInputs();
+    model = modelSpec(currentChoice());
+  } catch (e) {
+    setProgress(0, 'Failed', '');
+    reportPlaceholder('No report: the run did not start (see the error above).');
+    showError(e);
+    setState('error');
+    return;
+  }
+  resetPasses(inputs.mode);
+  const id = nextId++;
+  const results: PassResult[] = [];
+  let load: PassResult['report']['load'];
+  let reused = false;
+  const t0 = performance.now();
+  setState('running');
 
-    let streamed = 0;
-    const ids: number[] = [];
-    let lastPrefill: PrefillProgress | undefined;
-    setProgress(0, 'Tokenizing', '');
-    const answer = await model.answer(documentText, question, {
-      maxNewTokens,
-      signal,
-      onProgress: (p) => {
-        lastPrefill = p;
+  const finish = (state: PageState): void => {
+    if (running?.id !== id) return;
+    if (running.cancelTimer) clearTimeout(running.cancelTimer);
+    running = undefined;
+    listeners.delete(onMessage);
+    setState(state);
+  };
+  running = { id, finish };
+
+  const onMessage = (m: WorkerToPage): void => {
+    if (!('id' in m) || m.id !== id) return;
+    switch (m.type) {
+      case 'phase':
+        setProgress(m.fraction, m.phase, m.detail);
+        break;
+      case 'compile':
+        setProgress(m.done / m.total, 'Compiling kernels', `${m.done}/${m.total} · ${formatMs(performance.now() - t0)}`);
+        break;
+      case 'model':
+        loadedKey = model.key;
+        load = m.info.load;
+        reused = m.reused;
+        showAdapter(m.info);
+        ui.modelStatus.textContent = `Loaded in ${formatMs(m.info.load.totalMs)} (read ${formatMs(m.info.load.readMs)}, upload ${formatMs(m.info.load.uploadMs)}, compile ${formatMs(m.info.load.compileMs)}); kept for the next runs.`;
+        break;
+      case 'estimate':
+        showEstimate(m.estimate, inputs.mode);
+        break;
+      case 'prefill': {
+        const p = m.progress;
         ui.out.dataset.prefillFraction = String(p.fraction);
         const layer = p.layer < p.numLayers ? `layer ${p.layer + 1}/${p.numLayers}` : 'final norm + logits';
-        setProgress(p.fraction, 'Prefill', `${formatCount(p.tokensDone)} / ${formatCount(p.totalTokens)} tokens · ${layer} · ${formatMs(p.elapsedMs)}`, p.fraction >= 1);
-      },
-      onToken: (id, text) => {
-        streamed++;
-        ids.push(id);
-        ui.answerMeta.textContent = tokenSummary(ids);
-        ui.out.dataset.tokens = String(streamed);
-        ui.answer.textContent += text;
-        setProgress(1, 'Generating', `${streamed} / ${maxNewTokens} tokens`, true);
-      },
-    });
-    const prefillDone = lastPrefill ? formatPercent(lastPrefill.fraction) : 'no progress reported';
-    setProgress(1, 'Done', `prefill ${prefillDone} · ${formatCount(answer.promptTokens)} prompt tokens · ${answer.tokens.length} new tokens`, true);
-    if (!ui.answer.textContent) ui.answer.textContent = answer.text;
-    showReport(answer.report, { loadMs, stop: answer.stop, model });
-    setState('done');
-  } catch (e) {
-    if (signal.aborted) {
-      setProgress(0, 'Cancelled', describeError(e).detail);
-      reportPlaceholder('No report: the run was cancelled.');
-      setState('cancelled');
-    } else {
-      setProgress(0, 'Failed', '');
-      reportPlaceholder('No report: the run failed (see the error above).');
-      const missingDefault = kind === 'default' && /missing file config\.json/.test(describeError(e).detail);
-      showError(e, missingDefault ? 'The default model is not set up: run `npx tsx scripts/setup-default.ts` and reload.' : undefined);
-      setState('error');
+        const left = p.fraction > 0.02 && p.fraction < 1 ? ` · about ${formatMs((p.elapsedMs / p.fraction) * (1 - p.fraction))} left` : '';
+        setProgress(p.fraction, `Prefill (${m.pass})`, `${formatCount(p.tokensDone)} / ${formatCount(p.totalTokens)} tokens · ${layer} · ${formatMs(p.elapsedMs)}${left}`, p.fraction >= 1);
+        break;
+      }
+      case 'token': {
+        const b = passBox(m.pass);
+        b.answer.textContent += m.text;
+        const n = Number(b.box.dataset.tokens ?? '0') + 1;
+        b.box.dataset.tokens = String(n);
+        ui.out.dataset.tokens = String(Number(ui.out.dataset.tokens ?? '0') + 1);
+        b.meta.textContent = `${plural(n, 'token')} so far`;
+        setProgress(1, `Generating (${m.pass})`, `${n} / ${inputs.maxNewTokens} tokens`, true);
+        break;
+      }
+      case 'result': {
+        results.push(m.result);
+        const b = passBox(m.result.pass);
+        if (!b.answer.textContent) b.answer.textContent = m.result.text;
+        const r = m.result.report;
+        b.meta.textContent = `${plural(r.generatedTokens, 'token')} · prefill ${formatMs(r.prefillMs)} · ${describeAttention(m.result.patterns, r, m.result.denseBelow)}`;
+        const v = verdictText(m.result.text);
+        b.verdict.textContent = v;
+        b.verdict.className = `verdict ${v}`;
+        showReport(results, load, reused);
+        ui.compareSummary.textContent = compareSummary(results);
+        break;
+      }
+      case 'done':
+        setProgress(1, 'Done', `${plural(results[0]?.report.promptTokens ?? 0, 'prompt token')} · ${formatMs(performance.now() - t0)} in all`, true);
+        finish('done');
+        break;
+      case 'cancelled':
+        setProgress(0, 'Cancelled', `stopped at the next step after ${formatMs(performance.now() - t0)}`);
+        if (results.length === 0) reportPlaceholder('No report: the run was cancelled.');
+        finish('cancelled');
+        break;
+      case 'error':
+        setProgress(0, 'Failed', '');
+        if (results.length === 0) reportPlaceholder('No report: the run failed (see the error above).');
+        showError(errorFromInfo(m.error), kind === 'default' && /missing file config\.json/.test(m.error.message) ? 'The bundled model is not where the page expects it (models/needle-reader/ next to the page).' : undefined);
+        finish('error');
+        break;
     }
-  } finally {
-    controller = undefined;
-  }
+  };
+  listeners.add(onMessage);
+  const req: RunRequest = { type: 'run', id, model: model.spec, modelKey: model.key, document: inputs.documentText, question: inputs.question, maxNewTokens: inputs.maxNewTokens, mode: inputs.mode, sparse: inputs.sparse, denseBelow: inputs.denseBelow };
+  getWorker().postMessage(req);
 }
 
-ui.run.addEventListener('click', () => void run());
-ui.cancel.addEventListener('click', () => {
-  controller?.abort();
+function cancel(): void {
+  const r = running;
+  if (!r) return;
+  worker?.postMessage({ type: 'cancel', id: r.id });
   ui.phase.textContent = `${ui.phase.textContent} (cancelling…)`;
-});
+  // A step that outlasts the grace period (a long compile, a huge chunk on a CPU adapter) is not
+  // waited for: the worker is terminated, which frees its device.
+  r.cancelTimer ??= setTimeout(() => {
+    if (running?.id !== r.id) return;
+    terminateWorker();
+    setProgress(0, 'Cancelled', `the worker was stopped after ${formatMs(CANCEL_GRACE_MS)} without reaching a step boundary; the model loads again on the next run`);
+    reportPlaceholder('No report: the run was cancelled.');
+    r.finish('cancelled');
+  }, CANCEL_GRACE_MS);
+}
+
+ui.run.addEventListener('click', run);
+ui.cancel.addEventListener('click', cancel);
 ui.question.addEventListener('keydown', (ev) => {
-  if (ev.key === 'Enter' && !ui.run.disabled) void run();
+  if (ev.key === 'Enter' && !ui.run.disabled) run();
 });
 
 // ------------------------------------------------------------------------------------------- start
@@ -446,17 +665,22 @@ if (modelParam) {
 }
 if (params.get('max')) ui.maxNewTokens.value = params.get('max')!;
 const attentionParam = params.get('attention');
-if (attentionParam === 'dense' || attentionParam === 'sparse') ui.attention.value = attentionParam;
+if (attentionParam === 'dense' || attentionParam === 'sparse' || attentionParam === 'compare') ui.attention.value = attentionParam;
+const patternParam = params.get('pattern');
+if (patternParam && patternParam in PATTERNS) ui.pattern.value = patternParam;
+if (params.get('denseBelow')) ui.denseBelow.value = params.get('denseBelow')!;
 updateAttentionHint();
 setState('idle');
 if (!('gpu' in navigator)) {
   showError(new Error('this browser has no WebGPU (navigator.gpu is missing): use a recent Chrome or Edge, or Firefox/Safari with WebGPU enabled'));
 }
 try {
-  if (params.get('doc') === 'tiny') loadTiny();
-  else await loadBundled();
+  const doc = params.get('doc');
+  if (doc === 'short' || doc === 'long') await loadDocument(doc);
 } catch (e) {
   showError(e);
 }
 if (params.has('q')) ui.question.value = params.get('q')!;
+// The worker opens the GPU now (no model yet): the adapter's kind picks the document and pattern.
+if ('gpu' in navigator) getWorker().postMessage({ type: 'adapter' });
 ui.out.dataset.ready = '1';

@@ -1,4 +1,4 @@
-/** Turns the page's model choice (default fixture, local folder, URL) into a ModelSource. */
+/** Turns the page's model choice (the bundled needle-reader, a local folder, a URL) into a ModelSource. */
 import { BadInputError } from '../src/gpu/errors.ts';
 import { openFileListModel, openHttpModel, type ModelSource } from '../src/model/source.ts';
 
@@ -7,8 +7,12 @@ export type ModelChoice =
   | { kind: 'folder'; files: ArrayLike<File> }
   | { kind: 'url'; url: string };
 
-/** Where the Vite dev server serves the model that `scripts/setup-default.ts` writes. */
-export const DEFAULT_MODEL_PATH = '/.fixtures/default-model';
+/**
+ * The bundled model, models/needle-reader/ (committed): the Vite dev server serves the repository,
+ * and `vite build` copies the folder next to the page (vite.config.ts), so it is one level up from
+ * this module in both (demo/ in the repository, assets/ in dist/demo/).
+ */
+export const DEFAULT_MODEL_URL = new URL(/* @vite-ignore */ '../models/needle-reader/', import.meta.url).href;
 
 export function modelSourceFor(choice: ModelChoice, pageUrl: string): ModelSource {
   switch (choice.kind) {

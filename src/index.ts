@@ -24,7 +24,7 @@ export { LlamaRunner, AbortedError, DEFAULT_DENSE_BELOW, type RunnerOptions, typ
 export { planRun, PlanError, DEFAULT_CHUNK, type MemoryPlan, type HeadGroup, type PlanInput } from './model/plan.ts';
 export { formatReport, type RunReport, type PrefillProgress, type TimeCategory } from './model/report.ts';
 export { Sampler, argmax, candidates, type Sampling, type SamplingParams } from './model/sampling.ts';
-export { openModel, resolveAttentionConfig, type OpenModel, type OpenModelOptions, type AnswerOptions, type Answer, type AttentionConfigInput } from './model/session.ts';
+export { openModel, buildPrompt, resolveAttentionConfig, type OpenModel, type OpenModelOptions, type AnswerOptions, type Answer, type AttentionConfigInput, type LoadTimes } from './model/session.ts';
 export { NeedleDocumentBuilder, answerIsCorrect, parseHaystack, makeFact, VALUE_KINDS, type NeedleDocument, type NeedleFact, type NeedleOptions, type TokenCounter, type ValueKind } from './eval/needle.ts';
 export { runNiah, evenDepths, modelTokenCounter, formatNiahTable, formatTokens, type NiahOptions, type NiahCase, type NiahGrid } from './eval/niah.ts';
 export { niahHeatmapSvg, niahHeatmapsSvg, scoreColor } from './eval/heatmap.ts';

@@ -93,7 +93,8 @@ describe('cli argument parser', () => {
 
   it('help texts list every option and command', () => {
     const h = commandHelp(PROGRAM, ATTENTION_COMMAND);
-    for (const o of ATTENTION_COMMAND.options) expect(h).toContain(`--${o.kind === 'flag' ? '[no-]' : ''}${o.name}`);
+    for (const o of ATTENTION_COMMAND.options) expect(h).toContain(`--${o.defaultOn ? '[no-]' : ''}${o.name}`);
+    expect(h).not.toContain('[no-]');
     expect(h).toContain('vertical_and_slash');
     const p = programHelp(PROGRAM, 'summary', COMMANDS);
     for (const c of COMMANDS) expect(p).toContain(c.name);
@@ -118,10 +119,12 @@ describe('pattern parser', () => {
       ['sparse', /neither "dense" nor a JSON list/],
       ['{"type":"dense"}', /expected a list starting with the pattern type/],
       ['["block_sparse"]', /\["block_sparse", TOP_K\]/],
-      ['["block_sparse", 0]', /TOP_K must be at least 1/],
-      ['["stream_llm", 1.5, 10]', /\["stream_llm", N_INIT, N_LOCAL\]/],
+      ['["block_sparse", 0]', /TOP_K must be a whole number from 1 to 268,435,456, got 0$/],
+      ['["stream_llm", 1.5, 10]', /N_INIT must be a whole number from 0 to 268,435,456, got 1\.5$/],
+      ['["vertical_and_slash", -1, 10]', /V \(vertical_size\) must be a whole number from 0 to 268,435,456, got -1$/],
       ['["vertical_and_slash", 10]', /\["vertical_and_slash", V, S\]/],
-      ['["vertical_and_slash", 10, "x"]', /non-negative integers/],
+      ['["vertical_and_slash", 10, "x"]', /S \(slash_size\) must be a whole number from 0 to 268,435,456, got "x"$/],
+      ['["stream_llm", 0, 0]', /N_INIT \+ N_LOCAL must be at least 1/],
       ['["a_shape", 1, 2]', /unknown type "a_shape"/],
       ['["dense", 1]', /expected/],
     ];
@@ -358,9 +361,10 @@ describe('cli end to end (node dist/cli.mjs)', () => {
     return () => rmSync(dir, { recursive: true, force: true });
   });
 
-  // Only where no GPU device node exists: there Dawn finds no adapter without VK_ICD_FILENAMES.
+  // Only where no GPU device node exists: there Dawn found no adapter without VK_ICD_FILENAMES and
+  // printed its warnings; the CLI now chooses SwiftShader before Dawn loads.
   it.runIf(existsSync(swiftshader) && !existsSync('/dev/dri') && !existsSync('/dev/nvidia0'))(
-    'without VK_ICD_FILENAMES on a GPU-less host: one NO_WEBGPU line naming the SwiftShader ICD, exit 2',
+    'without VK_ICD_FILENAMES on a GPU-less host: SwiftShader is chosen, nothing but our own lines on stderr',
     () => {
       const inPath = join(dir, 'tiny.safetensors');
       const t = { shape: [1, 1, 64], data: new Float32Array(64) };
@@ -368,15 +372,31 @@ describe('cli end to end (node dist/cli.mjs)', () => {
       const env = { ...process.env };
       delete env.VK_ICD_FILENAMES;
       delete env.VK_DRIVER_FILES;
-      const r = spawnSync(process.execPath, [cli, 'attention', '-q', '--in', inPath, '--pattern', 'dense', '--out', join(dir, 'never.safetensors')], { env, encoding: 'utf8', timeout: 60_000 });
-      expect(r.status, r.stderr).toBe(2);
-      const lines = r.stderr.split('\n').filter((l) => l.startsWith('sparse-prefill'));
-      expect(lines).toHaveLength(1);
-      expect(lines[0]).toContain('error [NO_WEBGPU]');
-      expect(lines[0]).toContain(`VK_ICD_FILENAMES=${swiftshader}`);
-      expect(existsSync(join(dir, 'never.safetensors'))).toBe(false);
+      const out = join(dir, 'swiftshader.safetensors');
+      const r = spawnSync(process.execPath, [cli, 'attention', '--in', inPath, '--pattern', 'dense', '--out', out], { env, encoding: 'utf8', timeout: 120_000 });
+      expect(r.status, r.stderr).toBe(0);
+      expect(r.stderr).toContain(`running on SwiftShader, a CPU Vulkan driver (${swiftshader})`);
+      expect(r.stderr.split('\n').filter((l) => l && !/^\[ *\d+\.\d\ds\] /.test(l))).toEqual([]);
+      expect(existsSync(out)).toBe(true);
     },
   );
+
+  it('a VK_ICD_FILENAMES naming no file: one NO_WEBGPU line naming it and SwiftShader, before Dawn loads (no Dawn warnings), exit 2', () => {
+    const inPath = join(dir, 'tiny.safetensors');
+    const t = { shape: [1, 1, 64], data: new Float32Array(64) };
+    writeFileSync(inPath, encodeSafetensors({ q: t, k: t, v: t }));
+    const r = spawnSync(process.execPath, [cli, 'attention', '-q', '--in', inPath, '--pattern', 'dense', '--out', join(dir, 'never.safetensors')], {
+      env: { ...process.env, VK_ICD_FILENAMES: '/nonexistent/icd.json' },
+      encoding: 'utf8',
+      timeout: 60_000,
+    });
+    expect(r.status, r.stderr).toBe(2);
+    expect(r.stderr.trim().split('\n')).toEqual([
+      'sparse-prefill: error [NO_WEBGPU]: Dawn cannot find a GPU adapter: VK_ICD_FILENAMES names /nonexistent/icd.json, which does not exist. ' +
+        "Install a Vulkan driver for your GPU; on Linux without a GPU, install Debian's `chromium` package and set VK_ICD_FILENAMES=/usr/lib/chromium/vk_swiftshader_icd.json to use SwiftShader.",
+    ]);
+    expect(existsSync(join(dir, 'never.safetensors'))).toBe(false);
+  });
 
   /** Writes a seeded random case, runs `cmd args attention --pattern dense`, checks o against float64. */
   function denseCase(name: string, cmd: string, args: string[], extraEnv: Record<string, string> = {}): void {

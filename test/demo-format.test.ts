@@ -10,7 +10,9 @@ describe('demo formatting', () => {
     expect(formatMs(12.4)).toBe('12 ms');
     expect(formatMs(1530)).toBe('1.53 s');
     expect(formatMs(125_000)).toBe('2 min 5 s');
-    expect(formatRate(1234.5, 'tok/s')).toBe('1235 tok/s');
+    expect(formatMs(119_700)).toBe('2 min 0 s');
+    expect(formatMs(22_823_000)).toBe('6 h 20 min');
+    expect(formatRate(1234.5, 'tok/s')).toBe('1,235 tok/s');
     expect(formatRate(1.981, 'tok/s')).toBe('1.98 tok/s');
     expect(formatBytes(34_289_984)).toBe('32.7 MiB');
     expect(formatMs(Number.NaN)).toBe('–');

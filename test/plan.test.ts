@@ -78,6 +78,17 @@ describe('report', () => {
       timeToFirstTokenMs: 100, decodeMs: 10, decodeTokensPerSecond: 100, peakActivationBytes: 1024, weightBytes: 2048,
       peakGpuBytes: 3072, plannedBytes: 1000, gpuMs: t.ms, gpuShare: t.shares(),
     });
-    expect(text).toMatch(/matmuls 75.0%/);
+    expect(text).toMatch(/matmuls 3\.0 ms \(75\.0%\)/);
+    expect(text).toMatch(/^prompt 10 tokens \(chunks of 16, dense attention, f32\)/);
+    expect(text).toMatch(/decode 2 tokens in 10 ms, 100 tok\/s/);
+    const one = formatReport({
+      promptTokens: 40960, generatedTokens: 1, chunkSize: 2048, attentionMode: 'dense', attentionCompute: 'f32', prefillMs: 1530, prefillTokensPerSecond: 26771.2,
+      timeToFirstTokenMs: 1533, decodeMs: 3, decodeTokensPerSecond: 0, peakActivationBytes: 1024, weightBytes: 2048, peakGpuBytes: 3072, plannedBytes: 1000,
+      load: { readMs: 40, uploadMs: 120, compileMs: 2500, totalMs: 2660 },
+    });
+    expect(one).toMatch(/^prompt 40,960 tokens \(chunks of 2,048, dense attention, f32\): prefill 1\.53 s, 26,771 tok\/s/);
+    expect(one).toMatch(/generated 1 token \(from the prefill logits, no decode step\)/);
+    expect(one).not.toMatch(/0\.00 tok\/s|1 tokens/);
+    expect(one).toMatch(/model load 2\.66 s: read 40 ms, upload 120 ms, compile 2\.50 s/);
   });
 });

@@ -20,6 +20,8 @@ export interface OptionSpec {
   name: string; // long name without dashes, e.g. "in"
   /** 'string' takes a value; 'flag' is boolean (and accepts --no-<name>). */
   kind: 'string' | 'flag';
+  /** A flag that is on by default: help shows it as --[no-]<name>. */
+  defaultOn?: boolean;
   help: string;
   /** Placeholder in help, e.g. PATH. */
   value?: string;
@@ -161,7 +163,7 @@ export function editDistance(a: string, b: string): number {
 /** Help text of one command, from its spec. */
 export function commandHelp(program: string, spec: CommandSpec): string {
   const opts = [...spec.options, HELP_OPTION];
-  const left = opts.map((o) => `${o.short ? `-${o.short}, ` : '    '}--${o.kind === 'flag' && o.name !== 'help' ? `[no-]${o.name}` : o.name}${o.value ? ` ${o.value}` : ''}`);
+  const left = opts.map((o) => `${o.short ? `-${o.short}, ` : '    '}--${o.defaultOn ? `[no-]${o.name}` : o.name}${o.value ? ` ${o.value}` : ''}`);
   const width = Math.max(...left.map((l) => l.length)) + 2;
   const lines = opts.map((o, i) => `  ${left[i]!.padEnd(width)}${o.help}${o.required ? ' (required)' : ''}`);
   return [`usage: ${program} ${spec.name} ${spec.usage}`, '', spec.summary, '', 'options:', ...lines, ...(spec.details ? ['', spec.details] : [])].join('\n');

@@ -3,7 +3,7 @@
  * the advice this host needs, the GPU flags, number options, and reading and writing files with
  * errors that name the path.
  */
-import { existsSync } from 'node:fs';
+import { existsSync, readdirSync } from 'node:fs';
 import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import process from 'node:process';
@@ -12,6 +12,8 @@ import type { Gpu } from '../gpu/gpu.ts';
 import { BadInputError, NoWebGpuError } from '../gpu/errors.ts';
 import { detectRuntime } from '../gpu/runtime.ts';
 import { UsageError, type CommandSpec } from './args.ts';
+import { MODEL_LIMITS } from '../model/limits.ts';
+import { formatCount } from '../util/numbers.ts';
 
 export const PROGRAM = 'sparse-prefill';
 export const SUMMARY = 'Long-context LLM prefill on WebGPU with MInference dynamic sparse attention.';
@@ -27,11 +29,28 @@ export const GPU_OPTIONS = [
   { name: 'quiet', short: 'q', kind: 'flag', help: 'no progress lines on stderr' },
 ] as const satisfies CommandSpec['options'];
 
+/** Device nodes through which a Linux process reaches a GPU (DRM render nodes, NVIDIA's, WSL's). */
+function gpuDeviceVisible(): boolean {
+  try {
+    if (readdirSync('/dev/dri').some((f) => f.startsWith('renderD'))) return true;
+  } catch {
+    // no /dev/dri
+  }
+  return readdirSync('/dev').some((f) => /^nvidia\d+$/.test(f) || f === 'dxg');
+}
+
 /**
- * requestGpu with the advice this host needs. Under Node, Dawn reads VK_ICD_FILENAMES once when it
- * loads, so a process cannot switch to SwiftShader by itself: the user has to set it.
+ * requestGpu with the advice this host needs. Under Node on Linux with no GPU device visible and no
+ * Vulkan driver named, SwiftShader (Debian's chromium package) is chosen before Dawn loads (`note`
+ * says so): Dawn would otherwise try the installed Mesa drivers, print warnings that point into its
+ * own CI paths, and find no adapter. Once Dawn has created its instance, VK_ICD_FILENAMES is read,
+ * so after a failure the user has to set it.
  */
-export async function openGpu(opts: { experimental: boolean }): Promise<Gpu> {
+export async function openGpu(opts: { experimental: boolean; note?: (message: string) => void }): Promise<Gpu> {
+  if (detectRuntime() === 'node-dawn' && process.platform === 'linux' && !process.env.VK_ICD_FILENAMES && !process.env.VK_DRIVER_FILES && existsSync(SWIFTSHADER_ICD) && !gpuDeviceVisible()) {
+    process.env.VK_ICD_FILENAMES = SWIFTSHADER_ICD;
+    opts.note?.(`no GPU is visible to this process (no /dev/dri render node, /dev/nvidia* or /dev/dxg): running on SwiftShader, a CPU Vulkan driver (${SWIFTSHADER_ICD})`);
+  }
   try {
     return await requestGpu({ experimental: opts.experimental, label: PROGRAM });
   } catch (e) {
@@ -45,11 +64,20 @@ export async function openGpu(opts: { experimental: boolean }): Promise<Gpu> {
   }
 }
 
-/** An integer option >= min, or undefined when absent. */
-export function intOption(v: string | undefined, name: string, min: number, command: string): number | undefined {
+/** Seeds are 32-bit (sampling and document seeds go through mulberry32). */
+export const MAX_SEED = 2 ** 32 - 1;
+
+/**
+ * A whole-number option in min..max (default max: the largest token count a model may declare,
+ * MODEL_LIMITS.positions), or undefined when absent. The message quotes the text as given, so
+ * 2^60 reads as typed rather than as the nearest double (1152921504606847000).
+ */
+export function intOption(v: string | undefined, name: string, min: number, command: string, max: number = MODEL_LIMITS.positions.max): number | undefined {
   if (v === undefined) return undefined;
   const n = Number(v);
-  if (!Number.isInteger(n) || n < min) throw new UsageError(`--${name} must be an integer >= ${min}, got "${v}"`, command);
+  if (!/^\s*\+?\d+\s*$/.test(v) || !Number.isSafeInteger(n) || n < min || n > max) {
+    throw new UsageError(`--${name} must be a whole number from ${formatCount(min)} to ${formatCount(max)}, got "${v}"`, command);
+  }
   return n;
 }
 

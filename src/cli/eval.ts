@@ -8,15 +8,17 @@ import { existsSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { BadInputError } from '../gpu/errors.ts';
+import { MODEL_LIMITS } from '../model/limits.ts';
 import { evenDepths, formatNiahTable, formatTokens, modelTokenCounter, runNiah, type NiahGrid } from '../eval/niah.ts';
 import { niahHeatmapsSvg } from '../eval/heatmap.ts';
 import { NeedleDocumentBuilder, VALUE_KINDS, type ValueKind } from '../eval/needle.ts';
 import type { AttentionConfigInput } from '../model/session.ts';
 import { commandHelp, parseArgs, UsageError, type CommandSpec } from './args.ts';
-import { intOption, PROGRAM, readText, writeOutput } from './common.ts';
+import { intOption, MAX_SEED, PROGRAM, readText, writeOutput } from './common.ts';
 import { MODEL_OPTIONS, openCliModel, parseModelOptions } from './model_options.ts';
 import { parsePattern, patternText } from './pattern.ts';
 import { Progress, type CliIo } from './progress.ts';
+import { formatCount } from '../util/numbers.ts';
 
 export const EVAL_COMMAND: CommandSpec = {
   name: 'eval',
@@ -42,7 +44,7 @@ export const EVAL_COMMAND: CommandSpec = {
 export function parseLength(text: string): number {
   const m = /^(\d+(?:\.\d+)?)([kK]?)$/.exec(text.trim());
   const n = m ? Math.round(Number(m[1]) * (m[2] ? 1024 : 1)) : NaN;
-  if (!Number.isInteger(n) || n < 1) throw new UsageError(`--lengths: "${text}" is not a token count (e.g. 4096 or 4k)`, 'eval');
+  if (!Number.isSafeInteger(n) || n < 1 || n > MODEL_LIMITS.positions.max) throw new UsageError(`--lengths: "${text}" is not a token count from 1 to ${formatCount(MODEL_LIMITS.positions.max)} (e.g. 4096 or 4k)`, 'eval');
   return n;
 }
 
@@ -64,12 +66,11 @@ export async function evalCommand(argv: readonly string[], io: CliIo): Promise<n
   if (a.positionals[0] !== 'niah') throw new UsageError(`unknown evaluation "${a.positionals[0]}" (evaluations: niah)`, 'eval');
   const progress = new Progress(io, !a.flags.quiet);
   const lengths = (a.strings.lengths ?? '4k,8k,16k,32k').split(',').map(parseLength);
-  const depths = evenDepths(intOption(a.strings.depths, 'depths', 1, 'eval') ?? 11);
-  const needles = intOption(a.strings.needles, 'needles', 1, 'eval') ?? 1;
-  if (needles > 16) throw new UsageError(`--needles must be at most 16, got ${needles}`, 'eval');
+  const depths = evenDepths(intOption(a.strings.depths, 'depths', 1, 'eval', 101) ?? 11);
+  const needles = intOption(a.strings.needles, 'needles', 1, 'eval', 16) ?? 1;
   const kind = a.strings.kind;
   if (kind !== undefined && !(VALUE_KINDS as readonly string[]).includes(kind)) throw new UsageError(`--kind must be one of ${VALUE_KINDS.join(', ')}, got "${kind}"`, 'eval');
-  const seed = intOption(a.strings.seed, 'seed', 0, 'eval') ?? 1;
+  const seed = intOption(a.strings.seed, 'seed', 0, 'eval', MAX_SEED) ?? 1;
   const maxNewTokens = intOption(a.strings['max-new-tokens'], 'max-new-tokens', 1, 'eval') ?? 32;
   const configs: { label: string; config: AttentionConfigInput }[] = [];
   for (const p of a.lists.pattern ?? []) {
@@ -84,7 +85,13 @@ export async function evalCommand(argv: readonly string[], io: CliIo): Promise<n
   const choice = await parseModelOptions(a, 'eval');
   const denseBelow = choice.options.denseBelow ?? 0;
 
-  const { gpu, model } = await openCliModel({ ...choice, options: { ...choice.options, attentionConfig: 'dense' } }, progress);
+  const longest = Math.max(...lengths);
+  const { gpu, model } = await openCliModel({ ...choice, options: { ...choice.options, attentionConfig: 'dense' } }, progress, ({ config }) => {
+    const positions = config.maxPositionEmbeddings;
+    if (longest + maxNewTokens > positions) {
+      throw new UsageError(`--lengths ${formatTokens(longest)} (+ --max-new-tokens ${maxNewTokens}) is longer than the model's max_position_embeddings (${formatCount(positions)})`, 'eval');
+    }
+  });
   const grids: NiahGrid[] = [];
   const builder = new NeedleDocumentBuilder(haystack, modelTokenCounter(model));
   try {

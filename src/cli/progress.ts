@@ -30,4 +30,4 @@ export class Progress {
   }
 }
 
-export { formatBytes } from '../util/format.ts';
+export { formatBytes } from '../util/numbers.ts';

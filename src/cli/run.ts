@@ -8,10 +8,14 @@ import type { Sampling } from '../model/sampling.ts';
 import { formatReport, type RunReport } from '../model/report.ts';
 import type { OpenModel } from '../model/session.ts';
 import { commandHelp, parseArgs, UsageError, type CommandSpec } from './args.ts';
-import { intOption, numOption, PROGRAM, readText } from './common.ts';
+import { intOption, MAX_SEED, numOption, PROGRAM, readText } from './common.ts';
 import { MODEL_OPTIONS, openCliModel, parseModelOptions } from './model_options.ts';
 import { Progress, type CliIo } from './progress.ts';
 import { answerIsCorrect } from '../eval/needle.ts';
+import { buildPrompt, resolveAttentionConfig } from '../model/session.ts';
+import { DEFAULT_DENSE_BELOW } from '../model/executor.ts';
+import { MODEL_LIMITS } from '../model/limits.ts';
+import { formatCount, formatMs, formatPercent, plural } from '../util/numbers.ts';
 
 export const RUN_COMMAND: CommandSpec = {
   name: 'run',
@@ -20,7 +24,7 @@ export const RUN_COMMAND: CommandSpec = {
   options: [
     { name: 'document', short: 'd', kind: 'string', value: 'PATH', help: 'text file with the document' },
     { name: 'text', kind: 'string', value: 'TEXT', help: 'the document given inline' },
-    { name: 'question', short: 'Q', kind: 'string', value: 'TEXT', required: true, help: 'the question asked after the document' },
+    { name: 'question', kind: 'string', value: 'TEXT', required: true, help: 'the question asked after the document' },
     { name: 'max-new-tokens', short: 'n', kind: 'string', value: 'N', help: 'tokens to generate at most (default 128)' },
     { name: 'expect', kind: 'string', value: 'TEXT', help: 'the value a right answer states: each answer is marked right or wrong' },
     { name: 'compare', kind: 'flag', help: 'also run the prompt with dense attention and print both answers, prefill times, the speedup and the density kept' },
@@ -28,8 +32,8 @@ export const RUN_COMMAND: CommandSpec = {
     { name: 'top-k', kind: 'string', value: 'K', help: 'sampling: keep the K most likely tokens' },
     { name: 'top-p', kind: 'string', value: 'P', help: 'sampling: nucleus mass' },
     { name: 'seed', kind: 'string', value: 'S', help: 'sampling seed (default 0)' },
-    { name: 'no-chat', kind: 'flag', help: 'plain "document + question" prompt even when the tokenizer has a chat template' },
-    { name: 'allow-long', kind: 'flag', help: 'allow prompts longer than max_position_embeddings' },
+    { name: 'chat', kind: 'flag', defaultOn: true, help: 'put the document and question in the tokenizer\'s chat template when it has one (default); --no-chat: the plain "document + question" text' },
+    { name: 'allow-long', kind: 'flag', help: 'run prompts (+ --max-new-tokens) longer than the model\'s max_position_embeddings' },
     ...MODEL_OPTIONS,
   ],
 };
@@ -43,9 +47,9 @@ function samplingOf(a: ReturnType<typeof parseArgs>): Sampling {
   if (temperature === undefined || temperature === 0) return 'greedy';
   return {
     temperature,
-    topK: intOption(a.strings['top-k'], 'top-k', 0, 'run'),
+    topK: intOption(a.strings['top-k'], 'top-k', 0, 'run', MODEL_LIMITS.vocabSize.max),
     topP: numOption(a.strings['top-p'], 'top-p', 'run'),
-    seed: intOption(a.strings.seed, 'seed', 0, 'run') ?? 0,
+    seed: intOption(a.strings.seed, 'seed', 0, 'run', MAX_SEED) ?? 0,
   };
 }
 
@@ -63,20 +67,40 @@ export async function runCommand(argv: readonly string[], io: CliIo): Promise<nu
   const isDense = choice.patternConfig === 'dense' || (typeof choice.patternConfig === 'object' && choice.patternConfig.type === 'dense');
   if (a.flags.compare && isDense) throw new UsageError('--compare runs dense beside the sparse config: give a sparse --pattern-config (or none for the default), not dense', 'run');
   const document = a.strings.document !== undefined ? await readText(a.strings.document, 'document') : a.strings.text!;
+  if (!document.trim()) throw new UsageError(a.strings.document !== undefined ? `the document ${a.strings.document} is empty: --document needs a file with text` : '--text is empty: give the document\'s text', 'run');
   const question = a.strings.question!;
+  if (!question.trim()) throw new UsageError('--question is empty: give the question to ask about the document', 'run');
+  const chat = a.flags.chat !== false;
+  const allowLong = a.flags['allow-long'] === true;
 
-  const { gpu, model } = await openCliModel(choice, progress);
+  const { gpu, model } = await openCliModel(choice, progress, ({ config, tokenizer }) => {
+    // The prompt's length is known once it is tokenized: refuse a long one before the weights load.
+    const promptTokens = buildPrompt(tokenizer, document, question, chat).length;
+    progress.step(`prompt: ${plural(promptTokens, 'token')}`);
+    const positions = config.maxPositionEmbeddings;
+    if (!allowLong && promptTokens + maxNewTokens > positions) {
+      const what = promptTokens > positions ? `the prompt has ${plural(promptTokens, 'token')}` : `the prompt (${plural(promptTokens, 'token')}) + --max-new-tokens (${formatCount(maxNewTokens)}) reach ${formatCount(promptTokens + maxNewTokens)} positions`;
+      throw new UsageError(`${what}, more than the model's max_position_embeddings (${formatCount(positions)}); pass --allow-long to run it anyway`, 'run');
+    }
+    // The pattern config is checked against the model here, before the weights load; below the
+    // threshold no sparse pattern runs, so none is compiled.
+    const sparse = resolveAttentionConfig(choice.options.attentionConfig ?? 'default', config);
+    const denseBelow = choice.options.denseBelow ?? DEFAULT_DENSE_BELOW;
+    if (sparse && promptTokens < denseBelow) {
+      progress.step(`the prompt is shorter than --dense-below (${formatCount(denseBelow)} tokens): attention is dense${a.flags.compare ? ' in both runs' : ''}, and no sparse kernel is compiled`);
+      return { attentionConfig: 'dense' };
+    }
+  });
   try {
-    const ids = model.prompt(document, question, !a.flags['no-chat']);
-    progress.step(`prompt: ${ids.length} tokens`);
+    if (choice.options.profile && !gpu.caps.timestamps) progress.step('--profile: this device has no timestamp queries, so the report has no GPU times');
     const ask = async (what: string): Promise<{ text: string; report: RunReport }> => {
       let lastFrac = -1;
       let line = '';
       const r = await model.answer(document, question, {
         maxNewTokens,
         sampling,
-        chat: !a.flags['no-chat'],
-        allowLongPrompt: a.flags['allow-long'] === true,
+        chat,
+        allowLongPrompt: allowLong,
         onProgress: (p) => {
           const f = Math.floor(p.fraction * 20);
           if (f !== lastFrac) {
@@ -95,7 +119,7 @@ export async function runCommand(argv: readonly string[], io: CliIo): Promise<nu
       if (line) io.out(line);
       if (!a.flags.quiet) {
         // The streamed text may be only whitespace: repeat it quoted, with why generation stopped.
-        io.err(`answer: ${r.tokens.length} tokens, stopped by ${r.stop === 'stop_token' ? 'a stop token' : '--max-new-tokens'}: ${JSON.stringify(r.text)}`);
+        io.err(`answer: ${plural(r.tokens.length, 'token')}, stopped by ${r.stop === 'stop_token' ? 'a stop token' : '--max-new-tokens'}: ${JSON.stringify(r.text)}`);
         io.err(formatReport(r.report));
       }
       return { text: r.text, report: r.report };
@@ -123,14 +147,14 @@ export async function runCommand(argv: readonly string[], io: CliIo): Promise<nu
 type Verdict = (text: string) => string;
 
 function compareLines(model: OpenModel, dense: { text: string; report: RunReport }, sparse: { text: string; report: RunReport }, verdict: Verdict): string[] {
-  const ms = (r: RunReport): string => `${r.prefillMs.toFixed(0)} ms`;
+  const ms = (r: RunReport): string => formatMs(r.prefillMs);
   const lines = [
     `dense  attention: ${JSON.stringify(dense.text)}${verdict(dense.text)}  prefill ${ms(dense.report)}`,
     `sparse attention: ${JSON.stringify(sparse.text)}${verdict(sparse.text)}  prefill ${ms(sparse.report)}` +
-      (sparse.report.meanDensity !== undefined ? `, computed ${(sparse.report.meanDensity * 100).toFixed(1)}% of the causal query-key pairs` : ''),
+      (sparse.report.meanDensity !== undefined ? `, computed ${formatPercent(sparse.report.meanDensity)} of the causal query-key pairs` : ''),
   ];
   if (sparse.report.attentionMode === 'dense') {
-    lines.push(`the prompt (${sparse.report.promptTokens} tokens) is shorter than --dense-below (${model.runner.denseBelow}), so both runs were dense`);
+    lines.push(`the prompt (${plural(sparse.report.promptTokens, 'token')}) is shorter than --dense-below (${formatCount(model.runner.denseBelow)}), so both runs were dense`);
   } else {
     lines.push(`sparse prefill ${(dense.report.prefillMs / sparse.report.prefillMs).toFixed(2)}x the speed of dense; the answers ${dense.text === sparse.text ? 'agree' : 'differ'}`);
   }

@@ -7,8 +7,8 @@ import { NoWebGpuError } from './errors.ts';
 export type RuntimeName = 'browser' | 'deno' | 'node-dawn';
 
 interface HostGlobals {
-  Deno?: { version?: { deno?: string }; build?: { os?: string } };
-  process?: { versions?: { node?: string }; platform?: string };
+  Deno?: { version?: { deno?: string }; build?: { os?: string }; env?: { get(name: string): string | undefined; set(name: string, value: string): void } };
+  process?: { versions?: { node?: string }; platform?: string; env?: Record<string, string | undefined> };
   navigator?: { gpu?: GPU };
   window?: unknown;
 }
@@ -42,6 +42,61 @@ interface DawnModule {
 let dawnCache: { key: string; gpu: GPU } | undefined;
 
 /**
+ * Vulkan drivers load libwayland for their window-system code, and libwayland prints "error:
+ * XDG_RUNTIME_DIR is invalid or not set in the environment." (twice per process, SwiftShader under
+ * Dawn and lavapipe under Deno alike) when the variable is unset, as on servers, in containers and
+ * in CI. Compute never opens a window, so before a driver loads an unset variable is pointed at the
+ * temporary directory (no socket there: the connection fails quietly). A value the host set is kept.
+ */
+export function quietVulkanWindowSystem(): void {
+  const dir = '/tmp';
+  const env = host.process?.env;
+  if (env && host.process?.platform === 'linux' && !host.Deno) {
+    if (!env.XDG_RUNTIME_DIR) env.XDG_RUNTIME_DIR = env.TMPDIR || dir;
+    return;
+  }
+  const denoEnv = host.Deno?.env;
+  if (denoEnv && host.Deno?.build?.os === 'linux') {
+    try {
+      if (!denoEnv.get('XDG_RUNTIME_DIR')) denoEnv.set('XDG_RUNTIME_DIR', dir);
+    } catch {
+      // No --allow-env: the message stays; nothing else depends on it.
+    }
+  }
+}
+
+/** Directories the Vulkan loader searches for drivers (ICD manifests) on Linux when no variable names them. */
+const VULKAN_ICD_DIRS = ['/usr/share/vulkan/icd.d', '/etc/vulkan/icd.d', '/usr/local/share/vulkan/icd.d', '/usr/local/etc/vulkan/icd.d'];
+
+/**
+ * Why Dawn would find no Vulkan driver on this Linux host, or null when one may be there. Checked
+ * before Dawn loads: when it finds none, the Vulkan loader and Dawn print warnings on stderr from
+ * native code (one pointing into Dawn's own CI paths) that a process cannot catch, so the common
+ * causes are named here instead, in the NoWebGpuError.
+ */
+async function missingVulkanDriver(env: Record<string, string | undefined>): Promise<string | null> {
+  const fsName = 'node:fs';
+  const fs = (await import(/* @vite-ignore */ fsName)) as typeof import('node:fs');
+  for (const name of ['VK_DRIVER_FILES', 'VK_ICD_FILENAMES']) {
+    const list = env[name];
+    if (!list) continue;
+    const missing = list.split(':').filter((p) => p && !fs.existsSync(p));
+    if (missing.length) return `${name} names ${missing.join(', ')}, which ${missing.length === 1 ? 'does' : 'do'} not exist.`;
+    return null;
+  }
+  const dirs = [...VULKAN_ICD_DIRS, ...(env.XDG_DATA_DIRS ?? '').split(':').filter(Boolean).map((d) => `${d}/vulkan/icd.d`)];
+  if (env.HOME) dirs.push(`${env.HOME}/.local/share/vulkan/icd.d`);
+  const found = dirs.some((d) => {
+    try {
+      return fs.readdirSync(d).some((f) => f.endsWith('.json'));
+    } catch {
+      return false;
+    }
+  });
+  return found ? null : `no Vulkan driver is installed (no driver manifest in ${VULKAN_ICD_DIRS.join(', ')}).`;
+}
+
+/**
  * Finds the WebGPU entry point of this host. Under Node the npm package `webgpu` (Dawn) is loaded
  * by a dynamic import whose specifier is hidden from bundlers, so browser bundles never include it.
  */
@@ -56,6 +111,12 @@ export async function getGpuEntry(options: { experimental?: boolean; dawnFlags?:
     ];
     const key = flags.join(' ');
     if (dawnCache?.key === key) return { gpu: dawnCache.gpu, runtime };
+    quietVulkanWindowSystem();
+    const env = host.process?.env;
+    if (env && host.process?.platform === 'linux') {
+      const why = await missingVulkanDriver(env);
+      if (why) throw new NoWebGpuError(`Dawn cannot find a GPU adapter: ${why} ${noAdapterAdvice('node-dawn').replace(/^Dawn found no GPU adapter\. /, '')}`);
+    }
     let dawn: DawnModule;
     try {
       const specifier = 'webgpu';
@@ -74,6 +135,7 @@ export async function getGpuEntry(options: { experimental?: boolean; dawnFlags?:
     dawnCache = { key, gpu };
     return { gpu, runtime };
   }
+  if (runtime === 'deno') quietVulkanWindowSystem();
   const gpu = host.navigator?.gpu;
   if (!gpu) {
     throw new NoWebGpuError(

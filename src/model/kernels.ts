@@ -12,7 +12,7 @@ import type { ModelConfig } from './config.ts';
 import type { ModelWeights } from './weights.ts';
 import type { Pattern, PatternType } from '../attention/types.ts';
 import { prepareAttention } from '../attention/attention.ts';
-import { MatmulKernel, type MatmulVariant } from '../kernels/matmul.ts';
+import { MatmulKernel, SMALL_TILE, type MatmulVariant } from '../kernels/matmul.ts';
 import { AddRmsNormKernel, RmsNormKernel, type NormWeightDType } from '../kernels/rms_norm.ts';
 import { DenseAttentionKernel, type AttentionCompute } from '../attention/dense.ts';
 import { StreamAttentionKernel } from '../attention/stream.ts';
@@ -67,6 +67,20 @@ export interface KernelSpec {
 /** Kernels compiled so far and how many there are. */
 export type CompileProgress = (done: number, total: number) => void;
 
+/**
+ * On software adapters (SwiftShader, lavapipe) compiling is most of a small model's load: SwiftShader
+ * JIT-compiles each pipeline on the CPU (needle-reader: 21 pipelines, 34 s one after another, 17.7 s
+ * on 2 cores; scratch measurements in the ux branch's report). What the CPU runs gains nothing from
+ * the variants that exist for big GPUs, so there the model compiles fewer and smaller ones:
+ *  - matmul: the 64x64 tile alone (the 128x128 tile is for filling a GPU's many SMs at M >= 1536;
+ *    its two flavours took 5.9 s + 3.0 s to compile against 2.3 s + 2.0 s for the small tile);
+ *  - dense attention: query blocks of 32 (bq 64 took 11.4 s to compile, bq 32 2.9 s; prefill
+ *    attention time on the 512-token document the same within the noise of a shared machine), and no
+ *    key split (flash-decoding splits keys to occupy a GPU's SMs during decode; another 9.6 s).
+ */
+const SOFTWARE_MATMUL_TILE = SMALL_TILE;
+const SOFTWARE_DENSE = { tiles: { bq: 32, bk: 16 }, splitKeys: false } as const;
+
 export function weightDType(d: DType): NormWeightDType {
   if (d !== 'f32' && d !== 'f16' && d !== 'bf16') throw new UnsupportedError(`weights of dtype ${d} are not supported`);
   return d;
@@ -87,6 +101,7 @@ export function prepareSparse(gpu: Gpu, headDim: number, compute: AttentionCompu
 
 export async function compileModelKernels(gpu: Gpu, spec: KernelSpec, onProgress?: CompileProgress): Promise<ModelKernels> {
   const { config: c, weights: w, kvDType, matmulVariant: variant, attentionCompute: attnCompute } = spec;
+  const software = gpu.caps.software;
   let total = 0;
   let done = 0;
   // Every compile is registered before the first can finish, so `total` is final when reported.
@@ -119,7 +134,9 @@ export async function compileModelKernels(gpu: Gpu, spec: KernelSpec, onProgress
   const decodeVariant: MatmulVariant = variant === 'sgmatrix' || variant === 'f16' ? 'auto' : variant;
   for (const d of new Set([...plainTypes, ...biasTypes])) {
     const set: MatmulSet = (matmul[d] = {});
-    const make = (bias: boolean, v: MatmulVariant): Promise<MatmulKernel> => track(MatmulKernel.create(gpu, { weightDType: d, bias, variant: v }));
+    // Software adapters: the small f32 tile alone (see SOFTWARE_MATMUL_TILE).
+    const tile = software ? SOFTWARE_MATMUL_TILE : undefined;
+    const make = (bias: boolean, v: MatmulVariant): Promise<MatmulKernel> => track(MatmulKernel.create(gpu, { weightDType: d, bias, variant: v, tile: v === 'auto' || v === 'f32' ? tile : undefined }));
     for (const bias of [false, true]) {
       if (!(bias ? biasTypes : plainTypes).has(d)) continue;
       jobs.push(
@@ -141,7 +158,7 @@ export async function compileModelKernels(gpu: Gpu, spec: KernelSpec, onProgress
     track(RopeKernel.create(gpu, { headDim: D, rotate: false, outDType: kvDType })),
     track(SiluMulKernel.create(gpu)),
     track(HeadsToTokensKernel.create(gpu)),
-    track(DenseAttentionKernel.create(gpu, { headDim: D, kvDType })),
+    track(DenseAttentionKernel.create(gpu, { headDim: D, kvDType, ...(software ? SOFTWARE_DENSE : {}) })),
     attnCompute === 'sgmatrix' ? track(DenseAttentionKernel.create(gpu, { headDim: D, kvDType, compute: 'sgmatrix', splitKeys: false })) : undefined,
     windowed ? track(StreamAttentionKernel.create(gpu, { headDim: D, kvDType, compute: attnCompute })) : undefined,
     windowed && attnCompute !== 'f32' ? track(StreamAttentionKernel.create(gpu, { headDim: D, kvDType })) : undefined,

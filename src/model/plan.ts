@@ -16,7 +16,7 @@
  */
 import { SparsePrefillError } from '../gpu/errors.ts';
 import { byteSizeOf, type DType } from '../tensor.ts';
-import { formatBytes } from '../util/format.ts';
+import { formatBytes } from '../util/numbers.ts';
 import { splitScratchShapes } from '../attention/dense.ts';
 import type { ModelConfig } from './config.ts';
 

@@ -3,7 +3,7 @@
  * went (when the device has timestamp queries), and peak GPU memory. Built by the executor; printed by
  * the CLI with formatReport().
  */
-import { formatBytes } from '../util/format.ts';
+import { formatBytes, formatCount, formatMs, formatPercent, formatRate, plural } from '../util/numbers.ts';
 
 /** Kinds of GPU work the report breaks time into (from each dispatch's label). */
 export type TimeCategory = 'attention' | 'estimation' | 'matmul' | 'other';
@@ -58,6 +58,8 @@ export interface RunReport {
    * all decode steps and per step. The rest of prefill and decode time is GPU work and waiting.
    */
   hostMs?: { prefillEncode: number; perChunkPass: number; decodeEncode: number; perDecodeStep: number };
+  /** How long opening the model took (openModel's answers carry it). */
+  load?: { readMs: number; uploadMs: number; compileMs: number; totalMs: number };
 }
 
 /** Which category a dispatch label falls into. */
@@ -87,19 +89,30 @@ export class GpuTimes {
 }
 
 export function formatReport(r: RunReport): string {
+  const attention = r.attentionMode === 'sparse' ? 'sparse attention' : 'dense attention';
   const lines = [
-    `prompt ${r.promptTokens} tokens (chunk ${r.chunkSize}, ${r.attentionMode} attention, ${r.attentionCompute}): prefill ${r.prefillMs.toFixed(0)} ms, ${r.prefillTokensPerSecond.toFixed(1)} tok/s`,
-    `time to first token ${r.timeToFirstTokenMs.toFixed(0)} ms; decode ${r.generatedTokens} tokens in ${r.decodeMs.toFixed(0)} ms, ${r.decodeTokensPerSecond.toFixed(2)} tok/s`,
+    `prompt ${plural(r.promptTokens, 'token')} (chunks of ${formatCount(r.chunkSize)}, ${attention}, ${r.attentionCompute}): prefill ${formatMs(r.prefillMs)}, ${formatRate(r.prefillTokensPerSecond, 'tok/s')}`,
+    `time to first token ${formatMs(r.timeToFirstTokenMs)}; ${decodeLine(r)}`,
   ];
   if (r.gpuShare && r.gpuMs) {
     const s = r.gpuShare;
-    const pct = (v: number): string => `${(v * 100).toFixed(1)}%`;
-    lines.push(`GPU time: attention ${pct(s.attention)}, index estimation ${pct(s.estimation)}, matmuls ${pct(s.matmul)}, other ${pct(s.other)}`);
+    const ms = r.gpuMs;
+    const part = (name: string, k: TimeCategory): string => `${name} ${formatMs(ms[k])} (${formatPercent(s[k])})`;
+    lines.push(`GPU time (timestamp queries): ${part('attention', 'attention')}, ${part('index estimation', 'estimation')}, ${part('matmuls', 'matmul')}, ${part('other', 'other')}`);
   }
   if (r.attentionMode === 'sparse' && r.density && r.meanDensity !== undefined) {
     const perLayer = r.density.map((l) => `${((l.reduce((a, b) => a + b, 0) / l.length) * 100).toFixed(0)}%`);
-    lines.push(`sparse attention computed ${(r.meanDensity * 100).toFixed(1)}% of the causal query-key pairs (per layer: ${perLayer.join(' ')})`);
+    lines.push(`sparse attention computed ${formatPercent(r.meanDensity)} of the causal query-key pairs (per layer: ${perLayer.join(' ')})`);
   }
   lines.push(`peak GPU memory ${formatBytes(r.peakGpuBytes)} (weights ${formatBytes(r.weightBytes)}, activations + KV cache ${formatBytes(r.peakActivationBytes)}; planned ${formatBytes(r.plannedBytes)})`);
+  if (r.hostMs) lines.push(`host encode time: ${formatMs(r.hostMs.perChunkPass)} per prefill chunk pass, ${formatMs(r.hostMs.perDecodeStep)} per decode step`);
+  if (r.load) lines.push(`model load ${formatMs(r.load.totalMs)}: read ${formatMs(r.load.readMs)}, upload ${formatMs(r.load.uploadMs)}, compile ${formatMs(r.load.compileMs)}`);
   return lines.join('\n');
+}
+
+/** "decode 20 tokens in 310 ms, 61.3 tok/s"; the first token comes from the prefill's logits, so one token has no decode rate. */
+function decodeLine(r: RunReport): string {
+  if (r.generatedTokens === 0) return 'no tokens generated';
+  if (r.generatedTokens === 1) return 'generated 1 token (from the prefill logits, no decode step)';
+  return `decode ${plural(r.generatedTokens, 'token')} in ${formatMs(r.decodeMs)}, ${formatRate(r.decodeTokensPerSecond, 'tok/s')}`;
 }

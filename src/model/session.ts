@@ -44,6 +44,22 @@ export interface OpenModelOptions {
   onCompileProgress?: (done: number, total: number) => void;
   /** Refuse weights that hold NaN or Inf (LoadWeightsOptions.checkFinite). Default true. */
   checkFiniteWeights?: boolean;
+  /**
+   * The source's tokenizer, already loaded (e.g. to check a prompt's length before the weights
+   * load, as the CLI does); loaded from the source when absent.
+   */
+  tokenizer?: ModelTokenizer;
+}
+
+/** Where openModel's time went, in milliseconds. */
+export interface LoadTimes {
+  /** config.json, the safetensors headers, the tokenizer and generation_config.json. */
+  readMs: number;
+  /** Weights streamed to the GPU (reads overlap the uploads) and the NaN/Inf check. */
+  uploadMs: number;
+  /** Kernel compilation (LlamaRunner.create). */
+  compileMs: number;
+  totalMs: number;
 }
 
 export interface AnswerOptions {
@@ -88,6 +104,8 @@ export function resolveAttentionConfig(ac: AttentionConfigInput, config: ModelCo
 
 export interface OpenModel {
   config: ModelConfig;
+  /** How long opening took (also on each answer's report as `load`). */
+  loadTimes: LoadTimes;
   tokenizer: ModelTokenizer;
   runner: LlamaRunner;
   weights: ModelWeights;
@@ -107,19 +125,36 @@ function isPatternTable(v: unknown): v is Pattern[][] {
   return Array.isArray(v) && v.every((l) => Array.isArray(l) && l.every((p) => typeof p === 'object' && p !== null && 'type' in p));
 }
 
+/**
+ * The prompt answer() sends for a document and a question: the tokenizer's chat template when it has
+ * one and `chat` is not false (one user message: document, a blank line, the question), else the
+ * plain text "document\n\nquestion\n". An empty document or question is refused.
+ */
+export function buildPrompt(tokenizer: ModelTokenizer, document: string, question: string, chat = true): Uint32Array {
+  if (typeof document !== 'string' || typeof question !== 'string') throw new BadInputError('document and question must be strings');
+  if (!document.trim()) throw new BadInputError('the document is empty (nothing but whitespace): pass the text to read');
+  if (!question.trim()) throw new BadInputError('the question is empty (nothing but whitespace): pass what to ask about the document');
+  const content = `${document}\n\n${question}`;
+  const ids = chat && tokenizer.hasChatTemplate ? tokenizer.encodeChat([{ role: 'user', content }]) : tokenizer.encode(`${content}\n`);
+  return Uint32Array.from(ids);
+}
+
 export async function openModel(gpu: Gpu, source: ModelSource, options: OpenModelOptions = {}): Promise<OpenModel> {
+  const t0 = performance.now();
   const config = parseModelConfig(await readJson(source, 'config.json'));
   // The tensors must agree with the config before anything is built from its numbers.
   const checkpoint = await Checkpoint.open(source);
   checkCheckpoint(checkpoint, config);
-  const tokenizer = await loadTokenizer(source);
+  const tokenizer = options.tokenizer ?? (await loadTokenizer(source));
   // Instruct models list their end-of-turn ids (e.g. Llama 3's <|eot_id|>) in generation_config.json.
   const generation = await loadGenerationConfig(source, config.vocabSize);
   const stopDefault = [...new Set([...config.eosTokenIds, ...tokenizer.eosTokenIds, ...(generation?.eosTokenIds ?? [])])];
   // Without a config every head gets MInference's default, Vertical-Slash (1000, 6096); prompts
   // shorter than denseBelow still run dense. 'dense' turns sparse attention off.
   const patterns = resolveAttentionConfig(options.attentionConfig ?? 'default', config);
+  const t1 = performance.now();
   const weights = await loadWeights(gpu, checkpoint, config, { onProgress: options.onLoadProgress, checkFinite: options.checkFiniteWeights });
+  const t2 = performance.now();
   let runner: LlamaRunner;
   try {
     runner = await LlamaRunner.create(gpu, {
@@ -139,16 +174,14 @@ export async function openModel(gpu: Gpu, source: ModelSource, options: OpenMode
     weights.destroy();
     throw e;
   }
+  const t3 = performance.now();
+  const loadTimes: LoadTimes = { readMs: t1 - t0, uploadMs: t2 - t1, compileMs: t3 - t2, totalMs: t3 - t0 };
 
-  const prompt = (document: string, question: string, chat = true): Uint32Array => {
-    if (typeof document !== 'string' || typeof question !== 'string') throw new BadInputError('document and question must be strings');
-    const content = `${document}\n\n${question}`;
-    const ids = chat && tokenizer.hasChatTemplate ? tokenizer.encodeChat([{ role: 'user', content }]) : tokenizer.encode(`${content}\n`);
-    return Uint32Array.from(ids);
-  };
+  const prompt = (document: string, question: string, chat = true): Uint32Array => buildPrompt(tokenizer, document, question, chat);
 
   return {
     config,
+    loadTimes,
     tokenizer,
     runner,
     weights,
@@ -185,7 +218,7 @@ export async function openModel(gpu: Gpu, source: ModelSource, options: OpenMode
         tokens: r.tokens,
         promptTokens: ids.length,
         stop: r.stop,
-        report: r.report,
+        report: { ...r.report, load: loadTimes },
       };
     },
     setAttention(ac, denseBelow) {

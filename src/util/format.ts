@@ -83,17 +83,3 @@ function format(v: unknown, depth: number, budget: number): string {
   if (shown < total) parts.push(isArray ? `... ${total - shown} more` : '...');
   return isArray ? `[${parts.join(', ')}]` : `{${parts.join(', ')}}`;
 }
-
-/** Bytes for people: "512 B", "3.25 KiB", "32.7 MiB", "1.50 GiB" ("–" for a non-number). */
-export function formatBytes(n: number): string {
-  if (!Number.isFinite(n)) return '–';
-  if (n < 1024) return `${Math.round(n)} B`;
-  const units = ['KiB', 'MiB', 'GiB', 'TiB'];
-  let v = n / 1024;
-  let u = 0;
-  while (v >= 1024 && u < units.length - 1) {
-    v /= 1024;
-    u++;
-  }
-  return `${v.toFixed(v < 10 ? 2 : 1)} ${units[u]}`;
-}
