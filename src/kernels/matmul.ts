@@ -56,6 +56,12 @@ export interface MatmulOptions {
   /** Tuning overrides (benchmarks). Defaults are the measured best; see bench/suites/matmul.ts. */
   tile?: Partial<TileConfig>;
   sgTile?: Partial<SgTileConfig>;
+  /**
+   * Compile only the vector-load flavour: every K this kernel will see takes vector loads
+   * (canVectorize). One pipeline fewer per path, which matters where compiling is slow (software
+   * adapters: about 2 s of a small model's load); a K that does not vectorize is then refused.
+   */
+  vectorOnly?: boolean;
 }
 
 /**
@@ -235,7 +241,8 @@ export function compileSgmatrix(gpu: Gpu, desc: ProgramDesc, reflectDefines: Rec
 }
 
 interface PathPrograms {
-  scalar: Program;
+  /** Element loads (absent with vectorOnly). */
+  scalar?: Program;
   vec: Program;
 }
 
@@ -278,15 +285,14 @@ export class MatmulKernel {
     }
 
     const base = { WDT: WDT[weightDType], HAS_BIAS: bias };
-    const compilePair = async (defines: Record<string, number | boolean>, overrides: Record<string, number>): Promise<PathPrograms> => {
-      const desc = (vec: number): ProgramDesc => ({ shader: 'matmul.wgsl', defines: { ...base, ...defines, VEC: vec }, overrides });
-      const [scalar, vec] = await Promise.all([gpu.compile(desc(0)), gpu.compile(desc(1))]);
+    const vectorOnly = options.vectorOnly === true;
+    const pair = async (compile: (vec: boolean) => Promise<Program>): Promise<PathPrograms> => {
+      const [scalar, vec] = await Promise.all([vectorOnly ? undefined : compile(false), compile(true)]);
       return { scalar, vec };
     };
-    const tiled = async (t: TileConfig, code: number): Promise<PathPrograms> => {
-      const [scalar, vec] = await Promise.all([gpu.compile(tiledProgramDesc(weightDType, bias, t, code === 1, false)), gpu.compile(tiledProgramDesc(weightDType, bias, t, code === 1, true))]);
-      return { scalar, vec };
-    };
+    const compilePair = (defines: Record<string, number | boolean>, overrides: Record<string, number>): Promise<PathPrograms> =>
+      pair((vec) => gpu.compile({ shader: 'matmul.wgsl', defines: { ...base, ...defines, VEC: vec ? 1 : 0 }, overrides }));
+    const tiled = (t: TileConfig, code: number): Promise<PathPrograms> => pair((vec) => gpu.compile(tiledProgramDesc(weightDType, bias, t, code === 1, vec)));
 
     const programs: Partial<Record<MatmulPath | 'f32-small', PathPrograms>> = {};
     let sgChosen = sgTile;
@@ -310,8 +316,7 @@ export class MatmulKernel {
               try {
                 const desc = (vec: number): ProgramDesc => ({ shader: 'matmul.wgsl', defines: { ...base, VARIANT: 2, ...sgDefines(t), VEC: vec }, overrides: { WG_X: t.SG_M * t.SG_N * SG_SIZE } });
                 const reflectAs = (vec: number): Record<string, number | boolean> => ({ ...base, VARIANT: 0, ...tileDefines(SMALL_TILE), VEC: vec });
-                const [scalar, vecP] = await Promise.all([compileSgmatrix(gpu, desc(0), reflectAs(0)), compileSgmatrix(gpu, desc(1), reflectAs(1))]);
-                programs.sgmatrix = { scalar, vec: vecP };
+                programs.sgmatrix = await pair((vec) => compileSgmatrix(gpu, desc(vec ? 1 : 0), reflectAs(vec ? 1 : 0)));
                 sgChosen = t;
                 return;
               } catch (e) {
@@ -387,6 +392,8 @@ export class MatmulKernel {
     }
     if (!programs) throw new UnsupportedError(`matmul: path '${path}' was not compiled for this kernel (variant '${this.options.variant}')`);
     this.lastPath = path;
-    batch.dispatch({ program: vec ? programs.vec : programs.scalar, bindings, params, workgroups, label: `matmul-${path}` });
+    const program = vec ? programs.vec : programs.scalar;
+    if (!program) throw new UnsupportedError(`matmul: K=${K} needs element loads, but the kernel was created with vectorOnly`);
+    batch.dispatch({ program, bindings, params, workgroups, label: `matmul-${path}` });
   }
 }

@@ -12,7 +12,7 @@ import type { ModelConfig } from './config.ts';
 import type { ModelWeights } from './weights.ts';
 import type { Pattern, PatternType } from '../attention/types.ts';
 import { prepareAttention } from '../attention/attention.ts';
-import { MatmulKernel, SMALL_TILE, type MatmulVariant } from '../kernels/matmul.ts';
+import { canVectorize, MatmulKernel, SMALL_TILE, type MatmulVariant } from '../kernels/matmul.ts';
 import { AddRmsNormKernel, RmsNormKernel, type NormWeightDType } from '../kernels/rms_norm.ts';
 import { DenseAttentionKernel, type AttentionCompute } from '../attention/dense.ts';
 import { StreamAttentionKernel } from '../attention/stream.ts';
@@ -115,11 +115,19 @@ export async function compileModelKernels(gpu: Gpu, spec: KernelSpec, onProgress
   const normTypes = new Set<NormWeightDType>([weightDType(w.finalNorm.dtype)]);
   const plainTypes = new Set<NormWeightDType>([weightDType(w.lmHead.dtype)]);
   const biasTypes = new Set<NormWeightDType>();
+  // Whether every matmul of a weight dtype takes vector loads (then its element-load flavour is not compiled).
+  const allVector = new Map<NormWeightDType, boolean>();
+  const note = (t: Tensor): void => {
+    const d = weightDType(t.dtype);
+    allVector.set(d, (allVector.get(d) ?? true) && canVectorize(d, t.shape[t.shape.length - 1]!));
+  };
+  note(w.lmHead);
   for (const L of w.layers) {
     normTypes.add(weightDType(L.inputNorm.dtype));
     normTypes.add(weightDType(L.postNorm.dtype));
     for (const t of [L.q, L.k, L.v]) (c.attentionBias ? biasTypes : plainTypes).add(weightDType(t.dtype));
     for (const t of [L.o, L.gate, L.up, L.down]) plainTypes.add(weightDType(t.dtype));
+    for (const t of [L.q, L.k, L.v, L.o, L.gate, L.up, L.down]) note(t);
   }
   const norm: ModelKernels['norm'] = {};
   const addNorm: ModelKernels['addNorm'] = {};
@@ -136,7 +144,9 @@ export async function compileModelKernels(gpu: Gpu, spec: KernelSpec, onProgress
     const set: MatmulSet = (matmul[d] = {});
     // Software adapters: the small f32 tile alone (see SOFTWARE_MATMUL_TILE).
     const tile = software ? SOFTWARE_MATMUL_TILE : undefined;
-    const make = (bias: boolean, v: MatmulVariant): Promise<MatmulKernel> => track(MatmulKernel.create(gpu, { weightDType: d, bias, variant: v, tile: v === 'auto' || v === 'f32' ? tile : undefined }));
+    const vectorOnly = allVector.get(d) === true;
+    const make = (bias: boolean, v: MatmulVariant): Promise<MatmulKernel> =>
+      track(MatmulKernel.create(gpu, { weightDType: d, bias, variant: v, tile: v === 'auto' || v === 'f32' ? tile : undefined, vectorOnly }));
     for (const bias of [false, true]) {
       if (!(bias ? biasTypes : plainTypes).has(d)) continue;
       jobs.push(
