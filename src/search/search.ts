@@ -242,7 +242,7 @@ function checkResume(resume: readonly LayerSearch[], c: ModelConfig): LayerSearc
 }
 
 /** The calibration prompt's token ids: the input's first `length` tokens. */
-export function calibrationIds(model: SearchModel, input: string | Uint32Array, length: number | undefined): Uint32Array {
+export function calibrationIds(model: Pick<SearchModel, 'tokenizer'>, input: string | Uint32Array, length: number | undefined): Uint32Array {
   if (length !== undefined && (!Number.isSafeInteger(length) || length < 1)) throw new BadInputError(`search: length must be a positive integer, got ${String(length)}`);
   if (input instanceof Uint32Array) {
     if (length !== undefined && input.length < length) throw new BadInputError(`search: the calibration prompt has ${input.length} tokens, fewer than the ${length} asked`);
@@ -262,7 +262,7 @@ export function calibrationIds(model: SearchModel, input: string | Uint32Array, 
 }
 
 /** The searched patterns as a table and as MInference's JSON (4th number: the head's recall). */
-function configOf(layers: readonly LayerSearch[]): { patterns: Pattern[][]; config: PatternConfigJson; json: string } {
+export function configFromLayers(layers: readonly LayerSearch[]): { patterns: Pattern[][]; config: PatternConfigJson; json: string } {
   const patterns = layers.map((l) => l.heads.map((h) => h.pattern));
   const config = patternConfigFromTable(
     patterns,
@@ -334,7 +334,7 @@ export async function searchPatterns(gpu: Gpu, model: SearchModel, input: string
       runner.setAttention(saved.patterns, saved.denseBelow);
     }
   }
-  const out = configOf(layers);
+  const out = configFromLayers(layers);
   const meanRecall = layers.reduce((a, l) => a + l.heads.reduce((b, h) => b + h.recall, 0), 0) / (L * c.numHeads);
   return {
     promptTokens: ids.length,
