@@ -7,7 +7,8 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { testGpu } from './harness/gpu.ts';
 import { memorySource } from './harness/loader_model.ts';
-import { PLANTED, plantedModelFiles, plantedPrompt } from './harness/planted_model.ts';
+import { PLANTED, plantedModelFiles, plantedPrompt, SLASH_OFFSET } from './harness/planted_model.ts';
+import { attentionPicture } from '../src/search/picture.ts';
 import type { Gpu } from '../src/gpu/gpu.ts';
 import { parseModelConfig, type ModelConfig } from '../src/model/config.ts';
 import { Checkpoint } from '../src/model/safetensors.ts';
@@ -146,6 +147,34 @@ describe('searchPatterns on planted heads (SwiftShader)', () => {
     expect(none.json).toBe(full.json);
     await expect(searchPatterns(gpu, { config, runner }, ids, { ...SEARCH, resume: [full.layers[1]!] })).rejects.toThrow(/resume entry 0 is layer 1/);
   }, 600_000);
+
+  it('pictures a head: the dense attention of the last query block beside the keys its pattern keeps', async () => {
+    const vertical = full.layers[0]!.heads[1]!.pattern;
+    const pic = await attentionPicture(gpu, { config, runner }, ids, { layer: 0, head: 1, pattern: vertical, bins: 256 });
+    expect([pic.rowStart, pic.rows, pic.bins, pic.binKeys]).toEqual([960, 64, 256, 4]);
+    for (let r = 0; r < pic.rows; r++) {
+      const row = pic.dense.subarray(r * pic.bins, (r + 1) * pic.bins);
+      expect(row.reduce((a, b) => a + b, 0)).toBeCloseTo(1, 5);
+      for (let b = 0; b < pic.bins; b++) expect(pic.keptMass[r * pic.bins + b]!).toBeLessThanOrEqual(row[b]! + 1e-7);
+    }
+    // The marker head: the last row's mass sits in the markers' bins, and the searched pattern keeps it.
+    const last = pic.dense.subarray((pic.rows - 1) * pic.bins);
+    const markerBins = new Set([5, 150, 290, 420, 560, 700, 830, 960].map((j) => Math.floor(j / pic.binKeys)));
+    expect([...markerBins].reduce((a, b) => a + last[b]!, 0)).toBeGreaterThan(0.99);
+    expect(pic.recall).toBeGreaterThan(0.99);
+    expect(pic.columns.length + pic.ranges.length).toBeGreaterThan(0);
+    // A-shape on the same head keeps the sink and the window only.
+    const a = await attentionPicture(gpu, { config, runner }, ids, { layer: 0, head: 1, pattern: { type: 'stream_llm', nInit: 32, nLocal: 224 } });
+    expect(a.ranges).toEqual([[0, 32], [737, 1024]]);
+    expect(a.recall).toBeLessThan(0.7);
+    expect(a.keptKeys[(a.rows - 1) * a.bins + 100]).toBe(0);
+    expect(a.keptKeys[(a.rows - 1) * a.bins + 255]).toBe(1);
+    // The slash head: the last row's peak is SLASH_OFFSET keys back.
+    const s = await attentionPicture(gpu, { config, runner }, ids, { layer: 1, head: 2, pattern: full.layers[1]!.heads[2]!.pattern });
+    const row = s.dense.subarray((s.rows - 1) * s.bins);
+    expect(row.indexOf(Math.max(...row))).toBe(Math.floor((1023 - SLASH_OFFSET) / s.binKeys));
+    expect(runner.attentionConfig).toBeUndefined();
+  }, 300_000);
 
   it('leaves the runner as it was and refuses short or tokenizer-less input', async () => {
     expect(runner.attentionConfig).toBeUndefined();

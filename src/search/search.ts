@@ -25,22 +25,16 @@
 import type { Gpu } from '../gpu/gpu.ts';
 import { BadInputError } from '../gpu/errors.ts';
 import type { ModelConfig } from '../model/config.ts';
-import type { ModelTokenizer } from '../model/tokenizer.ts';
-import { AbortedError, type LlamaRunner, type LayerTensors } from '../model/executor.ts';
 import type { Pattern, PatternType } from '../attention/types.ts';
 import { validatePattern } from '../attention/attention.ts';
 import { formatPatternConfig, patternConfigFromTable, type PatternConfigJson } from '../attention/config.ts';
 import { GroupScorer, type CandidateScore, type ScoringPlan } from './score.ts';
 import { aShapeDensity, blockSparseTopKFor, nominalCandidates, PAPER_SPACE, validateSpace, type SearchSpace } from './space.ts';
 
-export type { CandidateScore } from './score.ts';
+import { visitLayers, type SearchModel } from './layers.ts';
 
-/** What the search needs of an opened model (OpenModel has it); a tokenizer only for text input. */
-export interface SearchModel {
-  config: ModelConfig;
-  runner: LlamaRunner;
-  tokenizer?: Pick<ModelTokenizer, 'encode'>;
-}
+export type { CandidateScore } from './score.ts';
+export type { SearchModel } from './layers.ts';
 
 export interface SearchOptions {
   /** Calibration prompt length in tokens: the input's first `length` tokens. Default 32768 (token-id input: all of it). */
@@ -285,53 +279,29 @@ export async function searchPatterns(gpu: Gpu, model: SearchModel, input: string
     options.onProgress?.({ layer, numLayers: L, phase, stage, fraction: Math.min(1, (layer - first + within) / Math.max(1, L - first)), elapsedMs: performance.now() - t0 });
   };
   if (first < L) {
-    const runner = model.runner;
-    const saved = { patterns: runner.attentionConfig, denseBelow: runner.denseBelow };
-    const stop = new AbortController();
-    const forward = (): void => stop.abort();
-    options.signal?.addEventListener('abort', forward);
-    if (options.signal?.aborted) throw new AbortedError('search');
-    let scorer: GroupScorer | undefined;
-    runner.setAttention(undefined);
+    const scorer = await GroupScorer.create(gpu, c.headDim, model.runner.attentionCompute);
     try {
-      scorer = await GroupScorer.create(gpu, c.headDim, runner.attentionCompute);
-      const score = scorer;
-      let announced = first - 1;
-      const onLayer = async (lt: LayerTensors): Promise<void> => {
-        if (lt.layer < first) return;
-        const t1 = performance.now();
-        const scores: CandidateScore[][] = [];
-        for (let gi = 0; gi < lt.groups.length; gi++) {
-          const g = lt.groups[gi]!;
-          const got = await score.score(lt.q[gi]!, lt.k[gi]!, lt.v[gi]!, plan, (stage, i, n) => progress(lt.layer, 'score', (gi + i / n) / lt.groups.length, stage));
-          got.forEach((s, h) => (scores[g.headStart + h] = s));
-        }
-        const result = layerResult(lt.layer, scores, o, performance.now() - t1);
-        layers.push(result);
-        await options.onLayer?.(result);
-        // The rest of the forward pass is not needed: stop the prefill.
-        if (lt.layer === L - 1) stop.abort();
-      };
-      try {
-        await runner.prefill(ids, {
-          signal: stop.signal,
-          allowLongPrompt: options.allowLongPrompt,
-          onLayer,
-          onProgress: (p) => {
-            if (p.layer >= first && p.layer < L && p.layer > announced) {
-              announced = p.layer;
-              progress(p.layer, 'prefill', 0);
-            }
-          },
-        });
-      } catch (e) {
-        const finished = layers.length === L && !options.signal?.aborted;
-        if (!(e instanceof AbortedError) || !finished) throw e;
-      }
+      await visitLayers(
+        model,
+        ids,
+        first,
+        L - 1,
+        async (lt) => {
+          const t1 = performance.now();
+          const scores: CandidateScore[][] = [];
+          for (let gi = 0; gi < lt.groups.length; gi++) {
+            const g = lt.groups[gi]!;
+            const got = await scorer.score(lt.q[gi]!, lt.k[gi]!, lt.v[gi]!, plan, (stage, i, n) => progress(lt.layer, 'score', (gi + i / n) / lt.groups.length, stage));
+            got.forEach((s, h) => (scores[g.headStart + h] = s));
+          }
+          const result = layerResult(lt.layer, scores, o, performance.now() - t1);
+          layers.push(result);
+          await options.onLayer?.(result);
+        },
+        { signal: options.signal, allowLongPrompt: options.allowLongPrompt, onPrefill: (l) => progress(l, 'prefill', 0) },
+      );
     } finally {
-      options.signal?.removeEventListener('abort', forward);
-      scorer?.destroy();
-      runner.setAttention(saved.patterns, saved.denseBelow);
+      scorer.destroy();
     }
   }
   const out = configFromLayers(layers);
