@@ -16,7 +16,7 @@ import { readJson } from '../src/model/source.ts';
 import { loadWeights, type ModelWeights } from '../src/model/weights.ts';
 import { LlamaRunner } from '../src/model/executor.ts';
 import { loadPatternConfig } from '../src/attention/config.ts';
-import { chooseCandidate, resolveSearchOptions, sampleRows, scoringPlan, searchPatterns, type SearchProgress, type SearchResult } from '../src/search/search.ts';
+import { chooseCandidate, evaluatePatterns, resolveSearchOptions, sampleRows, scoringPlan, searchPatterns, type SearchProgress, type SearchResult } from '../src/search/search.ts';
 import { aShapeDensity, blockSparseDensity, blockSparseTopKFor, PAPER_SPACE, scaleSpace, type SearchSpace } from '../src/search/space.ts';
 import type { CandidateScore } from '../src/search/score.ts';
 import { BadInputError } from '../src/gpu/errors.ts';
@@ -147,6 +147,17 @@ describe('searchPatterns on planted heads (SwiftShader)', () => {
     expect(none.json).toBe(full.json);
     await expect(searchPatterns(gpu, { config, runner }, ids, { ...SEARCH, resume: [full.layers[1]!] })).rejects.toThrow(/resume entry 0 is layer 1/);
   }, 600_000);
+
+  it('evaluatePatterns measures a config as the search measured its choice', async () => {
+    const ev = await evaluatePatterns(gpu, { config, runner }, ids, full.patterns, { rows: SEARCH.rows, scoreFrom: SEARCH.scoreFrom });
+    expect(ev.layers.map((l) => l.heads.map((h) => h.recall))).toEqual(full.layers.map((l) => l.heads.map((h) => h.recall)));
+    expect(ev.layers.map((l) => l.heads.map((h) => h.density))).toEqual(full.layers.map((l) => l.heads.map((h) => h.density)));
+    expect(ev.meanRecall).toBeCloseTo(full.meanRecall, 12);
+    // Dense heads cost everything and lose nothing; a wrong table is refused.
+    const dense = await evaluatePatterns(gpu, { config, runner }, ids.subarray(0, 300), [[...full.patterns[0]!.slice(0, 3), { type: 'dense' }], full.patterns[1]!], { rows: 8 });
+    expect(dense.layers[0]!.heads[3]).toEqual({ pattern: { type: 'dense' }, recall: 1, outputError: 0, density: 1 });
+    await expect(evaluatePatterns(gpu, { config, runner }, ids, [full.patterns[0]!])).rejects.toThrow(/1 layers of patterns/);
+  }, 300_000);
 
   it('pictures a head: the dense attention of the last query block beside the keys its pattern keeps', async () => {
     const vertical = full.layers[0]!.heads[1]!.pattern;

@@ -23,7 +23,8 @@ import { SparseAttentionKernel, releaseIndex } from '../attention/sparse.ts';
 import { BlockSparseEstimator, VerticalSlashEstimator, type VerticalSlashParams } from '../attention/estimate.ts';
 import { indexBytesPerHead } from '../attention/attention.ts';
 import { PatternRecallKernel, uploadRows, type SampledRows } from './pattern_recall.ts';
-import { candidateName, causalEntries, type SearchSpace } from './space.ts';
+import { aShapeDensity, candidateName, causalEntries, type SearchSpace } from './space.ts';
+import { BadInputError } from '../gpu/errors.ts';
 import type { SparseIndex } from '../attention/types.ts';
 
 /** Index bytes per estimation chunk of heads (as the attention API chunks them). */
@@ -60,6 +61,14 @@ export interface CandidateScore {
   density: number;
   /** density <= budget * (1 + costTolerance). */
   withinBudget: boolean;
+}
+
+/** A given pattern's score on one head (evaluate). */
+export interface PatternScore {
+  pattern: Pattern;
+  recall: number;
+  outputError: number;
+  density: number;
 }
 
 /** Per head of the group: every candidate's score, in the space's order. */
@@ -100,14 +109,17 @@ export class GroupScorer {
     this.sparse.destroy();
   }
 
-  /** Scores every candidate on every head of q (head h reads kv head floor(h * Hkv / Hg)). */
-  async score(q: Tensor, k: Tensor, v: Tensor, plan: ScoringPlan, onStage?: StageCallback): Promise<GroupScores> {
+  /**
+   * Allocates the scoring buffers of a head group and encodes what every pattern is compared with:
+   * the sampled rows' statistics and the dense output of every head. `run` gets them; they are
+   * freed when it returns.
+   */
+  private async withReference<T>(q: Tensor, k: Tensor, v: Tensor, rowPositions: readonly number[], run: (io: ScoreIo) => Promise<T>): Promise<T> {
     const gpu = this.gpu;
     const [Hg, T, D] = q.shape as [number, number, number];
     const heads = Array.from({ length: Hg }, (_, h) => h);
-    const R = plan.rows.length;
-    const stages = 2 + plan.space.verticalSlash.length + 1;
-    const rows = uploadRows(gpu, plan.rows, T);
+    const R = rowPositions.length;
+    const rows = uploadRows(gpu, rowPositions, T);
     const own: Tensor[] = [rows.tensor];
     const mk = (shape: number[], label: string): Tensor => {
       const t = gpu.empty(shape, 'f32', label);
@@ -115,18 +127,35 @@ export class GroupScorer {
       return t;
     };
     try {
-      const stats = mk([Hg, R, 2], 'search.stats');
-      const kept = mk([Hg, R], 'search.kept');
-      const err = mk([Hg, R, 2], 'search.err');
-      const denseOut = mk([Hg, T, D], 'search.dense');
-      const out = mk([Hg, T, D], 'search.out');
-      const io: ScoreIo = { q, k, v, rows, stats, kept, err, denseOut, out };
-      onStage?.('dense', 0, stages);
+      const io: ScoreIo = { q, k, v, rows, stats: mk([Hg, R, 2], 'search.stats'), kept: mk([Hg, R], 'search.kept'), err: mk([Hg, R, 2], 'search.err'), denseOut: mk([Hg, T, D], 'search.dense'), out: mk([Hg, T, D], 'search.out') };
       const b = gpu.batch({ label: 'search.dense' });
-      this.recall.encodeStats(b, q, k, rows, heads, stats);
-      this.dense.encode(b, q, k, v, denseOut, heads, { qPos0: 0, kvLen: T });
+      this.recall.encodeStats(b, q, k, rows, heads, io.stats);
+      this.dense.encode(b, q, k, v, io.denseOut, heads, { qPos0: 0, kvLen: T });
       await b.submit();
+      return await run(io);
+    } finally {
+      gpu.release(...own);
+    }
+  }
 
+  /** A-shape on the listed heads: attended and scored (its density is exact). */
+  private async scoreAShape(io: ScoreIo, heads: readonly number[], a: { nInit: number; nLocal: number }): Promise<{ recall: number[]; error: number[]; density: number }> {
+    const T = io.q.shape[1]!;
+    const b = this.gpu.batch({ label: 'search.a_shape' });
+    this.stream.encode(b, io.q, io.k, io.v, io.out, heads, a);
+    this.recall.encodeKept(b, io.q, io.k, io.rows, heads, io.stats, io.kept, a);
+    this.recall.encodeError(b, io.out, io.denseOut, io.rows, heads, io.err);
+    await b.submit();
+    return { ...(await this.readRows(io)), density: aShapeDensity(T, a.nInit, a.nLocal) };
+  }
+
+  /** Scores every candidate on every head of q (head h reads kv head floor(h * Hkv / Hg)). */
+  async score(q: Tensor, k: Tensor, v: Tensor, plan: ScoringPlan, onStage?: StageCallback): Promise<GroupScores> {
+    const Hg = q.shape[0]!;
+    const heads = Array.from({ length: Hg }, (_, h) => h);
+    const stages = 2 + plan.space.verticalSlash.length + 1;
+    onStage?.('dense', 0, stages);
+    return this.withReference(q, k, v, plan.rows, async (io) => {
       const scores: GroupScores = heads.map(() => []);
       const push = (h: number, c: Omit<CandidateScore, 'withinBudget'>): void => {
         scores[h]!.push({ ...c, withinBudget: c.density <= plan.budget * (1 + plan.costTolerance) });
@@ -136,13 +165,8 @@ export class GroupScorer {
       const a = plan.space.aShape;
       const aPattern: Pattern = { type: 'stream_llm', nInit: a.nInit, nLocal: a.nLocal };
       onStage?.(candidateName(aPattern), 1, stages);
-      const ab = gpu.batch({ label: 'search.a_shape' });
-      this.stream.encode(ab, q, k, v, out, heads, a);
-      this.recall.encodeKept(ab, q, k, rows, heads, stats, kept, a);
-      this.recall.encodeError(ab, out, denseOut, rows, heads, err);
-      await ab.submit();
-      const aRow = await this.readRows(io, Hg, R);
-      for (const h of heads) push(h, { name: candidateName(aPattern), scored: aPattern, runs: aPattern, recall: aRow.recall[h]!, outputError: aRow.error[h]!, density: plan.budget });
+      const aGot = await this.scoreAShape(io, heads, a);
+      for (const h of heads) push(h, { name: candidateName(aPattern), scored: aPattern, runs: aPattern, recall: aGot.recall[h]!, outputError: aGot.error[h]!, density: aGot.density });
 
       // Vertical-Slash: equalised per head, then attended and scored.
       for (const [ci, nominal] of plan.space.verticalSlash.entries()) {
@@ -150,7 +174,7 @@ export class GroupScorer {
         onStage?.(name, 2 + ci, stages);
         const sizes = await this.equalize(q, k, nominal, plan);
         const patterns = sizes.map((s): Pattern => ({ type: 'vertical_and_slash', ...s }));
-        const got = await this.attendEstimated(io, patterns, (batch, chunk) => this.vsEst.encode(batch, q, k, chunk, chunk.map((h) => sizes[h]!)));
+        const got = await this.attendEstimated(io, heads, patterns, (batch, chunk) => this.vsEst.encode(batch, q, k, chunk, chunk.map((h) => sizes[h]!)));
         for (const h of heads) push(h, { name, scored: patterns[h]!, runs: patterns[h]!, recall: got.recall[h]!, outputError: got.error[h]!, density: got.density[h]! });
       }
 
@@ -158,16 +182,45 @@ export class GroupScorer {
       const runs: Pattern = { type: 'block_sparse', topK: plan.space.blockSparseTopK };
       const scored: Pattern = { type: 'block_sparse', topK: plan.blockSparseTopK };
       onStage?.(candidateName(runs), stages - 1, stages);
-      const bs = await this.attendEstimated(io, heads.map(() => scored), (batch, chunk) => this.bsEst.encode(batch, q, k, chunk, { topK: plan.blockSparseTopK }));
+      const bs = await this.attendEstimated(io, heads, heads.map(() => scored), (batch, chunk) => this.bsEst.encode(batch, q, k, chunk, { topK: plan.blockSparseTopK }));
       for (const h of heads) push(h, { name: candidateName(runs), scored, runs, recall: bs.recall[h]!, outputError: bs.error[h]!, density: bs.density[h]! });
       return scores;
-    } finally {
-      gpu.release(...own);
-    }
+    });
+  }
+
+  /**
+   * Scores given patterns, one per head of q, on the sampled rows: recall, output error and density
+   * per head (dense heads: 1, 0, 1 without running anything).
+   */
+  async evaluate(q: Tensor, k: Tensor, v: Tensor, rowPositions: readonly number[], patterns: readonly Pattern[]): Promise<PatternScore[]> {
+    const Hg = q.shape[0]!;
+    const out: PatternScore[] = patterns.map((pattern) => ({ pattern, recall: 1, outputError: 0, density: 1 }));
+    if (patterns.length !== Hg) throw new BadInputError(`evaluate: ${patterns.length} patterns for ${Hg} heads`);
+    const groups = new Map<string, number[]>();
+    patterns.forEach((p, h) => {
+      if (p.type === 'dense') return;
+      // Vertical-Slash heads of any sizes share one estimation (per-head sizes); the others group by pattern.
+      const key = p.type === 'vertical_and_slash' ? p.type : candidateName(p);
+      groups.set(key, [...(groups.get(key) ?? []), h]);
+    });
+    if (groups.size === 0) return out;
+    await this.withReference(q, k, v, rowPositions, async (io) => {
+      for (const heads of groups.values()) {
+        const p = patterns[heads[0]!]!;
+        let got: { recall: number[]; error: number[]; density: number | number[] };
+        if (p.type === 'stream_llm') got = await this.scoreAShape(io, heads, p);
+        else if (p.type === 'block_sparse') got = await this.attendEstimated(io, heads, patterns, (batch, chunk) => this.bsEst.encode(batch, q, k, chunk, { topK: p.topK }));
+        else got = await this.attendEstimated(io, heads, patterns, (batch, chunk) => this.vsEst.encode(batch, q, k, chunk, chunk.map((h) => patterns[h] as VerticalSlashParams)));
+        for (const h of heads) out[h] = { pattern: patterns[h]!, recall: got.recall[h]!, outputError: got.error[h]!, density: typeof got.density === 'number' ? got.density : got.density[h]! };
+      }
+    });
+    return out;
   }
 
   /** Per head: mean kept share and relative output error over the sampled rows. */
-  private async readRows(io: ScoreIo, Hg: number, R: number): Promise<{ recall: number[]; error: number[] }> {
+  private async readRows(io: ScoreIo): Promise<{ recall: number[]; error: number[] }> {
+    const Hg = io.q.shape[0]!;
+    const R = io.rows.positions.length;
     const [kept, err] = (await Promise.all([this.gpu.read(io.kept), this.gpu.read(io.err)])) as Float32Array[];
     const recall: number[] = [];
     const error: number[] = [];
@@ -186,14 +239,14 @@ export class GroupScorer {
     return { recall, error };
   }
 
-  /** Chunks of heads whose estimated indexes fit one chunk's bytes. */
-  private chunks(patterns: readonly Pattern[], T: number): number[][] {
+  /** The listed heads in chunks whose estimated indexes fit one chunk's bytes (patterns indexed by head). */
+  private chunks(heads: readonly number[], patterns: readonly (Pattern | undefined)[], T: number): number[][] {
     const limit = Math.min(this.gpu.caps.limits.maxStorageBufferBindingSize, INDEX_CHUNK_BYTES);
     const out: number[][] = [];
     let cur: number[] = [];
     let bytes = 0;
-    patterns.forEach((p, h) => {
-      const b = Math.max(indexBytesPerHead(p, T), 1);
+    for (const h of heads) {
+      const b = Math.max(indexBytesPerHead(patterns[h]!, T), 1);
       if (cur.length && bytes + b > limit) {
         out.push(cur);
         cur = [];
@@ -201,19 +254,19 @@ export class GroupScorer {
       }
       cur.push(h);
       bytes += b;
-    });
+    }
     if (cur.length) out.push(cur);
     return out;
   }
 
   /**
-   * Per chunk of the listed patterns' slots: estimates the chunk's index, lets `then` encode work
-   * that reads it (attention, scoring), counts the causal entries it covers, submits and frees it.
-   * Returns the density per slot.
+   * Per chunk of the listed heads (patterns indexed by head): estimates the chunk's index (slot i =
+   * chunk[i]), lets `then` encode work that reads it (attention, scoring), counts the causal entries
+   * it covers, submits and frees it. Returns the density per head (0 for heads not listed).
    */
-  private async perIndexChunk(patterns: readonly Pattern[], T: number, estimate: (batch: Batch, chunk: number[]) => SparseIndex, then?: (batch: Batch, chunk: number[], index: SparseIndex) => void): Promise<number[]> {
+  private async perIndexChunk(heads: readonly number[], patterns: readonly (Pattern | undefined)[], T: number, estimate: (batch: Batch, chunk: number[]) => SparseIndex, then?: (batch: Batch, chunk: number[], index: SparseIndex) => void): Promise<number[]> {
     const density = new Array<number>(patterns.length).fill(0);
-    for (const chunk of this.chunks(patterns, T)) {
+    for (const chunk of this.chunks(heads, patterns, T)) {
       const b = this.gpu.batch({ label: 'search.sparse' });
       const index = estimate(b, chunk);
       const counts = this.gpu.empty([chunk.length, index.queryBlocks], 'u32', 'search.counts');
@@ -222,10 +275,10 @@ export class GroupScorer {
         this.sparse.encodeCount(b, index, counts);
         await b.submit();
         const got = (await this.gpu.read(counts)) as Uint32Array;
-        chunk.forEach((slot, i) => {
+        chunk.forEach((h, i) => {
           let n = 0;
           for (let m = 0; m < index.queryBlocks; m++) n += got[i * index.queryBlocks + m]!;
-          density[slot] = n / causalEntries(T);
+          density[h] = n / causalEntries(T);
         });
       } finally {
         releaseIndex(this.gpu, index);
@@ -235,15 +288,15 @@ export class GroupScorer {
     return density;
   }
 
-  /** Estimates each chunk's index, attends with it, counts its entries and scores it on the rows (slot = head). */
-  private async attendEstimated(io: ScoreIo, patterns: readonly Pattern[], estimate: (batch: Batch, chunk: number[]) => SparseIndex): Promise<{ recall: number[]; error: number[]; density: number[] }> {
-    const [Hg, T] = io.q.shape as [number, number, number];
-    const density = await this.perIndexChunk(patterns, T, estimate, (b, chunk, index) => {
+  /** Estimates each chunk's index, attends with it, counts its entries and scores it on the rows. */
+  private async attendEstimated(io: ScoreIo, heads: readonly number[], patterns: readonly Pattern[], estimate: (batch: Batch, chunk: number[]) => SparseIndex): Promise<{ recall: number[]; error: number[]; density: number[] }> {
+    const T = io.q.shape[1]!;
+    const density = await this.perIndexChunk(heads, patterns, T, estimate, (b, chunk, index) => {
       this.sparse.encode(b, io.q, io.k, io.v, io.out, chunk, index);
       this.recall.encodeKept(b, io.q, io.k, io.rows, chunk, io.stats, io.kept, { index });
       this.recall.encodeError(b, io.out, io.denseOut, io.rows, chunk, io.err);
     });
-    return { ...(await this.readRows(io, Hg, io.rows.positions.length)), density };
+    return { ...(await this.readRows(io)), density };
   }
 
   /**
@@ -267,17 +320,19 @@ export class GroupScorer {
     const next = new Array<number>(Hg).fill(1);
     let pending = Array.from({ length: Hg }, (_, h) => h);
     for (let step = 0; step <= plan.equalizeSteps && pending.length; step++) {
-      const sizes = pending.map((h) => sizesAt(next[h]!));
+      const sizes: VerticalSlashParams[] = [];
+      for (const h of pending) sizes[h] = sizesAt(next[h]!);
       const patterns = sizes.map((s): Pattern => ({ type: 'vertical_and_slash', ...s }));
-      const d = await this.perIndexChunk(patterns, T, (b, chunk) => this.vsEst.encode(b, q, k, chunk.map((i) => pending[i]!), chunk.map((i) => sizes[i]!)));
+      const d = await this.perIndexChunk(pending, patterns, T, (b, chunk) => this.vsEst.encode(b, q, k, chunk, chunk.map((h) => sizes[h]!)));
       const still: number[] = [];
-      pending.forEach((h, i) => {
+      pending.forEach((h) => {
         const t = tried[h]!;
-        t.push({ factor: next[h]!, density: d[i]! });
-        if (d[i]! >= floor && d[i]! <= cap) return;
+        const density = d[h]!;
+        t.push({ factor: next[h]!, density });
+        if (density >= floor && density <= cap) return;
         const lo = Math.max(0, ...t.filter((x) => x.density <= cap).map((x) => x.factor));
         const hi = Math.min(Infinity, ...t.filter((x) => x.density > cap).map((x) => x.factor));
-        const f = lo > 0 && hi < Infinity ? Math.sqrt(lo * hi) : next[h]! * Math.min(16, Math.max(1 / 16, plan.budget / Math.max(d[i]!, 1e-9)));
+        const f = lo > 0 && hi < Infinity ? Math.sqrt(lo * hi) : next[h]! * Math.min(16, Math.max(1 / 16, plan.budget / Math.max(density, 1e-9)));
         // Sizes measured already (rounding, clamps, a closed bracket): nothing new to learn.
         const s = sizesAt(f);
         if (t.some((x) => sameSizes(sizesAt(x.factor), s))) return;

@@ -28,12 +28,12 @@ import type { ModelConfig } from '../model/config.ts';
 import type { Pattern, PatternType } from '../attention/types.ts';
 import { validatePattern } from '../attention/attention.ts';
 import { formatPatternConfig, patternConfigFromTable, type PatternConfigJson } from '../attention/config.ts';
-import { GroupScorer, type CandidateScore, type ScoringPlan } from './score.ts';
+import { GroupScorer, type CandidateScore, type PatternScore, type ScoringPlan } from './score.ts';
 import { aShapeDensity, blockSparseTopKFor, nominalCandidates, PAPER_SPACE, validateSpace, type SearchSpace } from './space.ts';
 
 import { visitLayers, type SearchModel } from './layers.ts';
 
-export type { CandidateScore } from './score.ts';
+export type { CandidateScore, PatternScore } from './score.ts';
 export type { SearchModel } from './layers.ts';
 
 export interface SearchOptions {
@@ -314,6 +314,88 @@ export async function searchPatterns(gpu: Gpu, model: SearchModel, input: string
     layers,
     ...out,
     meanRecall,
+    ms: performance.now() - t0,
+  };
+}
+
+export interface EvaluateOptions {
+  /** Prompt length in tokens (as SearchOptions.length). */
+  length?: number;
+  /** Rows sampled past scoreFrom besides the last 64 (default 256). */
+  rows?: number;
+  /** First query row scored (default a quarter of the prompt). */
+  scoreFrom?: number;
+  allowLongPrompt?: boolean;
+  signal?: AbortSignal;
+  onLayer?: (layer: LayerEvaluation) => void | Promise<void>;
+}
+
+export interface LayerEvaluation {
+  layer: number;
+  heads: PatternScore[];
+  meanRecall: number;
+  meanDensity: number;
+  ms: number;
+}
+
+export interface PatternEvaluation {
+  promptTokens: number;
+  layers: LayerEvaluation[];
+  /** Means over every head of the model. */
+  meanRecall: number;
+  meanDensity: number;
+  ms: number;
+}
+
+/**
+ * How well given patterns (e.g. a searched config) keep each head's attention on another prompt:
+ * recall, output error against dense and density per head, measured as the search measures its
+ * candidates (same rows, same kernels), with nothing chosen. For held-out text checks of a config.
+ */
+export async function evaluatePatterns(gpu: Gpu, model: SearchModel, input: string | Uint32Array, patterns: readonly (readonly Pattern[])[], options: EvaluateOptions = {}): Promise<PatternEvaluation> {
+  const t0 = performance.now();
+  const c = model.config;
+  if (!Array.isArray(patterns) || patterns.length !== c.numLayers) throw new BadInputError(`evaluate: ${patterns?.length} layers of patterns, the model has ${c.numLayers}`);
+  patterns.forEach((l, i) => {
+    if (!Array.isArray(l) || l.length !== c.numHeads) throw new BadInputError(`evaluate: layer ${i} lists ${l?.length} patterns, the model has ${c.numHeads} heads`);
+    l.forEach((p, h) => validatePattern(p, `evaluate: layer ${i} head ${h}`));
+  });
+  const o = resolveSearchOptions({ rows: options.rows, scoreFrom: options.scoreFrom });
+  const ids = calibrationIds(model, input, options.length);
+  const T = ids.length;
+  const rows = sampleRows(T, o.rows, Math.min(o.scoreFrom ?? Math.floor(T / 4), T - 1));
+  const layers: LayerEvaluation[] = [];
+  const scorer = await GroupScorer.create(gpu, c.headDim, model.runner.attentionCompute);
+  try {
+    await visitLayers(
+      model,
+      ids,
+      0,
+      c.numLayers - 1,
+      async (lt) => {
+        const t1 = performance.now();
+        const heads: PatternScore[] = [];
+        for (let gi = 0; gi < lt.groups.length; gi++) {
+          const g = lt.groups[gi]!;
+          const got = await scorer.evaluate(lt.q[gi]!, lt.k[gi]!, lt.v[gi]!, rows, patterns[lt.layer]!.slice(g.headStart, g.headStart + g.heads));
+          got.forEach((s, h) => (heads[g.headStart + h] = s));
+        }
+        const mean = (f: (s: PatternScore) => number): number => heads.reduce((a, s) => a + f(s), 0) / heads.length;
+        const l: LayerEvaluation = { layer: lt.layer, heads, meanRecall: mean((s) => s.recall), meanDensity: mean((s) => s.density), ms: performance.now() - t1 };
+        layers.push(l);
+        await options.onLayer?.(l);
+      },
+      { signal: options.signal, allowLongPrompt: options.allowLongPrompt },
+    );
+  } finally {
+    scorer.destroy();
+  }
+  const all = layers.flatMap((l) => l.heads);
+  return {
+    promptTokens: T,
+    layers,
+    meanRecall: all.reduce((a, s) => a + s.recall, 0) / all.length,
+    meanDensity: all.reduce((a, s) => a + s.density, 0) / all.length,
     ms: performance.now() - t0,
   };
 }
