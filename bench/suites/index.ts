@@ -6,5 +6,6 @@ import { estimateSuite } from './estimate.ts';
 import { matmulSuite } from './matmul.ts';
 import { niahSuite } from './niah.ts';
 import { prefillSuite } from './prefill.ts';
+import { searchSuite } from './search.ts';
 
-export const suites: BenchSuite[] = [copySuite, attentionSuite, matmulSuite, estimateSuite, prefillSuite, niahSuite];
+export const suites: BenchSuite[] = [copySuite, attentionSuite, matmulSuite, estimateSuite, prefillSuite, niahSuite, searchSuite];

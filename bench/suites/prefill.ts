@@ -32,7 +32,7 @@ import { median, minOf, type BenchContext, type BenchRow, type BenchSuite } from
 import type { Tensor } from '../../src/tensor.ts';
 
 /** Published Llama 3.2 1B and Llama 3 8B shapes (config.json fields as Hugging Face writes them). */
-const MODELS: Record<string, Record<string, unknown>> = {
+export const MODELS: Record<string, Record<string, unknown>> = {
   'llama-3.2-1b': {
     architectures: ['LlamaForCausalLM'], hidden_size: 2048, intermediate_size: 8192, num_hidden_layers: 16,
     num_attention_heads: 32, num_key_value_heads: 8, head_dim: 64, vocab_size: 128256, rms_norm_eps: 1e-5,
@@ -60,14 +60,14 @@ const SIZES: { model: string; tokens: number; label: string }[] = [
 ];
 const QUICK_SIZES = [{ model: 'tiny', tokens: 96, label: 'tiny:96' }];
 
-const TINY = {
+export const TINY = {
   architectures: ['LlamaForCausalLM'], hidden_size: 128, intermediate_size: 256, num_hidden_layers: 2, num_attention_heads: 2,
   num_key_value_heads: 1, head_dim: 64, vocab_size: 512, rms_norm_eps: 1e-5, rope_theta: 10000, max_position_embeddings: 4096,
   tie_word_embeddings: true, torch_dtype: 'bfloat16', bos_token_id: 1, eos_token_id: 2,
 };
 
 /** Random bf16 weights of the config's shapes, std 1/sqrt(fan_in) for projections, norms near 1. */
-async function randomWeights(gpu: Gpu, config: ModelConfig): Promise<ModelWeights> {
+export async function randomWeights(gpu: Gpu, config: ModelConfig): Promise<ModelWeights> {
   const fill = await FillRandomKernel.create(gpu);
   const tensors: Tensor[] = [];
   const layers: Partial<LayerWeights>[] = Array.from({ length: config.numLayers }, () => ({}));
