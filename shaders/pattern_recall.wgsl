@@ -38,8 +38,6 @@ enable subgroups;
 const D4: u32 = HEAD_DIM / 4u;
 // Sparse-index block size (src/attention/types.ts BLOCK).
 const IBLOCK: u32 = 64u;
-// Lowest finite f32: the start of a running max, so no inf - inf ever appears for finite input.
-const LOWEST: f32 = -3.4028234663852886e38;
 
 struct Params {
   S: u32,          // keys per kv head (= query rows per head)
@@ -101,22 +99,14 @@ fn row_stats(@builtin(workgroup_id) wid: vec3<u32>, lane_in: LaneInputs) {
   let i = rows[r];
   stage_q(h, i, ln.lid);
   let g = kv_head(h);
-  var m = LOWEST;
-  var s = 0.0;
+  var run = running_start();
   for (var j = ln.lid; j <= i; j += WG) {
-    let x = score(g, j);
-    if (x > m) {
-      s = s * exp(m - x) + 1.0;
-      m = x;
-    } else {
-      s += exp(x - m);
-    }
+    run = running_add(run, score(g, j));
   }
-  let mx = wg_max(m, ln);
   // Threads that saw no key have s = 0 and add nothing.
-  let total = wg_sum(select(0.0, s * exp(m - mx), s > 0.0), ln);
+  let total = wg_running_total(run, ln);
   if (ln.lid == 0u) {
-    stats[h * params.R + r] = vec2<f32>(mx, total);
+    stats[h * params.R + r] = total;
   }
 }
 

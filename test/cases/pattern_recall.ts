@@ -9,6 +9,7 @@ import { readIndex, releaseIndex, uploadHostIndex, type HostSparseIndex } from '
 import { VerticalSlashEstimator } from '../../src/attention/estimate.ts';
 import type { Tensor } from '../../src/tensor.ts';
 import { expectTypedError } from './ops_common.ts';
+import { randomHostIndex } from './attention.ts';
 
 /**
  * Kept shares are in [0, 1]: f32 scores over up to a few thousand keys give a few 1e-6 absolute
@@ -41,38 +42,6 @@ function sampleRows(rng: Rng, S: number, n: number): number[] {
   return [...set];
 }
 
-/** A random index for `heads.length` slots: non-overlapping ranges at any offset (some past S), columns outside them (some past S). */
-function randomIndex(rng: Rng, S: number, slots: number): HostSparseIndex {
-  const qb = Math.ceil(S / 64);
-  const ranges: number[][][] = [];
-  const columns: number[][][] = [];
-  for (let h = 0; h < slots; h++) {
-    const hr: number[][] = [];
-    const hc: number[][] = [];
-    for (let m = 0; m < qb; m++) {
-      const r: number[] = [];
-      let at = rng.int(0, 40);
-      while (at < S + 64 && r.length < 4) {
-        if (rng.next() < 0.6) r.push(at);
-        at += 64 + rng.int(0, 90);
-      }
-      if (m === qb - 1 && h === 0) r.length = 0; // an empty range list
-      const inRange = (j: number): boolean => r.some((o) => j >= o && j < o + 64);
-      const c = new Set<number>();
-      const want = rng.int(0, 12);
-      for (let t = 0; t < 50 && c.size < want; t++) {
-        const j = rng.int(0, S + 20);
-        if (!inRange(j)) c.add(j);
-      }
-      hr.push(r);
-      hc.push([...c].sort((x, y) => x - y));
-    }
-    ranges.push(hr);
-    columns.push(hc);
-  }
-  return { ranges, columns };
-}
-
 interface RecallCaseSpec {
   H: number;
   Hkv: number;
@@ -81,7 +50,7 @@ interface RecallCaseSpec {
   rows: number;
   /** Query heads of the call (index slot y serves heads[y]); default all. */
   heads?: number[];
-  /** 'index' (random host index), 'estimated' (Vertical-Slash estimator's index) or A-shape sizes. */
+  /** 'index' (the attention cases' random host index: unaligned ranges, columns outside them, some past S), 'estimated' (Vertical-Slash estimator's index) or A-shape sizes. */
   kept: 'index' | 'estimated' | { nInit: number; nLocal: number };
   sharp?: number;
   quick?: boolean;
@@ -122,7 +91,7 @@ function recallCase(c: RecallCaseSpec): KernelCase {
       let host: HostSparseIndex | undefined;
       let estimator: VerticalSlashEstimator | undefined;
       if (c.kept === 'index') {
-        host = randomIndex(rng, c.S, heads.length);
+        host = randomHostIndex(rng, c.S, heads.length);
         set = { index: uploadHostIndex(gpu, c.S, host) };
       } else if (c.kept === 'estimated') {
         estimator = await VerticalSlashEstimator.create(gpu, { headDim: c.D });
