@@ -7,7 +7,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { testGpu } from './harness/gpu.ts';
 import { memorySource } from './harness/loader_model.ts';
-import { PLANTED, plantedModelFiles, plantedPrompt, SLASH_OFFSET } from './harness/planted_model.ts';
+import { PLANTED, PLANTED_CONFIG, plantedModelFiles, plantedPrompt, SLASH_OFFSET } from './harness/planted_model.ts';
 import { attentionPicture } from '../src/search/picture.ts';
 import type { Gpu } from '../src/gpu/gpu.ts';
 import { parseModelConfig, type ModelConfig } from '../src/model/config.ts';
@@ -68,6 +68,16 @@ describe('search arithmetic (no GPU)', () => {
     expect(chooseCandidate([c(0.9, 0.1, false), c(0.99, 0.1, false)], 0.005, 0.005)).toBe(1);
     expect(chooseCandidate([c(0.95, 0.1), c(0.953, 0.05)], 0.005, 0.005)).toBe(1);
     expect(chooseCandidate([c(0.95, 0.052), c(0.953, 0.05)], 0.005, 0.005)).toBe(0);
+  });
+
+  it('refuses prompts longer than a sliding window (the runtime runs the window there, not a config)', async () => {
+    const config = parseModelConfig({ ...PLANTED_CONFIG, architectures: ['MistralForCausalLM'], model_type: 'mistral', sliding_window: 512 });
+    const model = { config, runner: undefined as never };
+    await expect(searchPatterns(undefined as never, model, plantedPrompt(), SEARCH)).rejects.toThrow(/sliding window of 512 tokens/);
+    const dense: Pattern[][] = [0, 1].map(() => Array.from({ length: 4 }, (): Pattern => ({ type: 'dense' })));
+    await expect(evaluatePatterns(undefined as never, model, plantedPrompt(), dense)).rejects.toThrow(/sliding window of 512 tokens/);
+    // At most the window: allowed (fails later here, on the missing runner, not on the window).
+    await expect(searchPatterns(undefined as never, model, plantedPrompt(512), { ...SEARCH, scoreFrom: 128 })).rejects.not.toThrow(/sliding window/);
   });
 
   it('rejects bad options with typed errors', () => {

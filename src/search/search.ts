@@ -235,6 +235,19 @@ function checkResume(resume: readonly LayerSearch[], c: ModelConfig): LayerSearc
   return [...resume];
 }
 
+/**
+ * A model with a sliding window (Mistral v0.1, Phi-3, some Qwen2) runs the window, not a pattern
+ * config, on its windowed layers once the prompt is longer than the window (the executor does not
+ * combine them): a search there would score patterns the runtime never runs, against a dense
+ * reference the model does not compute.
+ */
+function checkWindow(c: ModelConfig, T: number): void {
+  const W = c.slidingWindow;
+  if (W !== undefined && T > W && (c.slidingWindowFromLayer ?? 0) < c.numLayers) {
+    throw new BadInputError(`search: the model attends through a sliding window of ${W} tokens${c.slidingWindowFromLayer ? ` from layer ${c.slidingWindowFromLayer} on` : ''}, which the runtime runs instead of a pattern config for prompts longer than it; search with a prompt of at most ${W} tokens`);
+  }
+}
+
 /** The calibration prompt's token ids: the input's first `length` tokens. */
 export function calibrationIds(model: Pick<SearchModel, 'tokenizer'>, input: string | Uint32Array, length: number | undefined): Uint32Array {
   if (length !== undefined && (!Number.isSafeInteger(length) || length < 1)) throw new BadInputError(`search: length must be a positive integer, got ${String(length)}`);
@@ -272,6 +285,7 @@ export async function searchPatterns(gpu: Gpu, model: SearchModel, input: string
   const o = resolveSearchOptions(options);
   const layers = checkResume(options.resume ?? [], c);
   const ids = calibrationIds(model, input, options.length);
+  checkWindow(c, ids.length);
   const plan = scoringPlan(ids.length, o);
   const first = layers.length;
   const L = c.numLayers;
@@ -363,6 +377,7 @@ export async function evaluatePatterns(gpu: Gpu, model: SearchModel, input: stri
   const o = resolveSearchOptions({ rows: options.rows, scoreFrom: options.scoreFrom });
   const ids = calibrationIds(model, input, options.length);
   const T = ids.length;
+  checkWindow(c, T);
   const rows = sampleRows(T, o.rows, Math.min(o.scoreFrom ?? Math.floor(T / 4), T - 1));
   const layers: LayerEvaluation[] = [];
   const scorer = await GroupScorer.create(gpu, c.headDim, model.runner.attentionCompute);
