@@ -52,8 +52,8 @@ export interface LoadConfigOptions {
   allowMissingHeads?: boolean;
   /**
    * top_k of block_sparse entries. Default MINFERENCE_BLOCK_SPARSE_TOP_K (100): what MInference runs
-   * whatever numbers the entry holds. A config written by a search over a scaled-down space (tests,
-   * short prompts) records another top_k (SearchResult.blockSparseTopK) and is read back with it.
+   * whatever numbers the entry holds. A config searched over a space with another Block-Sparse top-k
+   * (SearchSpace.blockSparseTopK, e.g. a test's scaled-down space) is read back with that one.
    */
   blockSparseTopK?: number;
 }

@@ -21,8 +21,8 @@ import { intOption, numOption, PROGRAM, readText, writeOutput } from './common.t
 import { MODEL_OPTIONS, openCliModel, parseModelOptions } from './model_options.ts';
 import { Progress, type CliIo } from './progress.ts';
 
-/** The search runs dense attention: the options that choose a sparse config do not apply. */
-const NOT_FOR_SEARCH = new Set(['pattern', 'pattern-config', 'dense-below']);
+/** The search runs dense attention and reports no run: the options that choose a sparse config or a profile do not apply. */
+const NOT_FOR_SEARCH = new Set(['pattern', 'pattern-config', 'dense-below', 'profile']);
 
 export const SEARCH_COMMAND: CommandSpec = {
   name: 'search-patterns',
