@@ -28,9 +28,6 @@ struct Params {
 @group(0) @binding(1) var<storage, read_write> out: array<f32>;
 @group(0) @binding(2) var<uniform> params: Params;
 
-// Lowest finite f32: the start of the running max, so no inf - inf ever appears for finite input.
-const LOWEST: f32 = -3.4028234663852886e38;
-
 @compute @workgroup_size(WG)
 fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, lane_in: LaneInputs) {
   let ln = lane_of(lane_in);
@@ -40,21 +37,14 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec
   let C = params.C;
   let base = row * C;
 
-  var m = LOWEST;
-  var s = 0.0;
+  var run = running_start();
   for (var c = lid; c < C; c += WG) {
-    let v = x[base + c];
-    if (v > m) {
-      s = s * exp(m - v) + 1.0;
-      m = v;
-    } else {
-      s += exp(v - m);
-    }
+    run = running_add(run, x[base + c]);
   }
-  let mx = wg_max(m, ln);
   // Threads with no columns or only -inf have s = 0 and contribute nothing.
-  let total = wg_sum(select(0.0, s * exp(m - mx), s > 0.0), ln);
-  let inv = 1.0 / total;
+  let t = wg_running_total(run, ln);
+  let mx = t.x;
+  let inv = 1.0 / t.y;
   for (var c = lid; c < C; c += WG) {
     out[base + c] = exp(x[base + c] - mx) * inv;
   }

@@ -18,7 +18,7 @@ export { SoftmaxKernel, type SoftmaxOptions } from './kernels/softmax.ts';
 export { HeadsToTokensKernel, type HeadsToTokensParams } from './kernels/heads_to_tokens.ts';
 export { ArgmaxKernel, ARGMAX_NONE, type ArgmaxOptions } from './kernels/argmax.ts';
 export { type ReduceVariant } from './kernels/reduce.ts';
-export { loadPatternConfig, parsePatternString, patternFromEntry, defaultPattern, defaultPatterns, PatternConfigError, MINFERENCE_BLOCK_SPARSE_TOP_K, type ModelShape, type LoadConfigOptions, type PatternConfigProblem } from './attention/config.ts';
+export { loadPatternConfig, parsePatternString, patternFromEntry, defaultPattern, defaultPatterns, PatternConfigError, MINFERENCE_BLOCK_SPARSE_TOP_K, entryFromPattern, patternConfigFromTable, formatPatternConfig, type ModelShape, type LoadConfigOptions, type PatternConfigProblem, type PatternEntry, type PatternConfigJson } from './attention/config.ts';
 export { VerticalSlashEstimator, BlockSparseEstimator, RadixTopK, keptCounts, type VerticalSlashParams, type BlockSparseParams, type EstimatorOptions, type VerticalSlashEstimatorOptions, type BlockSparseEstimatorOptions, type EstimateDType } from './attention/estimate.ts';
 export { LlamaRunner, AbortedError, DEFAULT_DENSE_BELOW, type RunnerOptions, type PrefillOptions, type PrefillResult, type GenerateOptions, type GenerateResult } from './model/executor.ts';
 export { planRun, PlanError, DEFAULT_CHUNK, type MemoryPlan, type HeadGroup, type PlanInput } from './model/plan.ts';
@@ -37,3 +37,7 @@ export { BLOCK, type Pattern, type PatternType, type SparseIndex } from './atten
 export { MatmulKernel, type MatmulVariant } from './kernels/matmul.ts';
 export { AddKernel } from './kernels/add.ts';
 export { FillRandomKernel, type FillParams } from './kernels/fill_random.ts';
+export { searchPatterns, evaluatePatterns, configFromLayers, formatLayerSummary, chooseCandidate, sampleRows, type SearchOptions, type SearchResult, type SearchProgress, type LayerSearch, type HeadSearch, type CandidateScore, type SearchModel, type EvaluateOptions, type PatternEvaluation, type LayerEvaluation, type PatternScore } from './search/search.ts';
+export { PAPER_SPACE, scaleSpace, type SearchSpace } from './search/space.ts';
+export { attentionPicture, pictureFromTensors, type AttentionPicture, type AttentionPictureOptions } from './search/picture.ts';
+export { PatternRecallKernel, uploadRows, type SampledRows, type KeptSet, type PatternRecallOptions } from './search/pattern_recall.ts';

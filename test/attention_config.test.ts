@@ -1,13 +1,20 @@
 // MInference pattern configs and CLI pattern strings (src/attention/config.ts); no GPU.
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import process from 'node:process';
 import { describe, expect, it } from 'vitest';
 import {
   defaultPatterns,
+  entryFromPattern,
+  formatPatternConfig,
+  patternConfigFromTable,
   loadPatternConfig,
   parsePatternString,
   PatternConfigError,
   MINFERENCE_BLOCK_SPARSE_TOP_K,
 } from '../src/attention/config.ts';
 import { BadInputError } from '../src/gpu/errors.ts';
+import type { Pattern } from '../src/attention/types.ts';
 
 // A 2-layer, 3-head config written exactly as MInference's *_best_pattern.json files are.
 const CONFIG = `[{"0": ["vertical_and_slash", 1000, 6096, 336], "1": ["stream_llm", 100, 800, 0.96484375], "2": ["vertical_and_slash", 3500, 100, 0.5]},
@@ -78,6 +85,82 @@ describe('loadPatternConfig', () => {
     const d = defaultPatterns({ layers: 2, heads: 2 });
     expect(d.flat()).toHaveLength(4);
     for (const p of d.flat()) expect(p).toEqual({ type: 'vertical_and_slash', verticalSize: 1000, slashSize: 6096 });
+  });
+});
+
+describe('patternConfigFromTable / formatPatternConfig (the search writes MInference configs)', () => {
+  const table: Pattern[][] = [
+    [
+      { type: 'vertical_and_slash', verticalSize: 66, slashSize: 4506 },
+      { type: 'stream_llm', nInit: 1024, nLocal: 4096 },
+      { type: 'block_sparse', topK: 100 },
+    ],
+    [
+      { type: 'block_sparse', topK: 100 },
+      { type: 'vertical_and_slash', verticalSize: 3000, slashSize: 200 },
+      { type: 'vertical_and_slash', verticalSize: 30, slashSize: 2048 },
+    ],
+  ];
+
+  it('writes four-value entries under string head keys, and loads back unchanged', () => {
+    const scores = [
+      [0.91, 0.5, 0.75],
+      [1, 0.25, 0.125],
+    ];
+    const json = patternConfigFromTable(table, scores);
+    expect(json[0]!['1']).toEqual(['stream_llm', 1024, 4096, 0.5]);
+    expect(json[1]!['0']).toEqual(['block_sparse', 100, 0, 1]);
+    for (const layer of json) for (const entry of Object.values(layer)) expect(entry).toHaveLength(4);
+    const text = formatPatternConfig(json);
+    expect(JSON.parse(text)).toEqual(json);
+    expect(loadPatternConfig(text, { layers: 2, heads: 3 })).toEqual(table);
+  });
+
+  it('block_sparse entries run top-100 (MInference), or the top_k the caller names', () => {
+    const small: Pattern[][] = [[{ type: 'block_sparse', topK: 3 }, { type: 'stream_llm', nInit: 32, nLocal: 256 }]];
+    const text = formatPatternConfig(patternConfigFromTable(small));
+    expect(loadPatternConfig(text, { layers: 1, heads: 2 })[0]![0]).toEqual({ type: 'block_sparse', topK: MINFERENCE_BLOCK_SPARSE_TOP_K });
+    expect(loadPatternConfig(text, { layers: 1, heads: 2 }, { blockSparseTopK: 3 })).toEqual(small);
+    expect(problemOf(() => loadPatternConfig(text, { layers: 1, heads: 2 }, { blockSparseTopK: 0 }))).toBe('malformed');
+  });
+
+  it('refuses what the format cannot hold', () => {
+    expect(problemOf(() => entryFromPattern({ type: 'dense' }))).toBe('unknown_type');
+    expect(problemOf(() => entryFromPattern({ type: 'block_sparse', topK: 4 }, NaN))).toBe('malformed');
+  });
+});
+
+/**
+ * MInference's published configs (minference/configs/*.json of github.com/microsoft/MInference),
+ * when MINFERENCE_CONFIGS names a folder holding them: each must load for its model's shape. The
+ * files are not copied into this repository.
+ */
+describe('MInference published configs', () => {
+  const dir = process.env.MINFERENCE_CONFIGS;
+  // layers x query heads of the models the files are for (their config.json).
+  const SHAPES: [RegExp, number, number][] = [
+    [/^GLM_4_9B/, 40, 32],
+    [/^Llama_3\.1_70B|^Llama_3_70B/, 80, 64],
+    [/^Llama_3\.1_8B|^Llama_3_8B/, 32, 32],
+    [/^Phi_3_mini/, 32, 32],
+    [/^Qwen2\.5_14B/, 48, 40],
+    [/^Qwen2\.5_32B/, 64, 40],
+    [/^Qwen2\.5_72B/, 80, 64],
+    [/^Qwen2\.5_7B|^Qwen2_7B/, 28, 28],
+    [/^Yi_9B/, 48, 32],
+  ];
+  it.skipIf(!dir || !existsSync(dir))('every file loads for its model shape', () => {
+    const files = readdirSync(dir!).filter((f) => f.endsWith('.json'));
+    expect(files.length).toBeGreaterThan(0);
+    for (const f of files) {
+      const shape = SHAPES.find(([re]) => re.test(f));
+      expect(shape, `no model shape known for ${f}`).toBeDefined();
+      const [, layers, heads] = shape!;
+      const patterns = loadPatternConfig(readFileSync(join(dir!, f), 'utf8'), { layers, heads });
+      expect(patterns.flat()).toHaveLength(layers * heads);
+      // Written back by our writer, each loads to the same patterns.
+      expect(loadPatternConfig(formatPatternConfig(patternConfigFromTable(patterns)), { layers, heads }), f).toEqual(patterns);
+    }
   });
 });
 

@@ -7,5 +7,6 @@ import { estimateSuite } from './estimate.ts';
 import { matmulSuite } from './matmul.ts';
 import { niahSuite } from './niah.ts';
 import { prefillSuite } from './prefill.ts';
+import { searchSuite } from './search.ts';
 
-export const suites: BenchSuite[] = [copySuite, attentionSuite, matmulSuite, estimateSuite, prefillSuite, niahSuite, decodeSuite];
+export const suites: BenchSuite[] = [copySuite, attentionSuite, matmulSuite, estimateSuite, prefillSuite, niahSuite, decodeSuite, searchSuite];

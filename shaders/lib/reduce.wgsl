@@ -1,6 +1,6 @@
 // Workgroup-wide reductions for kernels that give one row to one workgroup (rms_norm, softmax,
-// argmax). Every invocation of the workgroup must call a reduction (uniform control flow) and
-// every invocation gets the result.
+// argmax, pattern_recall). Every invocation of the workgroup must call a reduction (uniform control
+// flow) and every invocation gets the result.
 //
 // Defines the includer must set:
 //   WG         workgroup size (power of two; the tree fallback halves it)
@@ -107,4 +107,30 @@ fn wg_min_u32(v: u32, ln: Lane) -> u32 {
   }
   return red_u[0];
 #endif
+}
+
+// A running softmax normaliser over one invocation's values: the max m and the sum s of exp(x - m),
+// rescaled when the max grows. It starts at the lowest finite f32, so no inf - inf appears for
+// finite input; -inf values add 0; an invocation that saw no value keeps s = 0.
+struct RunningMax {
+  m: f32,
+  s: f32,
+}
+
+fn running_start() -> RunningMax {
+  return RunningMax(-3.4028234663852886e38, 0.0);
+}
+
+fn running_add(r: RunningMax, x: f32) -> RunningMax {
+  if (x > r.m) {
+    return RunningMax(x, r.s * exp(r.m - x) + 1.0);
+  }
+  return RunningMax(r.m, r.s + exp(x - r.m));
+}
+
+// The workgroup's max and sum of exp(x - max) over every invocation's running state (every
+// invocation must call it; invocations with s = 0 add nothing).
+fn wg_running_total(r: RunningMax, ln: Lane) -> vec2<f32> {
+  let mx = wg_max(r.m, ln);
+  return vec2<f32>(mx, wg_sum(select(0.0, r.s * exp(r.m - mx), r.s > 0.0), ln));
 }

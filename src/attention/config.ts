@@ -12,6 +12,8 @@
  *    calls block_sparse_attention with a hard-coded top_k = 100. We reproduce that: topK = 100
  *    (MINFERENCE_BLOCK_SPARSE_TOP_K) whatever the entry's numbers are.
  *  - the 4th number (the search score) is informational; it is optional here.
+ * MInference's loader unpacks exactly four values per entry, so the writer here
+ * (patternConfigFromTable / formatPatternConfig, used by the pattern search) always writes four.
  * MInference falls back to ("vertical_and_slash", 1000, 6096) for a head missing from the file; we are
  * stricter: every layer must list exactly heads 0..H-1 of the model (a missing or extra head is a
  * config/model mismatch worth reporting), unless `allowMissingHeads` is set.
@@ -48,6 +50,12 @@ export interface ModelShape {
 export interface LoadConfigOptions {
   /** Fill heads missing from a layer with the default pattern (as MInference does). Default false. */
   allowMissingHeads?: boolean;
+  /**
+   * top_k of block_sparse entries. Default MINFERENCE_BLOCK_SPARSE_TOP_K (100): what MInference runs
+   * whatever numbers the entry holds. A config searched over a space with another Block-Sparse top-k
+   * (SearchSpace.blockSparseTopK, e.g. a test's scaled-down space) is read back with that one.
+   */
+  blockSparseTopK?: number;
 }
 
 const TYPES: readonly PatternType[] = ['dense', 'stream_llm', 'vertical_and_slash', 'block_sparse'];
@@ -85,8 +93,11 @@ function isSize(x: unknown): x is number {
 
 const describe = formatValue;
 
-/** One config entry [type, vertical_size, slash_size(, score)] to a Pattern. `where` names it in errors. */
-export function patternFromEntry(entry: unknown, where: string): Pattern {
+/**
+ * One config entry [type, vertical_size, slash_size(, score)] to a Pattern. `where` names it in
+ * errors; block_sparse entries get `blockSparseTopK` (LoadConfigOptions).
+ */
+export function patternFromEntry(entry: unknown, where: string, blockSparseTopK: number = MINFERENCE_BLOCK_SPARSE_TOP_K): Pattern {
   if (!Array.isArray(entry) || entry.length < 3 || entry.length > 4) {
     throw new PatternConfigError('malformed', `${where}: expected [type, vertical_size, slash_size, score], got ${describe(entry)}`);
   }
@@ -106,7 +117,7 @@ export function patternFromEntry(entry: unknown, where: string): Pattern {
       if (a === 0 && b === 0) throw new PatternConfigError('malformed', `${where}: stream_llm with n_init = n_local = 0 attends nothing`);
       return { type, nInit: a, nLocal: b };
     case 'block_sparse':
-      return { type, topK: MINFERENCE_BLOCK_SPARSE_TOP_K };
+      return { type, topK: blockSparseTopK };
     default:
       throw new PatternConfigError('unknown_type', `${where}: unknown pattern type ${describe(type)} (expected vertical_and_slash, stream_llm or block_sparse)`);
   }
@@ -119,6 +130,8 @@ export function patternFromEntry(entry: unknown, where: string): Pattern {
  */
 export function loadPatternConfig(config: string | unknown, model: ModelShape, options: LoadConfigOptions = {}): Pattern[][] {
   checkModel(model);
+  const topK = options.blockSparseTopK ?? MINFERENCE_BLOCK_SPARSE_TOP_K;
+  if (!isSize(topK) || topK < 1) throw new PatternConfigError('malformed', `blockSparseTopK must be an integer in 1..${MODEL_LIMITS.positions.max}, got ${describe(topK)}`);
   let data: unknown = config;
   if (typeof config === 'string') {
     try {
@@ -142,7 +155,7 @@ export function loadPatternConfig(config: string | unknown, model: ModelShape, o
       if (h >= model.heads) {
         throw new PatternConfigError('head_count', `layer ${l}: head ${formatName(key, 40)} is out of range, the model has ${model.heads} heads`);
       }
-      out[h] = patternFromEntry(entry, `layer ${l} head ${h}`);
+      out[h] = patternFromEntry(entry, `layer ${l} head ${h}`, topK);
     }
     const missing = out.flatMap((p, h) => (p ? [] : [h]));
     if (missing.length && !options.allowMissingHeads) {
@@ -195,4 +208,46 @@ export function parsePatternString(text: string): Pattern {
       if (n[0]! + n[1]! < 1) throw new PatternConfigError('malformed', `pattern "${shown}": V + S must be at least 1`);
       return { type: 'vertical_and_slash', verticalSize: n[0]!, slashSize: n[1]! };
   }
+}
+
+/** An entry as MInference's config files hold it: [type, vertical_size, slash_size, score]. */
+export type PatternEntry = [type: Exclude<PatternType, 'dense'>, verticalSize: number, slashSize: number, score: number];
+
+/** MInference's config: a list over layers of {"<head>": entry}. */
+export type PatternConfigJson = Record<string, PatternEntry>[];
+
+/**
+ * The entry MInference loads for a pattern, with `score` as its 4th number (informational; the
+ * search writes the head's recall). block_sparse is written as [type, topK, 0, score]: MInference and
+ * loadPatternConfig ignore both numbers (top_k is 100 unless LoadConfigOptions.blockSparseTopK says
+ * otherwise). Dense has no entry in MInference's format: it is a PatternConfigError.
+ */
+export function entryFromPattern(p: Pattern, score = 0): PatternEntry {
+  if (!Number.isFinite(score)) throw new PatternConfigError('malformed', `score must be a finite number, got ${describe(score)}`);
+  switch (p.type) {
+    case 'vertical_and_slash':
+      return [p.type, p.verticalSize, p.slashSize, score];
+    case 'stream_llm':
+      return [p.type, p.nInit, p.nLocal, score];
+    case 'block_sparse':
+      return [p.type, p.topK, 0, score];
+    default:
+      throw new PatternConfigError('unknown_type', `pattern type ${describe(p.type)} has no entry in MInference's config format (vertical_and_slash, stream_llm, block_sparse)`);
+  }
+}
+
+/** MInference's JSON value for Pattern[layer][head], with scores[layer][head] as the 4th numbers (default 0). */
+export function patternConfigFromTable(patterns: readonly (readonly Pattern[])[], scores?: readonly (readonly number[])[]): PatternConfigJson {
+  return patterns.map((layer, l) => {
+    const out: Record<string, PatternEntry> = {};
+    layer.forEach((p, h) => {
+      out[String(h)] = entryFromPattern(p, scores?.[l]?.[h] ?? 0);
+    });
+    return out;
+  });
+}
+
+/** The config as JSON text, one layer per line (MInference's own files are single-line JSON; both load). */
+export function formatPatternConfig(config: PatternConfigJson): string {
+  return `[\n${config.map((layer) => JSON.stringify(layer)).join(',\n')}\n]\n`;
 }

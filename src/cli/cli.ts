@@ -12,6 +12,7 @@ import { ATTENTION_COMMAND, attentionCommand } from './attention_command.ts';
 import { PROGRAM, SUMMARY, VERSION } from './common.ts';
 import { EVAL_COMMAND, evalCommand } from './eval.ts';
 import { RUN_COMMAND, runCommand } from './run.ts';
+import { SEARCH_COMMAND, searchCommand } from './search_patterns.ts';
 import type { CliIo } from './progress.ts';
 
 export { ATTENTION_COMMAND, attentionInputs } from './attention_command.ts';
@@ -20,6 +21,7 @@ export { openGpu, PROGRAM, VERSION } from './common.ts';
 export const COMMANDS: readonly CommandSpec[] = [
   RUN_COMMAND,
   EVAL_COMMAND,
+  SEARCH_COMMAND,
   ATTENTION_COMMAND,
   { name: 'help', summary: 'show help for a command', usage: '[COMMAND]', options: [], positionals: { min: 0, max: 1, names: 'COMMAND' } },
   { name: 'version', summary: 'print the version', usage: '', options: [] },
@@ -49,6 +51,8 @@ export async function runCli(argv: readonly string[], io: CliIo): Promise<number
         return await runCommand(rest, io);
       case 'eval':
         return await evalCommand(rest, io);
+      case 'search-patterns':
+        return await searchCommand(rest, io);
       case 'attention':
         return await attentionCommand(rest, io);
       default:
