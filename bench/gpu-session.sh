@@ -6,7 +6,7 @@
 #   bash bench/gpu-session.sh $OUT
 #
 # Stages (seconds): niah dense + Vertical-Slash grids (330), the device check of the kernel cases
-# (70), decode at 4K (45), the pattern search at 32K (90), niah A-shape + Block-Sparse (remaining).
+# (70), decode at 4K (45), the pattern search at 32K (100), niah A-shape + Block-Sparse (remaining).
 # Everything lands in OUT/results.tar.gz (bench JSON, per-grid JSON, heat map, logs); the tables are
 # printed last.
 set -uo pipefail
@@ -25,9 +25,9 @@ stage() { # name seconds command...
 }
 bench=dist/gpu/bench.mjs
 stage niah-dense-vs 330 node $bench --suite niah --sizes 4k,8k,16k,32k,64k,128k,only:dense,only:vs --json "$work/niah-dense-vs.json"
-stage device-check 70 node dist/gpu/check.mjs matmul attention estimate rope rms_norm embedding heads_to_tokens silu
+stage device-check 70 node dist/gpu/check.mjs
 stage decode 45 node $bench --suite decode --sizes 1b:4k --json "$work/decode.json"
-stage search 90 node $bench --suite search --json "$work/search.json"
+stage search 100 node $bench --suite search --sizes needle:32k --json "$work/search.json"
 stage niah-ashape-bs 200 node $bench --suite niah --sizes 4k,8k,16k,32k,64k,128k,only:ashape,only:bs --json "$work/niah-ashape-bs.json"
 tar czf "$out/results.tar.gz" -C "$work" .
 for f in "$work"/*.log; do echo "---- $(basename "$f")"; grep -v '^niah \|^\[' "$f" | tail -n 30; done
