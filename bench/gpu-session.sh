@@ -7,8 +7,8 @@
 #
 # Stages (seconds): niah dense + Vertical-Slash grids (330), the device check of the kernel cases
 # (70), decode at 4K (45), the pattern search at 32K (100), niah A-shape + Block-Sparse (remaining).
-# Everything lands in OUT/results.tar.gz (bench JSON, per-grid JSON, heat map, logs); the tables are
-# printed last.
+# Everything lands in OUT/results.tar.gz (bench JSON, per-grid JSON, heat map, logs; repacked every
+# 15 s while the stages run); the tables are printed last.
 set -uo pipefail
 out=${1:?usage: gpu-session.sh OUT_DIR}
 work=$(mktemp -d)
@@ -24,10 +24,15 @@ stage() { # name seconds command...
   echo "   exit $? after $(( SECONDS - start ))s"
 }
 bench=dist/gpu/bench.mjs
+# Whatever has finished is packed every 15 s, so a call cut short still brings its results back.
+( while sleep 15; do tar czf "$out/results.tmp.tar.gz" -C "$work" . 2>/dev/null && mv "$out/results.tmp.tar.gz" "$out/results.tar.gz"; done ) &
+packer=$!
 stage niah-dense-vs 330 node $bench --suite niah --sizes 4k,8k,16k,32k,64k,128k,only:dense,only:vs --json "$work/niah-dense-vs.json"
 stage device-check 70 node dist/gpu/check.mjs
 stage decode 45 node $bench --suite decode --sizes 1b:4k --json "$work/decode.json"
 stage search 100 node $bench --suite search --sizes needle:32k --json "$work/search.json"
 stage niah-ashape-bs 200 node $bench --suite niah --sizes 4k,8k,16k,32k,64k,128k,only:ashape,only:bs --json "$work/niah-ashape-bs.json"
+kill $packer 2>/dev/null
 tar czf "$out/results.tar.gz" -C "$work" .
+rm -f "$out/results.tmp.tar.gz"
 for f in "$work"/*.log; do echo "---- $(basename "$f")"; grep -v '^niah \|^\[' "$f" | tail -n 30; done
