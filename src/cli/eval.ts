@@ -33,6 +33,7 @@ export const EVAL_COMMAND: CommandSpec = {
     { name: 'seed', kind: 'string', value: 'S', help: 'document seed (default 1)' },
     { name: 'haystack', kind: 'string', value: 'PATH', help: 'sentence-per-line text to hide needles in (default: the held-out Brown Corpus text, demo/assets/brown-heldout.txt)' },
     { name: 'max-new-tokens', short: 'n', kind: 'string', value: 'N', help: 'tokens to decode per answer (default 32)' },
+    { name: 'answer-prefix', kind: 'flag', help: 'put the start of the answer ("The magic number for KEY is") into the prompt, so that prefill attention decides (RULER\'s answer prefix)' },
     { name: 'json', kind: 'string', value: 'PATH', help: 'write every case and the accuracy table as JSON' },
     { name: 'heatmap', kind: 'string', value: 'PATH', help: 'write the grids as an SVG heat map (length across, depth down)' },
     ...MODEL_OPTIONS.map((o) => (o.name === 'pattern' || o.name === 'pattern-config' ? { ...o, repeat: true, help: `${o.help} (repeatable: one grid each)` } : o)),
@@ -106,6 +107,7 @@ export async function evalCommand(argv: readonly string[], io: CliIo): Promise<n
         maxNewTokens,
         label: c.label,
         builder,
+        answerPrefix: a.flags['answer-prefix'] === true,
         onCase: (x, done, total) =>
           progress.step(
             `${c.label} ${done}/${total}: ${formatTokens(x.length)} depth ${Math.round(x.depth * 100)}% ${x.correct ? 'right' : 'WRONG'} ` +

@@ -30,6 +30,13 @@ export interface NiahOptions {
   onPrefillProgress?: (p: PrefillProgress) => void;
   /** A builder to share between grids (it keeps the documents it built); default: a new one. */
   builder?: NeedleDocumentBuilder;
+  /**
+   * Put the answer's start ("The magic number for <key> is") into the prompt, as RULER does, so
+   * that the value's first token is chosen at the last prefill position, where sparse prefill
+   * attention decides whether the needle is seen. Without it the model writes that start itself
+   * and reads the value back during decode, whose attention is dense.
+   */
+  answerPrefix?: boolean;
 }
 
 export interface NiahCase {
@@ -86,7 +93,9 @@ export async function runNiah(model: OpenModel, haystackText: string, o: NiahOpt
     for (const depth of depths) {
       if (o.signal?.aborted) throw new DOMException('the evaluation was aborted', 'AbortError');
       const doc = builder.build({ length, depth, needles: o.needles, kind: o.kind, seed: o.seed });
+      const prefix = o.answerPrefix ? doc.expectedAnswer.slice(0, doc.expectedAnswer.lastIndexOf(doc.fact.value)).trimEnd() : undefined;
       const r = await model.answer(doc.document, doc.question, {
+        answerPrefix: prefix,
         maxNewTokens: o.maxNewTokens ?? 32,
         signal: o.signal,
         onProgress: o.onPrefillProgress,

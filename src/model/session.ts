@@ -73,6 +73,12 @@ export interface AnswerOptions {
   allowLongPrompt?: boolean;
   /** Use the chat template when the tokenizer has one (default true). */
   chat?: boolean;
+  /**
+   * The start of the answer, written into the prompt after the assistant header (RULER's "answer
+   * prefix"): the model continues it, so the first generated token is chosen by prefill. The
+   * returned text starts with it.
+   */
+  answerPrefix?: string;
 }
 
 export interface Answer {
@@ -187,7 +193,9 @@ export async function openModel(gpu: Gpu, source: ModelSource, options: OpenMode
     weights,
     prompt,
     async answer(document, question, opts) {
-      const ids = prompt(document, question, opts.chat !== false);
+      const base = prompt(document, question, opts.chat !== false);
+      const prefix = opts.answerPrefix ?? '';
+      const ids = prefix ? Uint32Array.from([...base, ...tokenizer.encode(prefix, { addSpecialTokens: false })]) : base;
       const stop = opts.stopTokens ?? stopDefault;
       const tokens: number[] = [];
       let prevText = '';
@@ -214,7 +222,7 @@ export async function openModel(gpu: Gpu, source: ModelSource, options: OpenMode
         },
       });
       return {
-        text: tokenizer.decode(r.tokens, { skipSpecialTokens: true }),
+        text: prefix + tokenizer.decode(r.tokens, { skipSpecialTokens: true }),
         tokens: r.tokens,
         promptTokens: ids.length,
         stop: r.stop,
