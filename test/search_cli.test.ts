@@ -43,7 +43,7 @@ describe('search-patterns arguments', () => {
       [['search-patterns', '--model', 'm', '--out', 'o.json'], /needs --file PATH/],
       [['search-patterns', '--model', 'm', '--file', HELDOUT, '--out', 'o.json', '--length', '12q'], /--length: "12q" is not a token count/],
       [['search-patterns', '--model', 'm', '--file', HELDOUT, '--out', 'o.json', '--space-scale', '0'], /--space-scale must be a positive number/],
-      [['search-patterns', '--model', 'm', '--file', HELDOUT, '--out', 'o.json', '--rows', '0'], /--rows must be an integer >= 1/],
+      [['search-patterns', '--model', 'm', '--file', HELDOUT, '--out', 'o.json', '--rows', '0'], /--rows must be a whole number from 1 to [\d,]+, got "0"/],
       [['search-patterns', '--model', 'm', '--file', '/nonexistent/cal.txt', '--out', 'o.json'], /error \[BAD_INPUT\]: cannot read calibration text \/nonexistent\/cal.txt/],
       [['search-patterns', '--model', 'm', '--file', HELDOUT, '--out', 'o.json', '--pattern', 'dense'], /unknown option --pattern/],
     ];

@@ -16,7 +16,7 @@ const TEXT = 'The magic number for acorn is 5938271. The river ran north past th
 const ARGS = ['run', '--model', 'models/needle-reader', '--text', TEXT, '--question', 'What is the magic number for acorn?', '-n', '20'];
 
 /** Lines the CLI itself writes to stderr: progress ("[  1.23s] ..."), the answer line and the report. */
-const OURS = /^(\[ *\d+\.\d\ds\] |answer: |prompt \d|time to first token |GPU time |sparse attention computed |peak GPU memory |model load )/;
+const OURS = /^(\[ *\d+\.\d\ds\] |answer: |prompt \d|time to first token |GPU time |sparse attention computed |peak GPU memory |model load |host encode time: )/;
 
 function envWithoutXdg(): NodeJS.ProcessEnv {
   const env = { ...process.env };
