@@ -2,7 +2,7 @@
  * End-to-end executor tests on tiny random fixture models (scripts/make-fixtures.ts) against the
  * float64 CPU reference (test/reference/model.ts). Shapes are tiny: SwiftShader runs ~0.5 GFLOP/s.
  */
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -182,8 +182,36 @@ describe('LlamaRunner prefill', () => {
     expect(relL2(c.logits, a.logits)).toBeLessThan(1e-6);
     // Prefill attention reads the compact f32 K/V, so an f16 cache does not change sparse prefill logits.
     expect(relL2(d.logits, a.logits)).toBeLessThan(1e-5);
+    // Density is read once after the prefill (nothing inside the layer loop): every head computed everything.
+    for (const r of [sparse, sparseSplit]) expect(r.report!.density!.flat()).toEqual(new Array(m.config.numLayers * m.config.numHeads).fill(1));
     for (const r of [dense, sparse, split, sparseSplit]) r.destroy();
   }, 120_000);
+
+  it('sparse density read after the prefill equals the one read per layer when profiling; same logits', async () => {
+    const m = await load('llama-tied-f32', SMALL_VOCAB);
+    const ids = promptIds(150, m.config.vocabSize, 5);
+    const mix: Pattern[] = [
+      { type: 'vertical_and_slash', verticalSize: 8, slashSize: 40 },
+      { type: 'stream_llm', nInit: 4, nLocal: 40 },
+      { type: 'block_sparse', topK: 1 },
+      { type: 'dense' },
+    ];
+    const patterns = Array.from({ length: m.config.numLayers }, (_, l) => Array.from({ length: m.config.numHeads }, (_, h) => mix[(l + h) % mix.length]!));
+    const lean = await runner(m, { attentionConfig: patterns, denseBelow: 0, maxKvHeadsPerGroup: 1 });
+    const profiled = await runner(m, { attentionConfig: patterns, denseBelow: 0, maxKvHeadsPerGroup: 1, profile: true });
+    // Readbacks during the lean prefill: the logits and, once, the density of every sparse layer.
+    const readBytes = vi.spyOn(gpu, 'readBytes');
+    const a = await lean.prefill(ids);
+    expect(readBytes).toHaveBeenCalledTimes(2);
+    readBytes.mockRestore();
+    const b = await profiled.prefill(ids);
+    expect(a.logits).toEqual(b.logits);
+    const density = lean.report!.density!;
+    expect(density).toEqual(profiled.report!.density);
+    expect(density.flat().every((d) => d > 0 && d < 1 || d === 1)).toBe(true);
+    expect(Math.min(...density.flat())).toBeLessThan(1);
+    for (const r of [lean, profiled]) r.destroy();
+  }, 200_000);
 
   it('f16 KV cache stays close to the reference; noReuse gives the same logits', async () => {
     const m = await load('llama-untied-bf16', SMALL_VOCAB);

@@ -273,13 +273,8 @@ export async function prepareAttention(gpu: Gpu, spec: AttentionKernelSpec): Pro
   await attentionKernels(gpu, spec);
 }
 
-/** Runs attention for every head with its pattern. */
-export async function attention(gpu: Gpu, request: AttentionRequest): Promise<AttentionResult> {
-  const { H, Hkv, S, D, kvDType, patterns } = validateAttentionRequest(gpu, request);
-  const profile = request.profile === true;
-  const { q, k, v } = request;
-
-  // Group heads by pattern (first-seen order).
+/** Heads grouped by pattern, in first-seen order. */
+function groupByPattern(patterns: readonly Pattern[]): { pattern: Pattern; heads: number[] }[] {
   const groups = new Map<string, { pattern: Pattern; heads: number[] }>();
   patterns.forEach((p, h) => {
     const key = patternKey(p);
@@ -287,93 +282,265 @@ export async function attention(gpu: Gpu, request: AttentionRequest): Promise<At
     g.heads.push(h);
     groups.set(key, g);
   });
+  return [...groups.values()];
+}
 
+function isEstimated(p: Pattern): p is Extract<Pattern, { type: 'vertical_and_slash' | 'block_sparse' }> {
+  return p.type === 'vertical_and_slash' || p.type === 'block_sparse';
+}
+
+/** What one attention request runs, compiled and validated, with the shared tensors. */
+interface Prepared {
+  v: Validated;
+  kernels: AttentionKernels;
+  groups: { pattern: Pattern; heads: number[] }[];
+  q: Tensor;
+  k: Tensor;
+  vT: Tensor;
+  out: Tensor;
+  /** Causal query-key pairs of the prompt, S(S+1)/2. */
+  causal: number;
+}
+
+/**
+ * Dense and A-shape heads into one batch (one dispatch per pattern); their density (1, or A-shape's
+ * exact share) goes into `density`. False when there are none.
+ */
+function encodeSimpleHeads(batch: Batch, r: Prepared, density: number[]): boolean {
+  const { dense, stream } = r.kernels;
+  const S = r.v.S;
+  let any = false;
+  for (const g of r.groups) {
+    const p = g.pattern;
+    if (p.type === 'dense') dense!.encode(batch, r.q, r.k, r.vT, r.out, g.heads, { qPos0: 0, kvLen: S });
+    else if (p.type === 'stream_llm') {
+      stream!.encode(batch, r.q, r.k, r.vT, r.out, g.heads, { nInit: p.nInit, nLocal: p.nLocal });
+      const d = streamEntries(S, p.nInit, p.nLocal) / r.causal;
+      for (const h of g.heads) density[h] = d;
+    } else continue;
+    any = true;
+  }
+  return any;
+}
+
+/**
+ * The estimators read k with exactly S rows: a cache with spare rows is compacted into a tensor
+ * the caller releases (k itself when it already has S rows).
+ */
+function compactKeys(gpu: Gpu, batch: Batch, r: Prepared): Tensor {
+  const { Hkv, S, D } = r.v;
+  const Scap = r.k.shape[1]!;
+  if (Scap === S || !r.groups.some((g) => isEstimated(g.pattern))) return r.k;
+  const kEst = gpu.empty([Hkv, S, D], r.k.dtype, 'attention.k_compact');
+  const rowBytes = D * (r.k.dtype === 'f32' ? 4 : 2);
+  for (let h = 0; h < Hkv; h++) batch.copy({ buffer: r.k.buffer, offset: r.k.byteOffset + h * Scap * rowBytes }, { buffer: kEst.buffer, offset: kEst.byteOffset + h * S * rowBytes }, S * rowBytes);
+  return kEst;
+}
+
+/** A pattern's heads in chunks whose index stays under the binding limit and INDEX_CHUNK_BYTES. */
+function headChunks(gpu: Gpu, p: Pattern, S: number, heads: readonly number[]): number[][] {
+  const perHead = Math.max(indexBytesPerHead(p, S), 1);
+  const n = Math.max(1, Math.min(heads.length, Math.floor(Math.min(gpu.caps.limits.maxStorageBufferBindingSize, INDEX_CHUNK_BYTES) / perHead)));
+  const chunks: number[][] = [];
+  for (let c0 = 0; c0 < heads.length; c0 += n) chunks.push(heads.slice(c0, c0 + n));
+  return chunks;
+}
+
+/** Estimates the index of a chunk of heads on the GPU (validated; released on a bad shape). */
+function estimateIndex(gpu: Gpu, batch: Batch, r: Prepared, p: Extract<Pattern, { type: 'vertical_and_slash' | 'block_sparse' }>, kEst: Tensor, heads: number[]): SparseIndex {
+  const { vsEst, bsEst } = r.kernels;
+  const index = p.type === 'vertical_and_slash' ? vsEst!.encode(batch, r.q, kEst, heads, { verticalSize: p.verticalSize, slashSize: p.slashSize }) : bsEst!.encode(batch, r.q, kEst, heads, { topK: p.topK });
+  try {
+    validateIndex(`attention: ${p.type} estimator`, index, r.v.S, heads.length);
+  } catch (e) {
+    releaseIndex(gpu, index);
+    throw e;
+  }
+  return index;
+}
+
+/** Attends a chunk of heads with its index and counts the index's causal entries per query block (u32 [heads, queryBlocks], the caller's). */
+function attendCounting(gpu: Gpu, batch: Batch, r: Prepared, index: SparseIndex, heads: number[]): Tensor {
+  const counts = gpu.empty([heads.length, index.queryBlocks], 'u32', 'attention.counts');
+  r.kernels.sparse!.encode(batch, r.q, r.k, r.vT, r.out, heads, index);
+  r.kernels.sparse!.encodeCount(batch, index, counts);
+  return counts;
+}
+
+async function prepare(gpu: Gpu, request: AttentionRequest): Promise<Prepared> {
+  const v = validateAttentionRequest(gpu, request);
+  const groups = groupByPattern(v.patterns);
   // Compile (or fetch) every kernel needed before allocating anything.
-  const compute = request.compute ?? 'f32';
-  const types = new Set([...groups.values()].map((g) => g.pattern.type));
-  const { dense, stream, sparse, vsEst, bsEst } = await attentionKernels(gpu, { headDim: D, kvDType, compute, types }, request.estimators);
+  const types = new Set(groups.map((g) => g.pattern.type));
+  const kernels = await attentionKernels(gpu, { headDim: v.D, kvDType: v.kvDType, compute: request.compute ?? 'f32', types }, request.estimators);
+  const out = request.out ?? gpu.empty([v.H, v.S, v.D], 'f32', 'attention.out');
+  return { v, kernels, groups, q: request.q, k: request.k, vT: request.v, out, causal: (v.S * (v.S + 1)) / 2 };
+}
 
-  const out = request.out ?? gpu.empty([H, S, D], 'f32', 'attention.out');
-  let kEst = k;
+/** Causal entry counts of sparse heads, left on the GPU until readDensity. */
+export interface PendingDensity {
+  /** The request's query heads that the rows of `counts` belong to. */
+  heads: number[];
+  /** u32 [heads.length, queryBlocks]: the causal entries each head's index computes per query block. */
+  counts: Tensor;
+  /** The prompt's causal query-key pairs, S(S+1)/2. */
+  causal: number;
+}
+
+export interface SubmittedAttention {
+  out: Tensor;
+  /** Per head: 1 (dense), A-shape's exact share, or NaN for the heads `pending` holds. */
+  density: number[];
+  pending: PendingDensity[];
+}
+
+/**
+ * Attention with nothing read back (the runner's path): every head is encoded into one batch and
+ * submitted (a new batch only when the sparse indexes in flight would pass INDEX_CHUNK_BYTES); the
+ * sparse heads' density stays on the GPU as counts until readDensity, which reads any number of
+ * calls' counts at once. The indexes go back to the pool with the batch that used them.
+ */
+export async function submitAttention(gpu: Gpu, request: AttentionRequest): Promise<SubmittedAttention> {
+  const r = await prepare(gpu, request);
+  const density = new Array<number>(r.v.H).fill(1);
+  const pending: PendingDensity[] = [];
+  let batch = gpu.batch({ label: 'attention' });
+  let kEst: Tensor | undefined;
+  try {
+    encodeSimpleHeads(batch, r, density);
+    kEst = compactKeys(gpu, batch, r);
+    let inFlight = 0;
+    for (const g of r.groups) {
+      const p = g.pattern;
+      if (!isEstimated(p)) continue;
+      const perHead = Math.max(indexBytesPerHead(p, r.v.S), 1);
+      for (const heads of headChunks(gpu, p, r.v.S, g.heads)) {
+        if (inFlight > 0 && inFlight + perHead * heads.length > INDEX_CHUNK_BYTES) {
+          await batch.submit();
+          batch = gpu.batch({ label: 'attention' });
+          inFlight = 0;
+        }
+        const index = estimateIndex(gpu, batch, r, p, kEst, heads);
+        inFlight += perHead * heads.length;
+        heads.forEach((h) => (density[h] = Number.NaN));
+        pending.push({ heads, counts: attendCounting(gpu, batch, r, index, heads), causal: r.causal });
+        batch.release(index.blockCount, index.blockOffset, index.columnCount, index.columnIndex);
+      }
+    }
+    if (kEst !== r.k) batch.release(kEst);
+    kEst = undefined;
+    await batch.submit();
+    return { out: r.out, density, pending };
+  } catch (e) {
+    for (const x of pending) gpu.release(x.counts);
+    if (kEst !== undefined && kEst !== r.k) gpu.release(kEst);
+    if (r.out !== request.out) gpu.release(r.out);
+    throw e;
+  }
+}
+
+/**
+ * Reads the pending counts of any number of submitted attentions with one readback and returns each
+ * one's density per head (its NaNs filled). The counts are released.
+ */
+export async function readDensity(gpu: Gpu, items: readonly Pick<SubmittedAttention, 'density' | 'pending'>[]): Promise<number[][]> {
+  const all = items.flatMap((x) => x.pending);
+  const result = items.map((x) => [...x.density]);
+  if (all.length === 0) return result;
+  try {
+    const total = all.reduce((a, x) => a + x.counts.numel, 0);
+    const joined = gpu.empty([total], 'u32', 'attention.counts_joined');
+    let got: Uint32Array;
+    try {
+      const b = gpu.batch({ label: 'attention.density' });
+      let at = 0;
+      for (const x of all) {
+        b.copy(x.counts, { buffer: joined.buffer, offset: joined.byteOffset + at * 4 }, x.counts.numel * 4);
+        at += x.counts.numel;
+      }
+      await b.submit();
+      got = (await gpu.read(joined)) as Uint32Array;
+    } finally {
+      gpu.release(joined);
+    }
+    let at = 0;
+    items.forEach((item, i) => {
+      for (const x of item.pending) {
+        const qb = x.counts.numel / x.heads.length;
+        x.heads.forEach((h, j) => {
+          let n = 0;
+          for (let b = 0; b < qb; b++) n += got[at + j * qb + b]!;
+          result[i]![h] = n / x.causal;
+        });
+        at += x.counts.numel;
+      }
+    });
+    return result;
+  } finally {
+    for (const x of all) gpu.release(x.counts);
+  }
+}
+
+/** Runs attention for every head with its pattern. */
+export async function attention(gpu: Gpu, request: AttentionRequest): Promise<AttentionResult> {
+  const profile = request.profile === true;
+  if (!profile && !request.returnIndexes) {
+    const s = await submitAttention(gpu, request);
+    const [density] = await readDensity(gpu, [s]);
+    return { out: s.out, density: density! };
+  }
+  const r = await prepare(gpu, request);
+  let kEst: Tensor | undefined;
   try {
     return await run();
   } catch (e) {
     // The caller never sees an output allocated here when the call fails: free it.
-    if (out !== request.out) gpu.release(out);
+    if (r.out !== request.out) gpu.release(r.out);
     throw e;
   } finally {
-    if (kEst !== k) gpu.release(kEst);
+    if (kEst !== undefined && kEst !== r.k) gpu.release(kEst);
   }
 
+  // Each phase in its own batch, so that estimation and attention are timed apart; indexes read back on request.
   async function run(): Promise<AttentionResult> {
-    const causal = (S * (S + 1)) / 2;
+    const H = r.v.H;
     const density = new Array<number>(H).fill(1);
     const indexes: (HeadIndex | null)[] | undefined = request.returnIndexes ? new Array<HeadIndex | null>(H).fill(null) : undefined;
     const times: { label: string; ms: number }[] = [];
     let estimationMs = 0;
     let attentionMs = 0;
+    const submit = async (b: Batch, label: string, into: 'estimation' | 'attention'): Promise<void> => {
+      const t = await timedSubmit(gpu, b, profile, label);
+      if (into === 'estimation') estimationMs += t.ms;
+      else attentionMs += t.ms;
+      times.push(...t.times);
+    };
 
-    // Dense and A-shape heads: one batch.
-    const simple = [...groups.values()].filter((g) => g.pattern.type === 'dense' || g.pattern.type === 'stream_llm');
-    if (simple.length) {
-      const batch = gpu.batch({ label: 'attention', profile });
-      for (const g of simple) {
-        const p = g.pattern;
-        if (p.type === 'dense') dense!.encode(batch, q, k, v, out, g.heads, { qPos0: 0, kvLen: S });
-        else if (p.type === 'stream_llm') {
-          stream!.encode(batch, q, k, v, out, g.heads, { nInit: p.nInit, nLocal: p.nLocal });
-          const d = streamEntries(S, p.nInit, p.nLocal) / causal;
-          for (const h of g.heads) density[h] = d;
-        }
-      }
-      const r = await timedSubmit(gpu, batch, profile, 'attention');
-      attentionMs += r.ms;
-      times.push(...r.times);
-    }
+    const simple = gpu.batch({ label: 'attention', profile });
+    if (encodeSimpleHeads(simple, r, density)) await submit(simple, 'attention', 'attention');
+    const compact = gpu.batch({ label: 'attention.k_compact' });
+    kEst = compactKeys(gpu, compact, r);
+    if (kEst !== r.k) await compact.submit();
 
-    // The estimators read k with exactly S rows: a cache with spare rows is compacted for them.
-    const Scap = k.shape[1]!;
-    const anyEstimated = [...groups.values()].some((g) => g.pattern.type === 'vertical_and_slash' || g.pattern.type === 'block_sparse');
-    if (anyEstimated && Scap !== S) {
-      kEst = gpu.empty([Hkv, S, D], k.dtype, 'attention.k_compact');
-      const b = gpu.batch({ label: 'attention.k_compact' });
-      const rowBytes = D * (k.dtype === 'f32' ? 4 : 2);
-      for (let h = 0; h < Hkv; h++) b.copy({ buffer: k.buffer, offset: k.byteOffset + h * Scap * rowBytes }, { buffer: kEst.buffer, offset: kEst.byteOffset + h * S * rowBytes }, S * rowBytes);
-      await b.submit();
-    }
-
-    // Sparse heads: per pattern, per chunk of heads.
-    for (const g of groups.values()) {
+    for (const g of r.groups) {
       const p = g.pattern;
-      if (p.type !== 'vertical_and_slash' && p.type !== 'block_sparse') continue;
-      const perHead = Math.max(indexBytesPerHead(p, S), 1);
-      const chunk = Math.max(1, Math.min(g.heads.length, Math.floor(Math.min(gpu.caps.limits.maxStorageBufferBindingSize, INDEX_CHUNK_BYTES) / perHead)));
-      for (let c0 = 0; c0 < g.heads.length; c0 += chunk) {
-        const heads = g.heads.slice(c0, c0 + chunk);
+      if (!isEstimated(p)) continue;
+      for (const heads of headChunks(gpu, p, r.v.S, g.heads)) {
         const estBatch = gpu.batch({ label: `attention.estimate.${p.type}`, profile });
-        const index = p.type === 'vertical_and_slash' ? vsEst!.encode(estBatch, q, kEst, heads, { verticalSize: p.verticalSize, slashSize: p.slashSize }) : bsEst!.encode(estBatch, q, kEst, heads, { topK: p.topK });
+        const index = estimateIndex(gpu, estBatch, r, p, kEst, heads);
         let counts: Tensor | undefined;
         try {
-          validateIndex(`attention: ${p.type} estimator`, index, S, heads.length);
           let attBatch = estBatch;
           if (profile) {
-            const r = await timedSubmit(gpu, estBatch, profile, `estimate.${p.type}`);
-            estimationMs += r.ms;
-            times.push(...r.times);
+            await submit(estBatch, `estimate.${p.type}`, 'estimation');
             attBatch = gpu.batch({ label: `attention.${p.type}`, profile });
           }
-          counts = gpu.empty([heads.length, index.queryBlocks], 'u32', 'attention.counts');
-          sparse!.encode(attBatch, q, k, v, out, heads, index);
-          sparse!.encodeCount(attBatch, index, counts);
-          const r = await timedSubmit(gpu, attBatch, profile, `attention.${p.type}`);
-          attentionMs += r.ms;
-          times.push(...r.times);
-          const got = (await gpu.read(counts)) as Uint32Array;
-          heads.forEach((h, i) => {
-            let n = 0;
-            for (let b = 0; b < index.queryBlocks; b++) n += got[i * index.queryBlocks + b]!;
-            density[h] = n / causal;
-          });
+          counts = attendCounting(gpu, attBatch, r, index, heads);
+          await submit(attBatch, `attention.${p.type}`, 'attention');
+          const pending = [{ heads, counts, causal: r.causal }];
+          counts = undefined; // readDensity releases it
+          const [d] = await readDensity(gpu, [{ density, pending }]);
+          heads.forEach((h) => (density[h] = d![h]!));
           if (indexes) {
             const host = await readIndex(gpu, index);
             heads.forEach((h, i) => {
@@ -387,7 +554,7 @@ export async function attention(gpu: Gpu, request: AttentionRequest): Promise<At
       }
     }
 
-    const result: AttentionResult = { out, density };
+    const result: AttentionResult = { out: r.out, density };
     if (indexes) result.indexes = indexes;
     if (profile) {
       result.timings = { estimationMs, attentionMs };

@@ -33,7 +33,7 @@ import type { MatmulKernel, MatmulVariant } from '../kernels/matmul.ts';
 import type { AddRmsNormKernel, RmsNormKernel, NormWeightDType } from '../kernels/rms_norm.ts';
 import { resolveAttentionCompute, type AttentionCompute } from '../attention/dense.ts';
 import { RopeTable } from '../kernels/rope.ts';
-import { attention as sparseAttention, validatePattern } from '../attention/attention.ts';
+import { attention as sparseAttention, readDensity, submitAttention, validatePattern, type AttentionRequest, type SubmittedAttention } from '../attention/attention.ts';
 import { Recording } from '../gpu/recording.ts';
 import { compileModelKernels, matmulFor, prepareSparse, type CompileProgress, type ModelKernels } from './kernels.ts';
 
@@ -184,6 +184,8 @@ interface RunState {
   pos: number;
   /** Per layer, per head: the share of causal query-key pairs prefill attention computed. */
   density: number[][];
+  /** Sparse attention submitted without readback: its density counts, read once after the prefill. */
+  pendingDensity: { layer: number; headStart: number; submitted: SubmittedAttention }[];
 }
 
 type Step =
@@ -419,6 +421,7 @@ export class LlamaRunner {
       extra: all,
       pos: 0,
       density: [],
+      pendingDensity: [],
     };
   }
 
@@ -470,7 +473,7 @@ export class LlamaRunner {
     this.state = undefined;
     if (!st) return;
     st.decodeRecording?.destroy();
-    this.gpu.release(...st.extra);
+    this.gpu.release(...st.extra, ...st.pendingDensity.flatMap((p) => p.submitted.pending.map((x) => x.counts)));
     // Released buffers become reusable at the next submit; an empty submit makes that happen now.
     if (!this.gpu.lost) {
       try {
@@ -668,18 +671,25 @@ export class LlamaRunner {
     for (let gi = 0; gi < groups.length; gi++) {
       const g = groups[gi]!;
       // The compact f32 K/V copies with exactly T rows: the estimators do not read the cache.
-      const r = await sparseAttention(this.gpu, {
+      const request: AttentionRequest = {
         q: st.q[gi]!,
         k: st.kWhole[gi]!,
         v: st.vWhole[gi]!,
         out: st.attnOut[gi]!,
         patterns: patterns.slice(g.headStart, g.headStart + g.heads),
         kvLen: T,
-        profile,
         compute: this.attentionCompute,
-      });
-      if (r && Array.isArray(r.times)) times.push(...r.times);
-      r.density.forEach((d, h) => (st.density[l]![g.headStart + h] = d));
+      };
+      if (profile) {
+        // Profiling times estimation and attention apart (and reads each density as it goes).
+        const r = await sparseAttention(this.gpu, { ...request, profile });
+        if (r.times) times.push(...r.times);
+        r.density.forEach((d, h) => (st.density[l]![g.headStart + h] = d));
+      } else {
+        // Nothing read back inside the layer loop: the counts wait for the end of the prefill (readPendingDensity).
+        const r = await submitAttention(this.gpu, request);
+        st.pendingDensity.push({ layer: l, headStart: g.headStart, submitted: r });
+      }
     }
     return times;
   }
@@ -823,12 +833,20 @@ export class LlamaRunner {
       if (options.returnHidden) hidden = await this.gpu.readF32(st.tok);
       st.pos = T;
       const result: PrefillResult = { logits: Float32Array.from(logits), plan, ms: performance.now() - t0 };
+      await this.readPendingDensity(st);
       if (hidden) result.hidden = Float32Array.from(hidden);
       return result;
     } catch (e) {
       this.releaseState();
       throw e;
     }
+  }
+
+  /** The sparse layers' density, read back once for the whole prefill (report only: after its time is taken). */
+  private async readPendingDensity(st: RunState): Promise<void> {
+    const items = st.pendingDensity.splice(0);
+    const got = await readDensity(this.gpu, items.map((x) => x.submitted));
+    items.forEach((x, i) => got[i]!.forEach((d, h) => (st.density[x.layer]![x.headStart + h] = d)));
   }
 
   /** One decode step's work: the token in st.decodeId at position p, through every layer, to the logits. */

@@ -13,7 +13,7 @@ import { StreamAttentionKernel } from '../../src/attention/stream.ts';
 import { SparseAttentionKernel, uploadHostIndex } from '../../src/attention/sparse.ts';
 import type { Gpu } from '../../src/gpu/gpu.ts';
 import { Tensor } from '../../src/tensor.ts';
-import { attention, type EstimatorSet, type IndexEstimator } from '../../src/attention/attention.ts';
+import { attention, readDensity, submitAttention, type EstimatorSet, type IndexEstimator, type SubmittedAttention } from '../../src/attention/attention.ts';
 import { streamEntries } from '../../src/attention/stream.ts';
 import type { Pattern } from '../../src/attention/types.ts';
 import { BadInputError, ShapeError, TensorTooLargeError, UnsupportedError } from '../../src/gpu/errors.ts';
@@ -311,34 +311,42 @@ const API_PATTERNS: Pattern[] = [
   { type: 'stream_llm', nInit: 4, nLocal: 40 },
 ];
 
+/** The mixed-pattern request of the API cases: inputs, a host index for the sparse heads, and its float64 check. */
+function mixedCase(gpu: Gpu, rng: Rng) {
+  const H = 6;
+  const S = 150;
+  const D = 64;
+  const s: AttnRefShape = { H, Hkv: 2, Tq: S, Scap: S, D };
+  const x = inputs(gpu, rng, s);
+  const sparseHeads = [0, 3, 4];
+  const host = randomHostIndex(rng, S, sparseHeads.length);
+  const byHead = new Map(sparseHeads.map((h, i) => [h, { ranges: host.ranges[i]!, columns: host.columns[i]! }]));
+  const check = (name: string, got: ArrayLike<number>, density: readonly number[]): void => {
+    const ref = new Float64Array(H * S * D);
+    ref.set(denseRef(x.q, x.k, x.v, s, 0, S, [1]).subarray(S * D, 2 * S * D), S * D);
+    for (const h of [2, 5]) ref.set(streamRef(x.q, x.k, x.v, s, 4, 40, [h]).subarray(h * S * D, (h + 1) * S * D), h * S * D);
+    const sref = indexRef(x.q, x.k, x.v, s, sparseHeads, host);
+    for (const h of sparseHeads) ref.set(sref.subarray(h * S * D, (h + 1) * S * D), h * S * D);
+    compareArrays(name, got, ref, TOL_F32);
+    const causal = (S * (S + 1)) / 2;
+    const entries = indexEntries(S, host);
+    const want = [entries[0]! / causal, 1, streamEntries(S, 4, 40) / causal, entries[1]! / causal, entries[2]! / causal, streamEntries(S, 4, 40) / causal];
+    want.forEach((d, h) => {
+      if (Math.abs(density[h]! - d) > 1e-12) throw new Error(`${name}: density of head ${h} is ${density[h]}, want ${d}`);
+    });
+  };
+  return { x, host, sparseHeads, check, estimators: hostEstimators(gpu, S, byHead) };
+}
+
 export const apiCases: KernelCase[] = [
   {
     name: 'attention.api:mixed patterns H=6,Hkv=2,S=150,D=64',
     quick: true,
     async run(gpu, seed) {
-      const rng = new Rng(seed);
-      const H = 6;
-      const S = 150;
-      const D = 64;
-      const s: AttnRefShape = { H, Hkv: 2, Tq: S, Scap: S, D };
-      const x = inputs(gpu, rng, s);
-      const sparseHeads = [0, 3, 4];
-      const host = randomHostIndex(rng, S, sparseHeads.length);
-      const byHead = new Map(sparseHeads.map((h, i) => [h, { ranges: host.ranges[i]!, columns: host.columns[i]! }]));
-      const r = await attention(gpu, { q: x.tq, k: x.tk, v: x.tv, patterns: API_PATTERNS, returnIndexes: true, profile: true, estimators: hostEstimators(gpu, S, byHead) });
-      const got = await gpu.read(r.out);
-      const ref = new Float64Array(H * S * D);
-      ref.set(denseRef(x.q, x.k, x.v, s, 0, S, [1]).subarray(S * D, 2 * S * D), S * D);
-      for (const h of [2, 5]) ref.set(streamRef(x.q, x.k, x.v, s, 4, 40, [h]).subarray(h * S * D, (h + 1) * S * D), h * S * D);
-      const sref = indexRef(x.q, x.k, x.v, s, sparseHeads, host);
-      for (const h of sparseHeads) ref.set(sref.subarray(h * S * D, (h + 1) * S * D), h * S * D);
-      compareArrays(this.name, got, ref, TOL_F32);
-      const causal = (S * (S + 1)) / 2;
-      const entries = indexEntries(S, host);
-      const want = [entries[0]! / causal, 1, streamEntries(S, 4, 40) / causal, entries[1]! / causal, entries[2]! / causal, streamEntries(S, 4, 40) / causal];
-      want.forEach((d, h) => {
-        if (Math.abs(r.density[h]! - d) > 1e-12) throw new Error(`${this.name}: density of head ${h} is ${r.density[h]}, want ${d}`);
-      });
+      const m = mixedCase(gpu, new Rng(seed));
+      const { x, host, sparseHeads } = m;
+      const r = await attention(gpu, { q: x.tq, k: x.tk, v: x.tv, patterns: API_PATTERNS, returnIndexes: true, profile: true, estimators: m.estimators });
+      m.check(this.name, await gpu.read(r.out), r.density);
       sparseHeads.forEach((h, i) => {
         const idx = r.indexes?.[h];
         if (!idx || JSON.stringify(idx.blockOffsets) !== JSON.stringify(host.ranges[i]) || JSON.stringify(idx.columns) !== JSON.stringify(host.columns[i])) {
@@ -347,6 +355,27 @@ export const apiCases: KernelCase[] = [
       });
       if (r.indexes?.[1] !== null || !r.timings || !(r.timings.attentionMs >= 0)) throw new Error(`${this.name}: missing null index for a dense head or timings`);
       gpu.release(x.tq, x.tk, x.tv, r.out);
+    },
+  },
+  {
+    // The runner's path: two requests submitted with nothing read back, then one readback for both.
+    name: 'attention.api:submitted without readback, density read once for two calls',
+    quick: true,
+    async run(gpu, seed) {
+      const rng = new Rng(seed);
+      const cases = [mixedCase(gpu, rng), mixedCase(gpu, rng)];
+      const submitted: SubmittedAttention[] = [];
+      for (const m of cases) {
+        const out = poisoned(gpu, m.x.tq.shape);
+        submitted.push(await submitAttention(gpu, { q: m.x.tq, k: m.x.tk, v: m.x.tv, out, patterns: API_PATTERNS, estimators: m.estimators }));
+      }
+      submitted.forEach((sub, i) => {
+        const unread = sub.density.flatMap((d, h) => (Number.isNaN(d) ? [h] : []));
+        if (JSON.stringify(unread) !== JSON.stringify(cases[i]!.sparseHeads)) throw new Error(`${this.name}: heads waiting for counts are ${unread}, want ${cases[i]!.sparseHeads}`);
+      });
+      const densities = await readDensity(gpu, submitted);
+      for (let i = 0; i < cases.length; i++) cases[i]!.check(`${this.name} (call ${i})`, await gpu.read(submitted[i]!.out), densities[i]!);
+      for (const [i, m] of cases.entries()) gpu.release(m.x.tq, m.x.tk, m.x.tv, submitted[i]!.out);
     },
   },
   {
