@@ -29,7 +29,7 @@ export { NeedleDocumentBuilder, answerIsCorrect, parseHaystack, makeFact, VALUE_
 export { runNiah, evenDepths, modelTokenCounter, formatNiahTable, formatTokens, type NiahOptions, type NiahCase, type NiahGrid } from './eval/niah.ts';
 export { niahHeatmapSvg, niahHeatmapsSvg, scoreColor } from './eval/heatmap.ts';
 export { mulberry32 } from './util/prng.ts';
-export { attention, type AttentionRequest, type AttentionResult } from './attention/attention.ts';
+export { attention, submitAttention, readDensity, type AttentionRequest, type AttentionResult, type SubmittedAttention, type PendingDensity } from './attention/attention.ts';
 export { DenseAttentionKernel, type AttentionCompute } from './attention/dense.ts';
 export { StreamAttentionKernel } from './attention/stream.ts';
 export { SparseAttentionKernel } from './attention/sparse.ts';
