@@ -3,7 +3,9 @@
  * prefill and answer, with dense and sparse attention side by side. The model runs in a Web Worker
  * (demo/worker.ts, messages in demo/protocol.ts), so the page stays responsive on any adapter, and
  * Cancel stops a run at its next step, or terminates the worker (freeing the device) if that step
- * takes too long. Plain DOM; see index.html.
+ * takes too long. Below the question, "Search patterns" runs MInference's pattern search with the
+ * document as calibration text (its config becomes a sparse choice), and "Draw" pictures one head's
+ * attention, dense beside what its pattern keeps. One request at a time. Plain DOM; see index.html.
  *
  * URL parameters (for links and tests): ?model=URL (use that model URL), ?doc=short|long,
  * ?q=QUESTION, ?max=N (max new tokens), ?attention=compare|sparse|dense, ?pattern=vs-default|vs-small,
@@ -14,12 +16,30 @@ import { BadInputError } from '../src/gpu/errors.ts';
 import type { Pattern } from '../src/attention/types.ts';
 import { answerIsCorrect } from '../src/eval/needle.ts';
 import type { RunReport } from '../src/model/report.ts';
+import { formatLayerSummary } from '../src/search/search.ts';
+import type { AttentionPicture } from '../src/search/picture.ts';
 import longMeta from './assets/default-document.json';
 import shortMeta from './assets/short-document.json';
 import { DEFAULT_MODEL_URL, modelSourceFor, summarizeFiles, type ModelChoice } from './model-choice.ts';
 import { countWords, describeError, formatBytes, formatCount, formatMs, formatPercent, formatRate, plural } from './format.ts';
-import { describeAttention, documentFor, layerDensity, LONG_RUN_MS } from './estimate.ts';
-import { errorFromInfo, type ModelSpec, type Pass, type PassResult, type RunEstimate, type RunMode, type RunRequest, type WorkerToPage } from './protocol.ts';
+import { describeAttention, documentFor, layerDensity, LONG_RUN_MS, patternName } from './estimate.ts';
+import { pictureCaption, pictureImage, rampGradient } from './picture.ts';
+import { pictureHead, SOFTWARE_SEARCH_ROWS, searchOutcomeText, searchPlanText, searchProgressText } from './search-view.ts';
+import {
+  errorFromInfo,
+  type ModelSpec,
+  type Pass,
+  type PassResult,
+  type PictureRequest,
+  type RunEstimate,
+  type RunMode,
+  type RunRequest,
+  type SearchOutcome,
+  type SearchPlan,
+  type SearchRequest,
+  type SparseChoice,
+  type WorkerToPage,
+} from './protocol.ts';
 
 const DOCUMENTS = {
   long: { url: new URL('./assets/default-document.txt', import.meta.url).href, meta: longMeta, label: 'long (40K tokens)' },
@@ -35,6 +55,16 @@ const PATTERNS: Record<string, Pattern> = {
 
 /** How long Cancel waits for the worker to stop at a step before terminating it. */
 const CANCEL_GRACE_MS = 3000;
+
+/** Key bins of the attention picture: the canvases' width in pixels (fewer for shorter prompts, one key per bin). */
+const PICTURE_BINS = 512;
+
+/**
+ * A pattern search of the bundled short document on a software adapter, for the page's note: 2 min
+ * 37 s measured with SOFTWARE_SEARCH_ROWS on SwiftShader in headless Chromium, 2 CPU cores
+ * (e2e/demo.e2e.test.ts logs it).
+ */
+const SOFTWARE_SHORT_SEARCH = 'about 2½ minutes';
 
 function $<T extends HTMLElement>(id: string): T {
   const e = document.getElementById(id);
@@ -77,6 +107,20 @@ const ui = {
   report: $<HTMLTableElement>('report'),
   shares: $<HTMLElement>('shares'),
   adapter: $<HTMLElement>('adapter'),
+  search: $<HTMLButtonElement>('search'),
+  searchNote: $<HTMLElement>('search-note'),
+  searchPlan: $<HTMLElement>('search-plan'),
+  searchLayers: $<HTMLOListElement>('search-layers'),
+  searchResult: $<HTMLElement>('search-result'),
+  searchedOption: $<HTMLOptionElement>('pattern-searched'),
+  pictureLayer: $<HTMLInputElement>('picture-layer'),
+  pictureHead: $<HTMLInputElement>('picture-head'),
+  pictureRange: $<HTMLElement>('picture-range'),
+  draw: $<HTMLButtonElement>('draw'),
+  pictureDense: $<HTMLCanvasElement>('picture-dense'),
+  pictureKept: $<HTMLCanvasElement>('picture-kept'),
+  pictureRamp: $<HTMLElement>('picture-ramp'),
+  pictureCaption: $<HTMLElement>('picture-caption'),
 };
 
 // ------------------------------------------------------------------------------------------ worker
@@ -247,6 +291,7 @@ function denseBelowValue(): number {
 }
 
 function sparseName(): string {
+  if (ui.pattern.value === 'searched') return searched ? `the searched config (${searched.name})` : 'the searched config (none yet)';
   if (ui.pattern.value === 'config') return patternFile ? `the pattern config ${patternFile.name}` : 'a pattern config (none chosen yet)';
   return ui.pattern.selectedOptions[0]?.textContent?.split(':')[0] ?? ui.pattern.value;
 }
@@ -264,7 +309,11 @@ function updateAttentionHint(): void {
   else ui.attentionHint.textContent = `${mode === 'compare' ? 'Runs dense, then sparse: ' : 'Sparse: '}${sparseName()} ${threshold}.`;
 }
 
-function sparseRequest(): RunRequest['sparse'] {
+function sparseRequest(): SparseChoice {
+  if (ui.pattern.value === 'searched') {
+    if (!searched) throw new BadInputError('the sparse pattern "searched config" is selected but no search has finished: press Search patterns first');
+    return { configName: searched.name, configText: searched.json };
+  }
   if (ui.pattern.value === 'config') {
     if (!patternFile) throw new BadInputError('the sparse pattern "pattern config" is selected but no config file was chosen');
     return { configName: patternFile.name, configText: patternFile.text };
@@ -289,6 +338,12 @@ function fitToAdapter(): void {
       'The short document is selected (it finishes in under a minute here); the long one takes many minutes. ' +
       'An estimate measured on this adapter appears before each run.';
   }
+  ui.searchNote.hidden = !software;
+  if (software) {
+    ui.searchNote.textContent =
+      `On this adapter the search samples ${SOFTWARE_SEARCH_ROWS} query rows per head past the document's first quarter (besides its last 64) instead of 256, ` +
+      `and a search of the short document takes ${SOFTWARE_SHORT_SEARCH}; the long one takes hours.`;
+  }
   if (!params.has('pattern')) ui.pattern.value = software ? 'vs-small' : 'vs-default';
   if (!params.has('denseBelow')) ui.denseBelow.value = String(software ? 0 : defaultDenseBelow);
   updateAttentionHint();
@@ -303,6 +358,8 @@ function setState(s: PageState): void {
   ui.out.dataset.state = s;
   const running = s === 'running';
   ui.run.disabled = running;
+  ui.search.disabled = running;
+  ui.draw.disabled = running;
   ui.cancel.disabled = !running;
   ui.run.textContent = running ? 'Running…' : 'Run';
 }
@@ -505,9 +562,64 @@ function showEstimate(e: RunEstimate, mode: RunMode): void {
 // --------------------------------------------------------------------------------------------- run
 
 let nextId = 1;
-let running: { id: number; cancelTimer?: ReturnType<typeof setTimeout>; finish: (state: PageState) => void } | undefined;
+/** The request in progress (one at a time): a run, a search or a picture. */
+let running: { id: number; what: 'run' | 'search' | 'picture'; cancelTimer?: ReturnType<typeof setTimeout>; finish: (state: PageState) => void } | undefined;
+/** The opened model's shape (from the worker's 'model' message): bounds the picture's layer and head. */
+let modelShape: { numLayers: number; numHeads: number } | undefined;
 
-function readInputs(): { documentText: string; question: string; maxNewTokens: number; mode: RunMode; denseBelow: number; sparse: RunRequest['sparse'] } {
+/**
+ * Makes request `id` the one in progress: its messages go to `onMessage` until `finish` is called,
+ * and the page is busy (Run, Search and Draw disabled, Cancel enabled) meanwhile.
+ */
+function track(id: number, what: NonNullable<typeof running>['what'], onMessage: (m: WorkerToPage) => void): (state: PageState) => void {
+  const handler = (m: WorkerToPage): void => {
+    if ('id' in m && m.id === id) onMessage(m);
+  };
+  const finish = (state: PageState): void => {
+    if (running?.id !== id) return;
+    if (running.cancelTimer) clearTimeout(running.cancelTimer);
+    running = undefined;
+    listeners.delete(handler);
+    setState(state);
+  };
+  running = { id, what, finish };
+  listeners.add(handler);
+  setState('running');
+  return finish;
+}
+
+/** The messages every request gets while the model opens; true if `m` was one of them. */
+function modelMessage(m: WorkerToPage, modelKey: string, t0: number): boolean {
+  switch (m.type) {
+    case 'phase':
+      setProgress(m.fraction, m.phase, m.detail);
+      return true;
+    case 'compile':
+      setProgress(m.done / m.total, 'Compiling kernels', `${m.done}/${m.total} · ${formatMs(performance.now() - t0)}`);
+      return true;
+    case 'model': {
+      loadedKey = modelKey;
+      const c = m.info.config;
+      modelShape = { numLayers: c.numLayers, numHeads: c.numHeads };
+      ui.pictureLayer.max = String(c.numLayers - 1);
+      ui.pictureHead.max = String(c.numHeads - 1);
+      ui.pictureRange.textContent = `layers 0–${c.numLayers - 1}, heads 0–${c.numHeads - 1} (0-based, as in the config)`;
+      showAdapter(m.info);
+      ui.modelStatus.textContent = `Loaded in ${formatMs(m.info.load.totalMs)} (read ${formatMs(m.info.load.readMs)}, upload ${formatMs(m.info.load.uploadMs)}, compile ${formatMs(m.info.load.compileMs)}); kept for the next runs.`;
+      return true;
+    }
+    default:
+      return false;
+  }
+}
+
+/** A request's error, shown; the bundled model's absence gets a hint. */
+function requestFailed(error: Extract<WorkerToPage, { type: 'error' }>['error']): void {
+  setProgress(0, 'Failed', '');
+  showError(errorFromInfo(error), kind === 'default' && /missing file config\.json/.test(error.message) ? 'The bundled model is not where the page expects it (models/needle-reader/ next to the page).' : undefined);
+}
+
+function readInputs(): { documentText: string; question: string; maxNewTokens: number; mode: RunMode; denseBelow: number; sparse: SparseChoice } {
   const documentText = ui.document.value;
   const question = ui.question.value.trim();
   if (!documentText.trim()) throw new BadInputError('the document is empty: paste one, or load the long or the short document');
@@ -518,7 +630,7 @@ function readInputs(): { documentText: string; question: string; maxNewTokens: n
   }
   const mode = ui.attention.value as RunMode;
   // Dense alone needs no sparse pattern: the default stands in, unused.
-  const sparse: RunRequest['sparse'] = mode === 'dense' ? { pattern: PATTERNS['vs-default']! } : sparseRequest();
+  const sparse: SparseChoice = mode === 'dense' ? { pattern: PATTERNS['vs-default']! } : sparseRequest();
   return { documentText, question, maxNewTokens, mode, denseBelow: denseBelowValue(), sparse };
 }
 
@@ -548,33 +660,14 @@ function run(): void {
   let load: PassResult['report']['load'];
   let reused = false;
   const t0 = performance.now();
-  setState('running');
 
-  const finish = (state: PageState): void => {
-    if (running?.id !== id) return;
-    if (running.cancelTimer) clearTimeout(running.cancelTimer);
-    running = undefined;
-    listeners.delete(onMessage);
-    setState(state);
-  };
-  running = { id, finish };
-
-  const onMessage = (m: WorkerToPage): void => {
-    if (!('id' in m) || m.id !== id) return;
+  const finish = track(id, 'run', (m: WorkerToPage): void => {
+    if (m.type === 'model') {
+      load = m.info.load;
+      reused = m.reused;
+    }
+    if (modelMessage(m, model.key, t0)) return;
     switch (m.type) {
-      case 'phase':
-        setProgress(m.fraction, m.phase, m.detail);
-        break;
-      case 'compile':
-        setProgress(m.done / m.total, 'Compiling kernels', `${m.done}/${m.total} · ${formatMs(performance.now() - t0)}`);
-        break;
-      case 'model':
-        loadedKey = model.key;
-        load = m.info.load;
-        reused = m.reused;
-        showAdapter(m.info);
-        ui.modelStatus.textContent = `Loaded in ${formatMs(m.info.load.totalMs)} (read ${formatMs(m.info.load.readMs)}, upload ${formatMs(m.info.load.uploadMs)}, compile ${formatMs(m.info.load.compileMs)}); kept for the next runs.`;
-        break;
       case 'estimate':
         showEstimate(m.estimate, inputs.mode);
         break;
@@ -619,14 +712,12 @@ function run(): void {
         finish('cancelled');
         break;
       case 'error':
-        setProgress(0, 'Failed', '');
         if (results.length === 0) reportPlaceholder('No report: the run failed (see the error above).');
-        showError(errorFromInfo(m.error), kind === 'default' && /missing file config\.json/.test(m.error.message) ? 'The bundled model is not where the page expects it (models/needle-reader/ next to the page).' : undefined);
+        requestFailed(m.error);
         finish('error');
         break;
     }
-  };
-  listeners.add(onMessage);
+  });
   const req: RunRequest = { type: 'run', id, model: model.spec, modelKey: model.key, document: inputs.documentText, question: inputs.question, maxNewTokens: inputs.maxNewTokens, mode: inputs.mode, sparse: inputs.sparse, denseBelow: inputs.denseBelow };
   getWorker().postMessage(req);
 }
@@ -642,11 +733,177 @@ function cancel(): void {
     if (running?.id !== r.id) return;
     terminateWorker();
     setProgress(0, 'Cancelled', `the worker was stopped after ${formatMs(CANCEL_GRACE_MS)} without reaching a step boundary; the model loads again on the next run`);
-    reportPlaceholder('No report: the run was cancelled.');
+    if (r.what === 'run') reportPlaceholder('No report: the run was cancelled.');
     r.finish('cancelled');
   }, CANCEL_GRACE_MS);
 }
 
+// ---------------------------------------------------------------------------- search and picture
+
+/** The last finished search: its config is the sparse choice "searched" and the picture's patterns. */
+let searched: { name: string; json: string; outcome: SearchOutcome } | undefined;
+let downloadUrl: string | undefined;
+
+function documentValue(): string {
+  const text = ui.document.value;
+  if (!text.trim()) throw new BadInputError('the document is empty: paste one, or load the long or the short document');
+  return text;
+}
+
+/** A request that could not start: the error, and the page idle again. */
+function notStarted(e: unknown): void {
+  setProgress(0, 'Failed', '');
+  showError(e);
+  setState('error');
+}
+
+function showSearchResult(o: SearchOutcome, heads: number): void {
+  searched = { name: 'searched-patterns.json', json: o.json, outcome: o };
+  if (downloadUrl) URL.revokeObjectURL(downloadUrl);
+  downloadUrl = URL.createObjectURL(new Blob([o.json], { type: 'application/json' }));
+  const link = document.createElement('a');
+  link.id = 'search-download';
+  link.href = downloadUrl;
+  link.download = searched.name;
+  link.textContent = 'download config';
+  ui.searchResult.replaceChildren(
+    `${searchOutcomeText(o, heads)} It is selected as the sparse pattern for the next Run, and the picture below shows its patterns. `,
+    link,
+    " (MInference's per-layer, per-head JSON; the CLI's run --pattern-config and MInference load it).",
+  );
+  ui.searchedOption.disabled = false;
+  ui.searchedOption.textContent = `Searched for this document: mean recall ${o.meanRecall.toFixed(3)}`;
+  ui.pattern.value = 'searched';
+  updateAttentionHint();
+}
+
+function searchDocument(): void {
+  if (running) return;
+  clearError();
+  let documentText: string;
+  let model: ReturnType<typeof modelSpec>;
+  try {
+    documentText = documentValue();
+    model = modelSpec(currentChoice());
+  } catch (e) {
+    notStarted(e);
+    return;
+  }
+  const id = nextId++;
+  const t0 = performance.now();
+  let plan: SearchPlan | undefined;
+  ui.searchPlan.textContent = '';
+  ui.searchLayers.replaceChildren();
+  ui.searchResult.textContent = '';
+  setProgress(0, 'Starting', '');
+  const finish = track(id, 'search', (m) => {
+    if (modelMessage(m, model.key, t0)) return;
+    switch (m.type) {
+      case 'search-plan':
+        plan = m.plan;
+        ui.searchPlan.textContent = searchPlanText(m.plan);
+        break;
+      case 'search-progress': {
+        const t = searchProgressText(m.progress);
+        setProgress(m.progress.fraction, t.phase, t.detail);
+        break;
+      }
+      case 'search-layer': {
+        const li = document.createElement('li');
+        li.textContent = formatLayerSummary(m.layer, plan?.numLayers ?? modelShape?.numLayers ?? 0);
+        ui.searchLayers.append(li);
+        break;
+      }
+      case 'search-result':
+        showSearchResult(m.outcome, plan ? plan.numLayers * plan.numHeads : 0);
+        break;
+      case 'done':
+        setProgress(1, 'Done', `pattern search · ${formatMs(performance.now() - t0)} in all`, true);
+        finish('done');
+        break;
+      case 'cancelled':
+        setProgress(0, 'Cancelled', `stopped at the next step after ${formatMs(performance.now() - t0)}`);
+        ui.searchResult.textContent = 'The search was cancelled: no config (the layers listed above were searched).';
+        finish('cancelled');
+        break;
+      case 'error':
+        requestFailed(m.error);
+        finish('error');
+        break;
+    }
+  });
+  const req: SearchRequest = { type: 'search', id, model: model.spec, modelKey: model.key, document: documentText };
+  getWorker().postMessage(req);
+}
+
+function drawMap(canvas: HTMLCanvasElement, map: Float32Array, p: AttentionPicture): void {
+  canvas.width = p.bins;
+  canvas.height = p.rows;
+  const ctx = canvas.getContext('2d');
+  if (!ctx) throw new Error('this browser gives no 2D canvas context');
+  ctx.putImageData(new ImageData(new Uint8ClampedArray(pictureImage(map, p.rows, p.bins)), p.bins, p.rows), 0, 0);
+}
+
+function showPicture(p: AttentionPicture, source: string): void {
+  drawMap(ui.pictureDense, p.dense, p);
+  drawMap(ui.pictureKept, p.keptMass, p);
+  const keys = p.binKeys === 1 ? 'one key per pixel column' : `${formatCount(p.binKeys)} keys per pixel column`;
+  ui.pictureCaption.textContent =
+    `Layer ${p.layer}, head ${p.head}, ${patternName(p.pattern)} (${source}): ${pictureCaption(p)} ` +
+    `of the last query block (rows ${formatCount(p.rowStart)}–${formatCount(p.promptTokens - 1)} of ${formatCount(p.promptTokens)} tokens; ${keys}).`;
+  ui.pictureCaption.dataset.ready = '1';
+}
+
+function drawPicture(): void {
+  if (running) return;
+  clearError();
+  let req: PictureRequest;
+  let source: string;
+  let model: ReturnType<typeof modelSpec>;
+  try {
+    const documentText = documentValue();
+    const { layer, head } = pictureHead(ui.pictureLayer.value, ui.pictureHead.value, modelShape?.numLayers, modelShape?.numHeads);
+    // The searched config's pattern for the head if there is one, else the page's sparse choice.
+    const sparse: SparseChoice = searched ? { configName: searched.name, configText: searched.json } : sparseRequest();
+    source = searched ? 'the searched config' : sparseName();
+    model = modelSpec(currentChoice());
+    req = { type: 'picture', id: nextId++, model: model.spec, modelKey: model.key, document: documentText, layer, head, sparse, bins: PICTURE_BINS };
+  } catch (e) {
+    notStarted(e);
+    return;
+  }
+  const t0 = performance.now();
+  ui.pictureCaption.dataset.ready = '';
+  ui.pictureCaption.textContent = 'Drawing…';
+  setProgress(0, 'Starting', '');
+  const finish = track(req.id, 'picture', (m) => {
+    if (modelMessage(m, model.key, t0)) return;
+    switch (m.type) {
+      case 'picture':
+        showPicture(m.picture, source);
+        break;
+      case 'done':
+        setProgress(1, 'Done', `attention picture · ${formatMs(performance.now() - t0)} in all`, true);
+        finish('done');
+        break;
+      case 'cancelled':
+        setProgress(0, 'Cancelled', `stopped at the next step after ${formatMs(performance.now() - t0)}`);
+        ui.pictureCaption.textContent = 'Cancelled.';
+        finish('cancelled');
+        break;
+      case 'error':
+        ui.pictureCaption.textContent = '';
+        requestFailed(m.error);
+        finish('error');
+        break;
+    }
+  });
+  getWorker().postMessage(req);
+}
+
+ui.pictureRamp.style.background = rampGradient();
+ui.search.addEventListener('click', searchDocument);
+ui.draw.addEventListener('click', drawPicture);
 ui.run.addEventListener('click', run);
 ui.cancel.addEventListener('click', cancel);
 ui.question.addEventListener('keydown', (ev) => {

@@ -7,7 +7,10 @@
 //    responsive (a click on another control is handled within 1 s), shows an estimate measured on
 //    this adapter before prefill, and Cancel stops it within 10 s;
 //  - the page is usable for a second run: dense vs sparse on the short document, both answers marked
-//    right against the expected value, both prefill times, the speedup and the kept density per layer.
+//    right against the expected value, both prefill times, the speedup and the kept density per layer;
+//  - Search patterns on the short document lists every layer, ends with the mean recall and a config
+//    to download (MInference's JSON, one entry per layer), which becomes the sparse choice; the
+//    attention picture of layer 0 head 0 draws the dense map and the kept part, with its caption.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Page } from 'playwright-core';
 import { startE2e, type E2eEnv } from './browser.ts';
@@ -177,4 +180,49 @@ describe('demo page (chromium, SwiftShader, model in a worker)', () => {
     console.log(`demo e2e, second run: ${await page.textContent('#estimate')} Took: ${await page.textContent('#progress-detail')}`);
     await page.close();
   }, 900_000);
+
+  it('searches patterns on the short document, offers the config, and draws a head\'s attention', async () => {
+    const { page, pageErrors } = await openDemo('?doc=short');
+    await page.waitForSelector('#out-card[data-adapter="software"]', { timeout: 60_000 });
+    expect(await page.textContent('#search-note')).toMatch(/samples 64 query rows per head .* a search of the short document takes about/);
+    const t = Date.now();
+    await page.click('#search');
+    expect(await waitState(page, ['done', 'error', 'cancelled'], 300_000), `search: ${await page.textContent('#error')}`).toBe('done');
+    const searchMs = Date.now() - t;
+    expect(await page.textContent('#search-plan')).toMatch(/^Searching 6 layers × 6 heads on the document's \d+ tokens: .*share of softmax mass kept on the document's last rows/);
+    expect(await page.locator('#search-layers li').allTextContents()).toHaveLength(6);
+    const result = (await page.textContent('#search-result')) ?? '';
+    expect(result).toMatch(/^Mean recall (0|1)\.\d{3} over 36 heads \(the share of softmax mass kept on the document's last rows\), searched in /);
+    // The download link holds MInference's JSON: one entry per layer, one per head in each.
+    const json = await page.$eval('#search-download', async (a) => (await fetch((a as HTMLAnchorElement).href)).text());
+    const config = JSON.parse(json) as Record<string, unknown>[];
+    expect(config).toHaveLength(6);
+    for (const layer of config) expect(Object.keys(layer)).toHaveLength(6);
+    // The searched config is the sparse choice of the next run.
+    expect(await page.inputValue('#pattern')).toBe('searched');
+    expect(await page.textContent('#attention-hint')).toMatch(/the searched config/);
+
+    // The picture of layer 0, head 0: both canvases show mass, and the caption says how much is kept.
+    await page.fill('#picture-layer', '0');
+    await page.fill('#picture-head', '0');
+    await page.click('#draw');
+    expect(await waitState(page, ['done', 'error', 'cancelled'], 120_000), `picture: ${await page.textContent('#error')}`).toBe('done');
+    const lit = await page.evaluate(() =>
+      ['picture-dense', 'picture-kept'].map((id) => {
+        const c = document.getElementById(id) as HTMLCanvasElement;
+        const d = c.getContext('2d')!.getImageData(0, 0, c.width, c.height).data;
+        let n = 0;
+        for (let i = 0; i < d.length; i += 4) if (d[i] !== 12 || d[i + 1] !== 15 || d[i + 2] !== 26) n++;
+        return n;
+      }),
+    );
+    for (const n of lit) expect(n).toBeGreaterThan(0);
+    const caption = (await page.textContent('#picture-caption')) ?? '';
+    expect(caption).toMatch(/^Layer 0, head 0, .* \(the searched config\): keeps .*% of the attention mass/);
+    expect(await page.isVisible('#error')).toBe(false);
+    expect(pageErrors).toEqual([]);
+    const headRecall = (config[0]!['0'] as unknown[])[3];
+    console.log(`demo e2e, search: ${searchMs} ms from the click (${result}); picture: ${caption} (${lit.join(', ')} lit pixels; the search's recall of layer 0 head 0: ${String(headRecall)})`);
+    await page.close();
+  }, 420_000);
 });

@@ -38,6 +38,6 @@ export { MatmulKernel, type MatmulVariant } from './kernels/matmul.ts';
 export { AddKernel } from './kernels/add.ts';
 export { FillRandomKernel, type FillParams } from './kernels/fill_random.ts';
 export { searchPatterns, evaluatePatterns, configFromLayers, formatLayerSummary, chooseCandidate, sampleRows, type SearchOptions, type SearchResult, type SearchProgress, type LayerSearch, type HeadSearch, type CandidateScore, type SearchModel, type EvaluateOptions, type PatternEvaluation, type LayerEvaluation, type PatternScore } from './search/search.ts';
-export { PAPER_SPACE, scaleSpace, type SearchSpace } from './search/space.ts';
+export { PAPER_SPACE, PAPER_SPACE_TOKENS, scaleSpace, scaledPaperSpace, paperSpaceScale, type SearchSpace } from './search/space.ts';
 export { attentionPicture, pictureFromTensors, type AttentionPicture, type AttentionPictureOptions } from './search/picture.ts';
 export { PatternRecallKernel, uploadRows, type SampledRows, type KeptSet, type PatternRecallOptions } from './search/pattern_recall.ts';

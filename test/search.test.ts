@@ -17,9 +17,9 @@ import { loadWeights, type ModelWeights } from '../src/model/weights.ts';
 import { LlamaRunner } from '../src/model/executor.ts';
 import { loadPatternConfig } from '../src/attention/config.ts';
 import { chooseCandidate, evaluatePatterns, resolveSearchOptions, sampleRows, scoringPlan, searchPatterns, type SearchProgress, type SearchResult } from '../src/search/search.ts';
-import { aShapeDensity, blockSparseDensity, blockSparseTopKFor, PAPER_SPACE, scaleSpace, type SearchSpace } from '../src/search/space.ts';
+import { aShapeDensity, blockSparseDensity, blockSparseTopKFor, PAPER_SPACE, paperSpaceScale, scaledPaperSpace, scaleSpace, type SearchSpace } from '../src/search/space.ts';
 import type { CandidateScore } from '../src/search/score.ts';
-import { BadInputError } from '../src/gpu/errors.ts';
+import { AbortedError, BadInputError } from '../src/gpu/errors.ts';
 import type { Pattern } from '../src/attention/types.ts';
 
 /**
@@ -78,6 +78,18 @@ describe('search arithmetic (no GPU)', () => {
     await expect(evaluatePatterns(undefined as never, model, plantedPrompt(), dense)).rejects.toThrow(/sliding window of 512 tokens/);
     // At most the window: allowed (fails later here, on the missing runner, not on the window).
     await expect(searchPatterns(undefined as never, model, plantedPrompt(512), { ...SEARCH, scoreFrom: 128 })).rejects.not.toThrow(/sliding window/);
+  });
+
+  it('fits the paper space to a prompt length: sizes scaled by tokens / 32K, Block-Sparse kept at top-100', () => {
+    expect(paperSpaceScale(512)).toBe(1 / 64);
+    expect(paperSpaceScale(32768)).toBe(1);
+    expect(paperSpaceScale(40000)).toBe(1);
+    expect(() => paperSpaceScale(0)).toThrow(BadInputError);
+    expect(scaledPaperSpace(1)).toBe(PAPER_SPACE);
+    const s = scaledPaperSpace(1 / 64);
+    expect(s.aShape).toEqual({ nInit: 16, nLocal: 64 });
+    expect(s.verticalSlash[0]).toEqual({ verticalSize: 1, slashSize: 32 });
+    expect(s.blockSparseTopK).toBe(100);
   });
 
   it('rejects bad options with typed errors', () => {
@@ -157,6 +169,19 @@ describe('searchPatterns on planted heads (SwiftShader)', () => {
     expect(none.json).toBe(full.json);
     await expect(searchPatterns(gpu, { config, runner }, ids, { ...SEARCH, resume: [full.layers[1]!] })).rejects.toThrow(/resume entry 0 is layer 1/);
   }, 600_000);
+
+  it('cancels between candidates: an abort while a layer is scored stops before the next candidate', async () => {
+    const ac = new AbortController();
+    const stages: string[] = [];
+    const onProgress = (p: SearchProgress): void => {
+      if (p.phase !== 'score') return;
+      stages.push(p.stage!);
+      if (stages.length === 2) ac.abort();
+    };
+    await expect(searchPatterns(gpu, { config, runner }, ids, { ...SEARCH, signal: ac.signal, onProgress })).rejects.toThrow(AbortedError);
+    expect(stages).toEqual(['dense', 'stream_llm(32, 224)']);
+    expect(runner.attentionConfig).toBeUndefined();
+  }, 300_000);
 
   it('evaluatePatterns measures a config as the search measured its choice', async () => {
     const ev = await evaluatePatterns(gpu, { config, runner }, ids, full.patterns, { rows: SEARCH.rows, scoreFrom: SEARCH.scoreFrom });

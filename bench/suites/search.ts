@@ -27,7 +27,7 @@ import { parseModelConfig } from '../../src/model/config.ts';
 import { LlamaRunner } from '../../src/model/executor.ts';
 import { defaultPatterns } from '../../src/attention/config.ts';
 import { evaluatePatterns, formatLayerSummary, searchPatterns, type SearchModel, type SearchResult } from '../../src/search/search.ts';
-import { PAPER_SPACE, scaleSpace, type SearchSpace } from '../../src/search/space.ts';
+import { PAPER_SPACE, scaledPaperSpace, type SearchSpace } from '../../src/search/space.ts';
 import type { Gpu } from '../../src/gpu/gpu.ts';
 import type { BenchContext, BenchRow, BenchSuite } from '../harness.ts';
 import { MODELS, randomWeights, TINY } from './prefill.ts';
@@ -47,7 +47,7 @@ const SIZES: Size[] = [
   { label: '1b:32k', model: '1b', tokens: 32768, space: PAPER_SPACE, rows: 256, targetMs: 300_000 },
 ];
 // Block-Sparse stays MInference's top-100 (scored at the budget's top-k), as the CLI does.
-const QUICK_SPACE: SearchSpace = { ...scaleSpace(PAPER_SPACE, 1 / 128), blockSparseTopK: PAPER_SPACE.blockSparseTopK };
+const QUICK_SPACE: SearchSpace = scaledPaperSpace(1 / 128);
 const QUICK_SIZES: Size[] = [
   { label: 'needle:256', model: 'needle', tokens: 256, space: QUICK_SPACE, rows: 16 },
   { label: 'tiny:256', model: 'tiny', tokens: 256, space: QUICK_SPACE, rows: 16 },

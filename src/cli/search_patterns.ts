@@ -12,7 +12,7 @@ import { rename } from 'node:fs/promises';
 import { existsSync } from 'node:fs';
 import { BadInputError } from '../gpu/errors.ts';
 import { calibrationIds, configFromLayers, formatLayerSummary, searchPatterns, type LayerSearch, type SearchProgress } from '../search/search.ts';
-import { PAPER_SPACE, scaleSpace, type SearchSpace } from '../search/space.ts';
+import { scaledPaperSpace, type SearchSpace } from '../search/space.ts';
 import { parseModelConfig, type ModelConfig } from '../model/config.ts';
 import { openLocalModel, readJson } from '../model/source.ts';
 import { loadTokenizer } from '../model/tokenizer.ts';
@@ -148,7 +148,7 @@ export async function searchCommand(argv: readonly string[], io: CliIo): Promise
   const scale = numOption(a.strings['space-scale'], 'space-scale', cmd) ?? 1;
   if (!(scale > 0)) throw new UsageError(`--space-scale must be a positive number, got ${scale}`, cmd);
   // Block-Sparse keeps MInference's top-100: its format cannot carry another top-k.
-  const space: SearchSpace = scale === 1 ? PAPER_SPACE : { ...scaleSpace(PAPER_SPACE, scale), blockSparseTopK: PAPER_SPACE.blockSparseTopK };
+  const space = scaledPaperSpace(scale);
   const out = a.strings.out!;
   const statePath = `${out}.search.json`;
   const text = await readText(a.strings.file!, 'calibration text');

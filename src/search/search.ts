@@ -23,7 +23,7 @@
  *   4. the first in the space's order wins (A-shape's kernel needs no estimation and is the cheapest).
  */
 import type { Gpu } from '../gpu/gpu.ts';
-import { BadInputError } from '../gpu/errors.ts';
+import { AbortedError, BadInputError } from '../gpu/errors.ts';
 import type { ModelConfig } from '../model/config.ts';
 import type { Pattern, PatternType } from '../attention/types.ts';
 import { validatePattern } from '../attention/attention.ts';
@@ -57,6 +57,7 @@ export interface SearchOptions {
   resume?: readonly LayerSearch[];
   /** Accept a prompt longer than max_position_embeddings. */
   allowLongPrompt?: boolean;
+  /** Cancels the search at the next prefill step or candidate, with an AbortedError. */
   signal?: AbortSignal;
   onProgress?: (p: SearchProgress) => void;
   /** After each layer searched (e.g. to save a partial result). */
@@ -290,6 +291,9 @@ export async function searchPatterns(gpu: Gpu, model: SearchModel, input: string
   const first = layers.length;
   const L = c.numLayers;
   const progress = (layer: number, phase: SearchProgress['phase'], within: number, stage?: string): void => {
+    // A layer's scoring is one long step: the signal is checked before each candidate too, not only
+    // between the prefill's steps (the scorer frees its buffers on the way out).
+    if (options.signal?.aborted) throw new AbortedError('search');
     options.onProgress?.({ layer, numLayers: L, phase, stage, fraction: Math.min(1, (layer - first + within) / Math.max(1, L - first)), elapsedMs: performance.now() - t0 });
   };
   if (first < L) {

@@ -57,6 +57,24 @@ export function scaleSpace(space: SearchSpace, factor: number): SearchSpace {
   };
 }
 
+/** The prompt length PAPER_SPACE's sizes are meant for (MInference searched at 32K tokens and more). */
+export const PAPER_SPACE_TOKENS = 32768;
+
+/**
+ * PAPER_SPACE with every size times `scale` (scaleSpace), except Block-Sparse's top-k, which stays
+ * MInference's 100: its config format cannot carry another top-k (the search scores the top-k that
+ * fits the scaled budget, a subset of it). For prompts shorter than 32K tokens; scale 1 is PAPER_SPACE.
+ */
+export function scaledPaperSpace(scale: number): SearchSpace {
+  return scale === 1 ? PAPER_SPACE : { ...scaleSpace(PAPER_SPACE, scale), blockSparseTopK: PAPER_SPACE.blockSparseTopK };
+}
+
+/** The scale that fits PAPER_SPACE to a prompt of `tokens` tokens: tokens / 32768, 1 from 32K tokens on. */
+export function paperSpaceScale(tokens: number): number {
+  if (!Number.isSafeInteger(tokens) || tokens < 1) throw new BadInputError(`paperSpaceScale: tokens must be a positive integer, got ${String(tokens)}`);
+  return Math.min(1, tokens / PAPER_SPACE_TOKENS);
+}
+
 function isCount(x: unknown, min: number): x is number {
   return typeof x === 'number' && Number.isSafeInteger(x) && x >= min && x <= MODEL_LIMITS.positions.max;
 }
