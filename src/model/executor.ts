@@ -861,7 +861,9 @@ export class LlamaRunner {
       // Layers > 0: the previous layer's fused residual add already wrote norm(residual) * inputNorm.
       this.encodePassA(e, l, { residual: st.tok, n: 1, pos0: p, normed: l > 0 }, buf, [{ t: st.qDecode, g: all, qRow: 0 }], undefined, true);
       const W = this.windowFor(p + 1, l);
-      if (W !== undefined) {
+      if (this.k.decode) {
+        this.k.decode.encode(e, st.qDecode, st.kCache[l]!, st.vCache[l]!, st.attnDecode, { kvLen: p + 1, window: W, scratch: st.split });
+      } else if (W !== undefined) {
         (this.k.windowDecode ?? this.k.window)!.encode(e, st.qDecode, st.kCache[l]!, st.vCache[l]!, st.attnDecode, allHeads, { nInit: 0, nLocal: W }, { qPos0: p, kvLen: p + 1 });
       } else {
         this.k.dense.encode(e, st.qDecode, st.kCache[l]!, st.vCache[l]!, st.attnDecode, allHeads, { qPos0: p, kvLen: p + 1, scratch: st.split });

@@ -15,6 +15,7 @@ import { prepareAttention } from '../attention/attention.ts';
 import { canVectorize, MatmulKernel, SMALL_TILE, type MatmulVariant } from '../kernels/matmul.ts';
 import { AddRmsNormKernel, RmsNormKernel, type NormWeightDType } from '../kernels/rms_norm.ts';
 import { DenseAttentionKernel, type AttentionCompute } from '../attention/dense.ts';
+import { DecodeAttentionKernel, decodeGroupFits } from '../attention/decode.ts';
 import { StreamAttentionKernel } from '../attention/stream.ts';
 import { RopeKernel } from '../kernels/rope.ts';
 import { SiluMulKernel } from '../kernels/silu_mul.ts';
@@ -45,13 +46,18 @@ export interface ModelKernels {
   copyV: RopeKernel;
   siluMul: SiluMulKernel;
   headsToTokens: HeadsToTokensKernel;
-  /** Decode (and f32 prefill) attention. */
+  /** f32 prefill attention (and decode where `decode` is absent). */
   dense: DenseAttentionKernel;
+  /**
+   * Decode attention: one query row, K/V read once per kv head (dense and sliding window). Absent only
+   * where the model's query heads per kv head need more workgroup memory than the device has.
+   */
+  decode?: DecodeAttentionKernel;
   /** Prefill attention on tensor cores (attentionCompute 'sgmatrix'). */
   densePrefill?: DenseAttentionKernel;
   /** Sliding-window models (Mistral v0.1, Phi-3, Qwen2 with use_sliding_window): the window as an A-shape without sinks, prefill and decode. */
   window?: StreamAttentionKernel;
-  /** The f32 window kernel for decode when prefill runs on tensor cores. */
+  /** The f32 window kernel for decode when prefill runs on tensor cores (and `decode` is absent). */
   windowDecode?: StreamAttentionKernel;
 }
 
@@ -160,7 +166,11 @@ export async function compileModelKernels(gpu: Gpu, spec: KernelSpec, onProgress
   }
   const D = c.headDim;
   const windowed = c.slidingWindow !== undefined;
-  const [embed, ropeQ, copyF32, ropeK, copyV, siluMul, headsToTokens, dense, densePrefill, window, windowDecode] = await Promise.all([
+  const group = c.numHeads / c.numKvHeads;
+  const oneRowDecode = decodeGroupFits(gpu, D, group);
+  // The dense kernel's key split (flash-decoding) serves decode only where the one-row kernel cannot.
+  const denseOptions = { ...(software ? SOFTWARE_DENSE : {}), ...(oneRowDecode ? { splitKeys: false } : {}) };
+  const [embed, ropeQ, copyF32, ropeK, copyV, siluMul, headsToTokens, dense, densePrefill, window, windowDecode, decode] = await Promise.all([
     track(EmbeddingKernel.create(gpu, { weightDType: weightDType(w.embed.dtype) })),
     track(RopeKernel.create(gpu, { headDim: D, rotaryDim: c.rotaryDim, rotate: true, outDType: 'f32' })),
     track(RopeKernel.create(gpu, { headDim: D, rotate: false, outDType: 'f32' })),
@@ -168,14 +178,15 @@ export async function compileModelKernels(gpu: Gpu, spec: KernelSpec, onProgress
     track(RopeKernel.create(gpu, { headDim: D, rotate: false, outDType: kvDType })),
     track(SiluMulKernel.create(gpu)),
     track(HeadsToTokensKernel.create(gpu)),
-    track(DenseAttentionKernel.create(gpu, { headDim: D, kvDType, ...(software ? SOFTWARE_DENSE : {}) })),
+    track(DenseAttentionKernel.create(gpu, { headDim: D, kvDType, ...denseOptions })),
     attnCompute === 'sgmatrix' ? track(DenseAttentionKernel.create(gpu, { headDim: D, kvDType, compute: 'sgmatrix', splitKeys: false })) : undefined,
     windowed ? track(StreamAttentionKernel.create(gpu, { headDim: D, kvDType, compute: attnCompute })) : undefined,
-    windowed && attnCompute !== 'f32' ? track(StreamAttentionKernel.create(gpu, { headDim: D, kvDType })) : undefined,
+    windowed && attnCompute !== 'f32' && !oneRowDecode ? track(StreamAttentionKernel.create(gpu, { headDim: D, kvDType })) : undefined,
+    oneRowDecode ? track(DecodeAttentionKernel.create(gpu, { headDim: D, kvDType, group })) : undefined,
     Promise.all(jobs),
     track(prepareSparse(gpu, D, attnCompute, spec.patterns)),
   ]);
-  return { embed, norm, addNorm, matmul, ropeQ, copyF32, ropeK, copyV, siluMul, headsToTokens, dense, densePrefill, window, windowDecode };
+  return { embed, norm, addNorm, matmul, ropeQ, copyF32, ropeK, copyV, siluMul, headsToTokens, dense, densePrefill, window, windowDecode, decode };
 }
 
 /** The matmul kernel for a weight: its dtype's set, with or without bias, prefill rows or decode's one. */

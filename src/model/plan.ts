@@ -17,7 +17,7 @@
 import { SparsePrefillError } from '../gpu/errors.ts';
 import { byteSizeOf, type DType } from '../tensor.ts';
 import { formatBytes } from '../util/numbers.ts';
-import { splitScratchShapes } from '../attention/dense.ts';
+import { decodeScratchShapes } from '../attention/decode.ts';
 import type { ModelConfig } from './config.ts';
 
 /** The plan cannot fit the device: names the tensor and the limit it exceeds. */
@@ -187,12 +187,13 @@ function planOnce(input: PlanInput & { maxChunk?: number }): MemoryPlan {
   add('act', [chunk, I], 'f32');
   add('logits', [1, c.vocabSize], 'f32');
   // Decode: the token id, its residual row, its queries and attention output (head-major), and the
-  // decode attention's key-split partial results (src/attention/dense.ts splitScratchShapes).
+  // decode attention's key-split partial results (src/attention/decode.ts decodeScratchShapes; the
+  // same element counts as the dense kernel's splitScratchShapes, its fallback).
   add('decodeId', [1], 'u32');
   add('tok', [1, C], 'f32');
   add('qDecode', [H, 1, D], 'f32');
   add('attnDecode', [H, 1, D], 'f32');
-  const scratch = splitScratchShapes(H, 1, D);
+  const scratch = decodeScratchShapes(H, D);
   add('splitO', scratch.partO, 'f32');
   add('splitMl', scratch.partMl, 'f32');
   for (const b of buffers) {

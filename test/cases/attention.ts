@@ -10,13 +10,14 @@ import { compareArrays, TOL_F16, TOL_F32 } from '../harness/compare.ts';
 import { denseRef, streamRef, indexRef, indexEntries, type AttnRefShape, type HostIndex } from '../reference/attention.ts';
 import { DenseAttentionKernel, type KvDType } from '../../src/attention/dense.ts';
 import { StreamAttentionKernel } from '../../src/attention/stream.ts';
+import { DecodeAttentionKernel, decodeScratchShapes, decodeSplit } from '../../src/attention/decode.ts';
 import { SparseAttentionKernel, uploadHostIndex } from '../../src/attention/sparse.ts';
 import type { Gpu } from '../../src/gpu/gpu.ts';
 import { Tensor } from '../../src/tensor.ts';
 import { attention, readDensity, submitAttention, type EstimatorSet, type IndexEstimator, type SubmittedAttention } from '../../src/attention/attention.ts';
 import { streamEntries } from '../../src/attention/stream.ts';
 import type { Pattern } from '../../src/attention/types.ts';
-import { BadInputError, ShapeError, TensorTooLargeError, UnsupportedError } from '../../src/gpu/errors.ts';
+import { BadInputError, DTypeError, ShapeError, TensorTooLargeError, UnsupportedError } from '../../src/gpu/errors.ts';
 import { f16BitsToF32, f32ToF16Bits } from '../../src/util/half.ts';
 
 interface Inputs {
@@ -487,4 +488,98 @@ export const sgmatrixCases: KernelCase[] = [
   },
 }));
 
-export const attentionCases: KernelCase[] = [...denseCases, ...streamCases, ...streamAtCases, ...sparseCases, ...apiCases, ...sgmatrixCases];
+interface DecodeSpec {
+  H: number;
+  Hkv: number;
+  D: number;
+  /** Keys in the cache (the query sits at kvLen - 1); rows past it hold NaN. */
+  kvLen: number;
+  Scap: number;
+  kvDType?: KvDType;
+  window?: number;
+  quick?: boolean;
+}
+
+const DECODE: DecodeSpec[] = [
+  // Two splits of 256 keys, the second ragged (44 keys: a partial tile).
+  { H: 4, Hkv: 1, D: 64, kvLen: 300, Scap: 300, quick: true },
+  // Packed f16 cache with spare rows; GQA 4; D=128.
+  { H: 8, Hkv: 2, D: 128, kvLen: 777, Scap: 1000, kvDType: 'f16' },
+  // Group of 7 query heads (Qwen2-style), D=96, one key.
+  { H: 7, Hkv: 1, D: 96, kvLen: 1, Scap: 16 },
+  // Many splits (20 of 256 keys), no GQA.
+  { H: 2, Hkv: 2, D: 64, kvLen: 5000, Scap: 5003 },
+  // Sliding window: the last 100 of 555 keys (the window starts mid-tile).
+  { H: 4, Hkv: 2, D: 64, kvLen: 555, Scap: 600, window: 100, quick: true },
+  // A window longer than the cache's keys attends them all.
+  { H: 4, Hkv: 2, D: 64, kvLen: 70, Scap: 80, window: 4096, kvDType: 'f16' },
+];
+
+export const decodeCases: KernelCase[] = DECODE.map((c) => ({
+  name: `attention.decode:H=${c.H},Hkv=${c.Hkv},D=${c.D},kvLen=${c.kvLen},Scap=${c.Scap}${c.kvDType === 'f16' ? ',f16' : ''}${c.window ? `,window=${c.window}` : ''}`,
+  quick: c.quick ?? false,
+  async run(gpu, seed) {
+    const rng = new Rng(seed);
+    const s: AttnRefShape = { H: c.H, Hkv: c.Hkv, Tq: 1, Scap: c.Scap, D: c.D };
+    const kvDType = c.kvDType ?? 'f32';
+    const x = inputs(gpu, rng, s, kvDType, c.kvLen);
+    const out = poisoned(gpu, [c.H, 1, c.D]);
+    const shapes = decodeScratchShapes(c.H, c.D);
+    // Poisoned scratch: the merge must read only the splits this call wrote.
+    const scratch = { partO: poisoned(gpu, shapes.partO), partMl: poisoned(gpu, shapes.partMl) };
+    const kernel = await DecodeAttentionKernel.create(gpu, { headDim: c.D, kvDType, group: c.H / c.Hkv });
+    const batch = gpu.batch();
+    kernel.encode(batch, x.tq, x.tk, x.tv, out, { kvLen: c.kvLen, window: c.window, scratch });
+    await batch.submit();
+    const at = { qPos0: c.kvLen - 1, kvLen: c.kvLen };
+    const ref = c.window === undefined ? denseRef(x.q, x.k, x.v, s, at.qPos0, at.kvLen) : streamRef(x.q, x.k, x.v, s, 0, c.window, undefined, at);
+    compareArrays(this.name, await gpu.read(out), ref, TOL_F32);
+    gpu.release(x.tq, x.tk, x.tv, out, scratch.partO, scratch.partMl);
+  },
+}));
+
+export const decodeSplitCases: KernelCase[] = [
+  {
+    name: 'attention.decode:split arithmetic and typed errors',
+    quick: true,
+    async run(gpu) {
+      const want = (keys: number, Hkv: number, splitLen: number, splits: number): void => {
+        const got = decodeSplit(keys, Hkv);
+        if (got.splitLen !== splitLen || got.splits !== splits) throw new Error(`decodeSplit(${keys}, ${Hkv}) = ${JSON.stringify(got)}, want ${splitLen} x ${splits}`);
+      };
+      want(1, 8, 256, 1);
+      want(4096, 8, 256, 16);
+      want(131072, 8, 2048, 64);
+      want(524288, 8, 8192, 64);
+      want(300, 1, 256, 2);
+      const kernel = await DecodeAttentionKernel.create(gpu, { headDim: 64, group: 2 });
+      const t = (shape: number[], dtype: 'f32' | 'f16' = 'f32'): Tensor => gpu.empty(shape, dtype, 'x');
+      const shapes = decodeScratchShapes(4, 64);
+      const scratch = { partO: t(shapes.partO), partMl: t(shapes.partMl) };
+      const q = t([4, 1, 64]);
+      const k = t([2, 10, 64]);
+      const expectError = (what: string, cls: new (...a: never[]) => Error, f: () => void): void => {
+        try {
+          f();
+        } catch (e) {
+          if (e instanceof cls) return;
+          throw new Error(`${what}: expected ${cls.name}, got ${(e as Error).name}: ${(e as Error).message}`);
+        }
+        throw new Error(`${what}: expected ${cls.name}, nothing was thrown`);
+      };
+      const b = gpu.batch();
+      expectError('kvLen past the cache', ShapeError, () => kernel.encode(b, q, k, k, q, { kvLen: 11, scratch }));
+      expectError('kvLen 0', ShapeError, () => kernel.encode(b, q, k, k, q, { kvLen: 0, scratch }));
+      expectError('heads not a multiple', ShapeError, () => kernel.encode(b, t([6, 1, 64]), k, k, t([6, 1, 64]), { kvLen: 5, scratch }));
+      expectError('f16 cache for an f32 kernel', DTypeError, () => kernel.encode(b, q, t([2, 10, 64], 'f16'), t([2, 10, 64], 'f16'), q, { kvLen: 5, scratch }));
+      expectError('window 0', ShapeError, () => kernel.encode(b, q, k, k, q, { kvLen: 5, window: 0, scratch }));
+      expectError('scratch too small', ShapeError, () => kernel.encode(b, q, k, k, q, { kvLen: 10, scratch: { partO: t([1, 2, 64]), partMl: scratch.partMl } }));
+      let groupError: unknown;
+      await DecodeAttentionKernel.create(gpu, { headDim: 64, group: 0 }).catch((e: unknown) => (groupError = e));
+      if (!(groupError instanceof BadInputError)) throw new Error(`group 0: expected BadInputError, got ${String(groupError)}`);
+      await b.submit();
+    },
+  },
+];
+
+export const attentionCases: KernelCase[] = [...denseCases, ...decodeCases, ...decodeSplitCases, ...streamCases, ...streamAtCases, ...sparseCases, ...apiCases, ...sgmatrixCases];
