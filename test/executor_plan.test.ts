@@ -64,4 +64,16 @@ describe('executor buffers', () => {
       profiled.close();
     }
   });
+
+  it('one-row decode attention gives the tokens of the tiled kernel it replaced', async () => {
+    const ids = model.prompt(DOC, 'What is the magic number for harbor?');
+    const row = await model.runner.generate(ids, { maxNewTokens: 6, stopTokens: [] });
+    const tiled = await openModel(gpu, await openLocalModel('models/needle-reader'), { attentionConfig: 'dense', kvDType: 'f32', chunkSize: 24, decodeAttention: 'tiles' });
+    try {
+      const t = await tiled.runner.generate(ids, { maxNewTokens: 6, stopTokens: [] });
+      expect(row.tokens).toEqual(t.tokens);
+    } finally {
+      tiled.close();
+    }
+  });
 });

@@ -3,7 +3,9 @@
  * bf16 weights (as the prefill suite makes them), greedy, stop tokens off. Decode attention is
  * dense over the whole KV cache, so the prompt is prefilled with A-shape attention (its cost does
  * not matter here, only the context it leaves). Variants:
- *   replay   decode steps recorded once per run and replayed (the default)
+ *   replay   decode steps recorded once per run and replayed, one-row decode attention (the defaults)
+ *   tiles    replayed, decode attention on the prefill kernel's 64-row tiles with a key split
+ *            (decodeAttention: 'tiles'; before the one-row kernel)
  *   encode   every step encoded afresh, a bind group per dispatch (replayDecode: false; before replay)
  * Rows: kernel 'decode', shape {model, context}, median_ms per token, tok_per_s, host_ms_per_step
  * (JavaScript encode time per step). Sizes "1b:4k", "1b:128k" (quick: a tiny model at 256).
@@ -23,7 +25,7 @@ const NEW_TOKENS = 33;
 
 export const decodeSuite: BenchSuite = {
   name: 'decode',
-  description: 'decode tokens/s after 4K and 128K tokens of context (Llama-3.2-1B shape), replayed vs freshly encoded steps',
+  description: 'decode tokens/s after 4K and 128K tokens of context (Llama-3.2-1B shape): one-row vs tiled decode attention, replayed vs freshly encoded steps',
   async run(ctx: BenchContext): Promise<BenchRow[]> {
     const rows: BenchRow[] = [];
     const sizes = ctx.options.quick ? QUICK : SIZES.filter((s) => ctx.wantSize(s.label));
@@ -36,8 +38,16 @@ export const decodeSuite: BenchSuite = {
       for (const size of sizes) {
         const ids = new Uint32Array(size.context);
         for (let i = 0; i < ids.length; i++) ids[i] = (Math.imul(i + 1, 2654435761) >>> 0) % config.vocabSize;
-        for (const variant of ['replay', 'encode']) {
-          const runner = await LlamaRunner.create(ctx.gpu, { config, weights, kvDType: 'f16', attentionConfig: ashape, denseBelow: 0, replayDecode: variant === 'replay' });
+        for (const variant of ['replay', 'tiles', 'encode']) {
+          const runner = await LlamaRunner.create(ctx.gpu, {
+            config,
+            weights,
+            kvDType: 'f16',
+            attentionConfig: ashape,
+            denseBelow: 0,
+            replayDecode: variant !== 'encode',
+            decodeAttention: variant === 'tiles' ? 'tiles' : 'row',
+          });
           try {
             const perToken: number[] = [];
             const host: number[] = [];

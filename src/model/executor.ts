@@ -83,6 +83,12 @@ export interface RunnerOptions {
    * afresh (a bind group per dispatch), as before replay existed: kept for measurements.
    */
   replayDecode?: boolean;
+  /**
+   * Decode attention: 'row' (default) the one-row kernel, K/V read once per kv head; 'tiles' the
+   * prefill kernel's 64-row query tiles with a key split (the path before it, kept for comparison and
+   * as the fallback where a model's query heads per kv head exceed the row kernel's workgroup memory).
+   */
+  decodeAttention?: 'row' | 'tiles';
 }
 
 export interface PrefillOptions {
@@ -291,7 +297,7 @@ export class LlamaRunner {
     const attnCompute = resolveAttentionCompute(gpu, options.attentionCompute, c.headDim);
     const kernels = await compileModelKernels(
       gpu,
-      { config: c, weights: w, kvDType: options.kvDType, matmulVariant: options.matmulVariant ?? 'auto', attentionCompute: attnCompute, patterns: options.attentionConfig },
+      { config: c, weights: w, kvDType: options.kvDType, matmulVariant: options.matmulVariant ?? 'auto', attentionCompute: attnCompute, patterns: options.attentionConfig, decodeAttention: options.decodeAttention },
       options.onCompileProgress,
     );
     // The matmul kernel takes f32 biases; half-precision checkpoint biases are widened once here.

@@ -6,7 +6,7 @@
  * compiles anything and none needs a warm-up.
  */
 import type { Gpu } from '../gpu/gpu.ts';
-import { UnsupportedError } from '../gpu/errors.ts';
+import { BadInputError, UnsupportedError } from '../gpu/errors.ts';
 import type { DType, Tensor } from '../tensor.ts';
 import type { ModelConfig } from './config.ts';
 import type { ModelWeights } from './weights.ts';
@@ -68,6 +68,8 @@ export interface KernelSpec {
   matmulVariant: MatmulVariant;
   attentionCompute: AttentionCompute;
   patterns?: Pattern[][];
+  /** 'row' (default): the one-row decode kernel where it fits; 'tiles': the dense kernel's key split. */
+  decodeAttention?: 'row' | 'tiles';
 }
 
 /** Kernels compiled so far and how many there are. */
@@ -167,7 +169,10 @@ export async function compileModelKernels(gpu: Gpu, spec: KernelSpec, onProgress
   const D = c.headDim;
   const windowed = c.slidingWindow !== undefined;
   const group = c.numHeads / c.numKvHeads;
-  const oneRowDecode = decodeGroupFits(gpu, D, group);
+  if (spec.decodeAttention !== undefined && spec.decodeAttention !== 'row' && spec.decodeAttention !== 'tiles') {
+    throw new BadInputError(`decodeAttention must be 'row' or 'tiles', got ${String(spec.decodeAttention)}`);
+  }
+  const oneRowDecode = spec.decodeAttention !== 'tiles' && decodeGroupFits(gpu, D, group);
   // The dense kernel's key split (flash-decoding) serves decode only where the one-row kernel cannot.
   const denseOptions = { ...(software ? SOFTWARE_DENSE : {}), ...(oneRowDecode ? { splitKeys: false } : {}) };
   const [embed, ropeQ, copyF32, ropeK, copyV, siluMul, headsToTokens, dense, densePrefill, window, windowDecode, decode] = await Promise.all([

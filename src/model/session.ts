@@ -39,6 +39,8 @@ export interface OpenModelOptions {
   matmulVariant?: MatmulVariant;
   /** Prefill attention arithmetic (RunnerOptions.attentionCompute): 'auto' (default), 'f32' or 'sgmatrix'. */
   attentionCompute?: AttentionCompute | 'auto';
+  /** Decode attention (RunnerOptions.decodeAttention): 'row' (default) or 'tiles'. */
+  decodeAttention?: 'row' | 'tiles';
   onLoadProgress?: (p: LoadProgress) => void;
   /** Called as the kernels compile (after the weights are loaded): compiled so far, of how many. */
   onCompileProgress?: (done: number, total: number) => void;
@@ -174,6 +176,7 @@ export async function openModel(gpu: Gpu, source: ModelSource, options: OpenMode
       memoryBudgetBytes: options.memoryBudgetBytes,
       matmulVariant: options.matmulVariant,
       attentionCompute: options.attentionCompute,
+      decodeAttention: options.decodeAttention,
       onCompileProgress: options.onCompileProgress,
     });
   } catch (e) {
