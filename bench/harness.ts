@@ -42,6 +42,8 @@ export interface BenchLimits {
 export interface BenchResults {
   device: string;
   runtime: BenchRuntime;
+  /** Bounds checks on (the browsers' setting); false with --no-robustness. Absent in older files. */
+  robustness?: boolean;
   date: string;
   commit: string;
   rows: BenchRow[];

@@ -25,6 +25,8 @@ interface BenchArgs {
   json?: string;
   quick: boolean;
   experimental: boolean;
+  /** false: Dawn without bounds checks (disable_robustness, disable_workgroup_init); browsers keep them. */
+  robustness: boolean;
   sizes?: string[];
   list: boolean;
   help: boolean;
@@ -39,11 +41,13 @@ const USAGE = `usage: bench [options]
   --sizes x,y         run only these sizes (labels or numbers, suite-defined)
   --experimental      request Dawn's experimental features (default on)
   --no-experimental   do not
+  --no-robustness     Dawn without bounds checks and workgroup-memory zeroing (browsers keep both:
+                      run once with and once without to report both numbers)
   --list              list the suites and exit
   --help              this text`;
 
 function parseBenchArgs(argv: readonly string[]): BenchArgs {
-  const args: BenchArgs = { quick: false, experimental: true, list: false, help: false };
+  const args: BenchArgs = { quick: false, experimental: true, robustness: true, list: false, help: false };
   const list = (s: string): string[] => s.split(',').map((x) => x.trim()).filter(Boolean);
   for (let i = 0; i < argv.length; i++) {
     const raw = argv[i]!;
@@ -75,6 +79,9 @@ function parseBenchArgs(argv: readonly string[]): BenchArgs {
         break;
       case '--no-experimental':
         args.experimental = false;
+        break;
+      case '--no-robustness':
+        args.robustness = false;
         break;
       case '--list':
         args.list = true;
@@ -112,7 +119,7 @@ async function runBench(args: BenchArgs, log: Logger): Promise<BenchResults> {
     return s;
   }) : suites;
 
-  const gpu = await requestGpu({ experimental: args.experimental, dawnFlags: BENCH_DAWN_FLAGS, label: 'bench' });
+  const gpu = await requestGpu({ experimental: args.experimental, robustness: args.robustness, dawnFlags: BENCH_DAWN_FLAGS, label: 'bench' });
   try {
     log.info(describeGpu(gpu));
     const copy = await measureCopy(gpu, { quick: args.quick, log });
@@ -145,6 +152,7 @@ async function runBench(args: BenchArgs, log: Logger): Promise<BenchResults> {
       {
         device: deviceName(gpu),
         runtime: benchRuntime(gpu.caps.runtime),
+        robustness: gpu.caps.robustness,
         date: new Date().toISOString(),
         commit: commitId(),
         rows,
@@ -192,7 +200,7 @@ async function main(): Promise<number> {
     log.info(`wrote ${args.json}`);
   }
   const l = results.limits;
-  console.log(`\n${results.device} | ${results.runtime} | commit ${results.commit} | copy limit ${l.copy_gbps.toFixed(1)} GB/s${l.best_tflops ? ` | best ${l.best_tflops.toFixed(2)} TFLOP/s` : ''}`);
+  console.log(`\n${results.device} | ${results.runtime}${results.robustness === false ? ' (no bounds checks)' : ''} | commit ${results.commit} | copy limit ${l.copy_gbps.toFixed(1)} GB/s${l.best_tflops ? ` | best ${l.best_tflops.toFixed(2)} TFLOP/s` : ''}`);
   console.log(formatTable(results.rows));
   const failed = (results as BenchResults & { failed_suites?: string[] }).failed_suites;
   if (failed?.length) {

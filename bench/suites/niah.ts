@@ -8,6 +8,7 @@
  *   vs       MInference's default, Vertical-Slash (1000, 6096)
  *   ashape   A-shape (128 sink + 4096 local)
  *   bs       Block-Sparse, top-100 blocks
+ *   searched the model folder's minference_config.json (the pattern search's per-head choice)
  * Sparse patterns run at every length (denseBelow 0). Sizes: lengths ("4k", "128k", ...; default
  * 4k,8k,16k,32k,64k,128k) and "only:<grid>" entries. Environment: NIAH_MODEL (default
  * models/needle-reader), NIAH_HAYSTACK (default demo/assets/brown-heldout.txt), NIAH_DEPTHS (default
@@ -27,11 +28,13 @@ import { NeedleDocumentBuilder } from '../../src/eval/needle.ts';
 import { niahHeatmapsSvg } from '../../src/eval/heatmap.ts';
 import { median, type BenchRow, type BenchSuite } from '../harness.ts';
 
-const GRIDS: { name: string; variant: string; label: string; config: AttentionConfigInput }[] = [
+/** `config: 'searched'` is the model folder's minference_config.json (its searched per-head patterns). */
+const GRIDS: { name: string; variant: string; label: string; config: AttentionConfigInput | 'searched' }[] = [
   { name: 'dense', variant: 'dense', label: 'dense', config: 'dense' },
   { name: 'vs', variant: 'sparse', label: 'vertical_and_slash (1000, 6096)', config: { type: 'vertical_and_slash', verticalSize: 1000, slashSize: 6096 } },
   { name: 'ashape', variant: 'sparse-ashape', label: 'A-shape (128, 4096)', config: { type: 'stream_llm', nInit: 128, nLocal: 4096 } },
   { name: 'bs', variant: 'sparse-bs', label: 'block_sparse (100)', config: { type: 'block_sparse', topK: 100 } },
+  { name: 'searched', variant: 'sparse-searched', label: 'searched config (minference_config.json)', config: 'searched' },
 ];
 const LENGTHS: [string, number][] = [['4k', 4096], ['8k', 8192], ['16k', 16384], ['32k', 32768], ['64k', 65536], ['128k', 131072]];
 
@@ -61,7 +64,7 @@ export const niahSuite: BenchSuite = {
     if (artifacts) await mkdir(artifacts, { recursive: true });
     try {
       for (const g of grids) {
-        model.setAttention(g.config, 0);
+        model.setAttention(g.config === 'searched' ? await readFile(join(modelDir, 'minference_config.json'), 'utf8') : g.config, 0);
         const grid = await runNiah(model, haystack, {
           lengths,
           depths,

@@ -42,6 +42,8 @@ export interface Capabilities {
   subgroupMatrix: boolean;
   subgroupMatrixConfigs: SubgroupMatrixConfig[];
   timestamps: boolean;
+  /** Buffer accesses are bounds-checked and workgroup memory zeroed (false: requestGpu({ robustness: false }) in Node). */
+  robustness: boolean;
   limits: {
     maxStorageBufferBindingSize: number;
     maxBufferSize: number;
