@@ -588,6 +588,38 @@ function track(id: number, what: NonNullable<typeof running>['what'], onMessage:
   return finish;
 }
 
+/**
+ * The end of a request: 'done' (with `doneDetail` before the total time), 'cancelled' and 'error'
+ * update the progress line and finish it, after the request's own `cancelled` / `error` touches;
+ * true if `m` was one of them.
+ */
+function endMessage(
+  m: WorkerToPage,
+  finish: (state: PageState) => void,
+  t0: number,
+  doneDetail: string,
+  on: { cancelled?: () => void; error?: () => void } = {},
+): boolean {
+  switch (m.type) {
+    case 'done':
+      setProgress(1, 'Done', `${doneDetail} · ${formatMs(performance.now() - t0)} in all`, true);
+      finish('done');
+      return true;
+    case 'cancelled':
+      setProgress(0, 'Cancelled', `stopped at the next step after ${formatMs(performance.now() - t0)}`);
+      on.cancelled?.();
+      finish('cancelled');
+      return true;
+    case 'error':
+      on.error?.();
+      requestFailed(m.error);
+      finish('error');
+      return true;
+    default:
+      return false;
+  }
+}
+
 /** The messages every request gets while the model opens; true if `m` was one of them. */
 function modelMessage(m: WorkerToPage, modelKey: string, t0: number): boolean {
   switch (m.type) {
@@ -702,20 +734,15 @@ function run(): void {
         ui.compareSummary.textContent = compareSummary(results);
         break;
       }
-      case 'done':
-        setProgress(1, 'Done', `${plural(results[0]?.report.promptTokens ?? 0, 'prompt token')} · ${formatMs(performance.now() - t0)} in all`, true);
-        finish('done');
-        break;
-      case 'cancelled':
-        setProgress(0, 'Cancelled', `stopped at the next step after ${formatMs(performance.now() - t0)}`);
-        if (results.length === 0) reportPlaceholder('No report: the run was cancelled.');
-        finish('cancelled');
-        break;
-      case 'error':
-        if (results.length === 0) reportPlaceholder('No report: the run failed (see the error above).');
-        requestFailed(m.error);
-        finish('error');
-        break;
+      default:
+        endMessage(m, finish, t0, plural(results[0]?.report.promptTokens ?? 0, 'prompt token'), {
+          cancelled: () => {
+            if (results.length === 0) reportPlaceholder('No report: the run was cancelled.');
+          },
+          error: () => {
+            if (results.length === 0) reportPlaceholder('No report: the run failed (see the error above).');
+          },
+        });
     }
   });
   const req: RunRequest = { type: 'run', id, model: model.spec, modelKey: model.key, document: inputs.documentText, question: inputs.question, maxNewTokens: inputs.maxNewTokens, mode: inputs.mode, sparse: inputs.sparse, denseBelow: inputs.denseBelow };
@@ -817,19 +844,10 @@ function searchDocument(): void {
       case 'search-result':
         showSearchResult(m.outcome, plan ? plan.numLayers * plan.numHeads : 0);
         break;
-      case 'done':
-        setProgress(1, 'Done', `pattern search · ${formatMs(performance.now() - t0)} in all`, true);
-        finish('done');
-        break;
-      case 'cancelled':
-        setProgress(0, 'Cancelled', `stopped at the next step after ${formatMs(performance.now() - t0)}`);
-        ui.searchResult.textContent = 'The search was cancelled: no config (the layers listed above were searched).';
-        finish('cancelled');
-        break;
-      case 'error':
-        requestFailed(m.error);
-        finish('error');
-        break;
+      default:
+        endMessage(m, finish, t0, 'pattern search', {
+          cancelled: () => (ui.searchResult.textContent = 'The search was cancelled: no config (the layers listed above were searched).'),
+        });
     }
   });
   const req: SearchRequest = { type: 'search', id, model: model.spec, modelKey: model.key, document: documentText };
@@ -882,20 +900,11 @@ function drawPicture(): void {
       case 'picture':
         showPicture(m.picture, source);
         break;
-      case 'done':
-        setProgress(1, 'Done', `attention picture · ${formatMs(performance.now() - t0)} in all`, true);
-        finish('done');
-        break;
-      case 'cancelled':
-        setProgress(0, 'Cancelled', `stopped at the next step after ${formatMs(performance.now() - t0)}`);
-        ui.pictureCaption.textContent = 'Cancelled.';
-        finish('cancelled');
-        break;
-      case 'error':
-        ui.pictureCaption.textContent = '';
-        requestFailed(m.error);
-        finish('error');
-        break;
+      default:
+        endMessage(m, finish, t0, 'attention picture', {
+          cancelled: () => (ui.pictureCaption.textContent = 'Cancelled.'),
+          error: () => (ui.pictureCaption.textContent = ''),
+        });
     }
   });
   getWorker().postMessage(req);

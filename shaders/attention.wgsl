@@ -103,6 +103,7 @@ struct Params {
 #if SPLIT
 @group(0) @binding(11) var<storage, read_write> part_o: array<vec4<f32>>;
 @group(0) @binding(12) var<storage, read_write> part_ml: array<vec2<f32>>;
+#include "lib/split_merge.wgsl"
 #endif
 @group(0) @binding(6) var<uniform> params: Params;
 #if MODE == 2
@@ -510,20 +511,8 @@ fn combine(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_inde
   let rowid = wid.x; // y * tq + t
   let y = rowid / params.tq;
   let t = rowid - y * params.tq;
-  let stride = params.n_list * params.tq;
-  var mx = NEG;
-  for (var z = 0u; z < params.n_split; z++) { mx = max(mx, part_ml[z * stride + rowid].x); }
-  var l = 0.0;
-  var o = vec4<f32>(0.0);
-  for (var z = 0u; z < params.n_split; z++) {
-    let ml = part_ml[z * stride + rowid];
-    // A chunk with no visible key has l = 0 and o = 0; its weight does not matter.
-    let w = exp2(ml.x - mx);
-    l += ml.y * w;
-    o += part_o[(z * stride + rowid) * D4 + li] * w;
-  }
   let h = heads[y];
-  out[(h * params.tq + t) * D4 + li] = o * select(0.0, 1.0 / l, l > 0.0);
+  out[(h * params.tq + t) * D4 + li] = merge_splits(rowid, params.n_list * params.tq, params.n_split, li);
 }
 #endif
 

@@ -11,7 +11,7 @@
 // thread g < GROUP updates head g's running max and sum over the tile, and every thread accumulates
 // the weighted V rows into its share of the GROUP x HEAD_DIM outputs (consecutive threads read
 // consecutive vec4 of a V row). It writes the split's unnormalised output and (max, sum) per head.
-// Entry `combine`: grid (n_heads); merges the splits' partial states and normalises.
+// Entry `combine`: grid (n_heads); merges the splits' partial states and normalises (lib/split_merge.wgsl).
 //
 // Defines: HEAD_DIM (64, 96, 128), KV_F16 (0: k, v are f32; 1: packed f16, 4 halves per vec2<u32>),
 // GROUP (query heads per kv head), WG (threads and keys per tile).
@@ -47,6 +47,7 @@ struct Params {
 @group(0) @binding(4) var<storage, read_write> part_ml: array<vec2<f32>>;
 @group(0) @binding(5) var<storage, read_write> out: array<vec4<f32>>;
 @group(0) @binding(6) var<uniform> params: Params;
+#include "lib/split_merge.wgsl"
 
 var<workgroup> qs: array<vec4<f32>, GROUP * D4>; // the GROUP queries, pre-scaled
 var<workgroup> ps: array<f32, GROUP * WG>;       // scores, then probabilities, [GROUP][WG]
@@ -142,16 +143,5 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
 @compute @workgroup_size(D4)
 fn combine(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) li: u32) {
   let h = wid.x;
-  let n_heads = params.n_kv_heads * GROUP;
-  var mx = NEG;
-  for (var z = 0u; z < params.n_split; z++) { mx = max(mx, part_ml[z * n_heads + h].x); }
-  var l = 0.0;
-  var o = vec4<f32>(0.0);
-  for (var z = 0u; z < params.n_split; z++) {
-    let ml = part_ml[z * n_heads + h];
-    let w = exp2(ml.x - mx);
-    l += ml.y * w;
-    o += part_o[(z * n_heads + h) * D4 + li] * w;
-  }
-  out[h * D4 + li] = o * select(0.0, 1.0 / l, l > 0.0);
+  out[h * D4 + li] = merge_splits(h, params.n_kv_heads * GROUP, params.n_split, li);
 }
