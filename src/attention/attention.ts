@@ -302,14 +302,18 @@ interface Prepared {
   causal: number;
 }
 
+/** Whether a request has dense or A-shape heads (encodeSimpleHeads has work). */
+function hasSimpleHeads(r: Prepared): boolean {
+  return r.groups.some((g) => !isEstimated(g.pattern));
+}
+
 /**
  * Dense and A-shape heads into one batch (one dispatch per pattern); their density (1, or A-shape's
- * exact share) goes into `density`. False when there are none.
+ * exact share) goes into `density`.
  */
-function encodeSimpleHeads(batch: Batch, r: Prepared, density: number[]): boolean {
+function encodeSimpleHeads(batch: Batch, r: Prepared, density: number[]): void {
   const { dense, stream } = r.kernels;
   const S = r.v.S;
-  let any = false;
   for (const g of r.groups) {
     const p = g.pattern;
     if (p.type === 'dense') dense!.encode(batch, r.q, r.k, r.vT, r.out, g.heads, { qPos0: 0, kvLen: S });
@@ -317,20 +321,23 @@ function encodeSimpleHeads(batch: Batch, r: Prepared, density: number[]): boolea
       stream!.encode(batch, r.q, r.k, r.vT, r.out, g.heads, { nInit: p.nInit, nLocal: p.nLocal });
       const d = streamEntries(S, p.nInit, p.nLocal) / r.causal;
       for (const h of g.heads) density[h] = d;
-    } else continue;
-    any = true;
+    }
   }
-  return any;
+}
+
+/** Whether the estimators need a compact copy of k: they read exactly S rows, and the cache has spare ones. */
+function keysNeedCompaction(r: Prepared): boolean {
+  return r.k.shape[1]! !== r.v.S && r.groups.some((g) => isEstimated(g.pattern));
 }
 
 /**
- * The estimators read k with exactly S rows: a cache with spare rows is compacted into a tensor
- * the caller releases (k itself when it already has S rows).
+ * The estimators' k: a compact copy with exactly S rows, which the caller releases, where
+ * keysNeedCompaction, else k itself.
  */
 function compactKeys(gpu: Gpu, batch: Batch, r: Prepared): Tensor {
   const { Hkv, S, D } = r.v;
   const Scap = r.k.shape[1]!;
-  if (Scap === S || !r.groups.some((g) => isEstimated(g.pattern))) return r.k;
+  if (!keysNeedCompaction(r)) return r.k;
   const kEst = gpu.empty([Hkv, S, D], r.k.dtype, 'attention.k_compact');
   const rowBytes = D * (r.k.dtype === 'f32' ? 4 : 2);
   for (let h = 0; h < Hkv; h++) batch.copy({ buffer: r.k.buffer, offset: r.k.byteOffset + h * Scap * rowBytes }, { buffer: kEst.buffer, offset: kEst.byteOffset + h * S * rowBytes }, S * rowBytes);
@@ -516,11 +523,17 @@ export async function attention(gpu: Gpu, request: AttentionRequest): Promise<At
       times.push(...t.times);
     };
 
-    const simple = gpu.batch({ label: 'attention', profile });
-    if (encodeSimpleHeads(simple, r, density)) await submit(simple, 'attention', 'attention');
-    const compact = gpu.batch({ label: 'attention.k_compact' });
-    kEst = compactKeys(gpu, compact, r);
-    if (kEst !== r.k) await compact.submit();
+    // A batch is made only for work it will carry (a profiled one holds a query set until submitted).
+    if (hasSimpleHeads(r)) {
+      const simple = gpu.batch({ label: 'attention', profile });
+      encodeSimpleHeads(simple, r, density);
+      await submit(simple, 'attention', 'attention');
+    }
+    if (keysNeedCompaction(r)) {
+      const compact = gpu.batch({ label: 'attention.k_compact' });
+      kEst = compactKeys(gpu, compact, r);
+      await compact.submit();
+    } else kEst = r.k;
 
     for (const g of r.groups) {
       const p = g.pattern;
