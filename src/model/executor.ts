@@ -33,6 +33,7 @@ import type { MatmulKernel, MatmulVariant } from '../kernels/matmul.ts';
 import type { AddRmsNormKernel, RmsNormKernel, NormWeightDType } from '../kernels/rms_norm.ts';
 import { resolveAttentionCompute, type AttentionCompute } from '../attention/dense.ts';
 import { RopeTable } from '../kernels/rope.ts';
+import { streamEntries } from '../attention/stream.ts';
 import { attention as sparseAttention, readDensity, submitAttention, validatePattern, type AttentionRequest, type SubmittedAttention } from '../attention/attention.ts';
 import { Recording } from '../gpu/recording.ts';
 import { compileModelKernels, matmulFor, prepareSparse, type CompileProgress, type ModelKernels } from './kernels.ts';
@@ -504,7 +505,7 @@ export class LlamaRunner {
       const L = this.options.weights.layers[l]!;
       for (const [t, own] of [[b.q, L.qBias], [b.k, L.kBias], [b.v, L.vBias]] as const) if (t && t !== own) this.gpu.release(t);
     });
-    this.k.dense.destroy();
+    this.k.dense?.destroy();
     this.k.densePrefill?.destroy();
     this.k.window?.destroy();
     this.k.windowDecode?.destroy();
@@ -665,8 +666,8 @@ export class LlamaRunner {
     const times: { label: string; ms: number }[] = [];
     const groups = st.plan.groups;
     const W = this.windowFor(T, l);
-    // A sliding window keeps min(i + 1, W) keys of query row i.
-    const windowDensity = W === undefined ? 1 : (W * (W + 1) / 2 + (T - W) * W) / (T * (T + 1) / 2);
+    // A sliding window is an A-shape without sinks.
+    const windowDensity = W === undefined ? 1 : streamEntries(T, 0, W) / ((T * (T + 1)) / 2);
     st.density[l] = new Array<number>(this.config.numHeads).fill(windowDensity);
     if (!patterns || patterns.every((p) => p.type === 'dense')) {
       const b = this.gpu.batch({ label: `attention.${l}`, profile });
@@ -709,7 +710,7 @@ export class LlamaRunner {
       this.k.window!.encode(b, st.q[gi]!, k, v, st.attnOut[gi]!, heads, { nInit: 0, nLocal: W }, { qPos0: 0, kvLen: T });
       return;
     }
-    (this.k.densePrefill ?? this.k.dense).encode(b, st.q[gi]!, k, v, st.attnOut[gi]!, heads, { qPos0: 0, kvLen: T });
+    (this.k.densePrefill ?? this.k.dense)!.encode(b, st.q[gi]!, k, v, st.attnOut[gi]!, heads, { qPos0: 0, kvLen: T });
   }
 
   // ------------------------------------------------------------------ running
@@ -861,7 +862,6 @@ export class LlamaRunner {
     const w = this.options.weights;
     const buf = this.passBuffers(st, 1);
     const all: HeadGroup = { headStart: 0, heads: c.numHeads, kvStart: 0, kvHeads: c.numKvHeads };
-    const allHeads = this.allHeads;
     this.k.embed.encode(e, st.decodeId, w.embed, st.tok);
     for (let l = 0; l < c.numLayers; l++) {
       // Layers > 0: the previous layer's fused residual add already wrote norm(residual) * inputNorm.
@@ -870,9 +870,9 @@ export class LlamaRunner {
       if (this.k.decode) {
         this.k.decode.encode(e, st.qDecode, st.kCache[l]!, st.vCache[l]!, st.attnDecode, { kvLen: p + 1, window: W, scratch: st.split });
       } else if (W !== undefined) {
-        (this.k.windowDecode ?? this.k.window)!.encode(e, st.qDecode, st.kCache[l]!, st.vCache[l]!, st.attnDecode, allHeads, { nInit: 0, nLocal: W }, { qPos0: p, kvLen: p + 1 });
+        (this.k.windowDecode ?? this.k.window)!.encode(e, st.qDecode, st.kCache[l]!, st.vCache[l]!, st.attnDecode, this.allHeads, { nInit: 0, nLocal: W }, { qPos0: p, kvLen: p + 1 });
       } else {
-        this.k.dense.encode(e, st.qDecode, st.kCache[l]!, st.vCache[l]!, st.attnDecode, allHeads, { qPos0: p, kvLen: p + 1, scratch: st.split });
+        this.k.dense!.encode(e, st.qDecode, st.kCache[l]!, st.vCache[l]!, st.attnDecode, this.allHeads, { qPos0: p, kvLen: p + 1, scratch: st.split });
       }
       this.encodePassB(e, l, st.tok, buf, [{ t: st.attnDecode, g: all }], 0, 1, true);
     }

@@ -46,8 +46,8 @@ export interface ModelKernels {
   copyV: RopeKernel;
   siluMul: SiluMulKernel;
   headsToTokens: HeadsToTokensKernel;
-  /** f32 prefill attention (and decode where `decode` is absent). */
-  dense: DenseAttentionKernel;
+  /** f32 attention: prefill where `densePrefill` is absent, decode where `decode` is. Compiled only for those. */
+  dense?: DenseAttentionKernel;
   /**
    * Decode attention: one query row, K/V read once per kv head (dense and sliding window). Absent only
    * where the model's query heads per kv head need more workgroup memory than the device has.
@@ -173,7 +173,9 @@ export async function compileModelKernels(gpu: Gpu, spec: KernelSpec, onProgress
     throw new BadInputError(`decodeAttention must be 'row' or 'tiles', got ${String(spec.decodeAttention)}`);
   }
   const oneRowDecode = spec.decodeAttention !== 'tiles' && decodeGroupFits(gpu, D, group);
-  // The dense kernel's key split (flash-decoding) serves decode only where the one-row kernel cannot.
+  // The f32 dense kernel serves prefill unless it runs on tensor cores, and decode (with its key split,
+  // flash-decoding) only where the one-row kernel cannot.
+  const needDense = attnCompute !== 'sgmatrix' || !oneRowDecode;
   const denseOptions = { ...(software ? SOFTWARE_DENSE : {}), ...(oneRowDecode ? { splitKeys: false } : {}) };
   const [embed, ropeQ, copyF32, ropeK, copyV, siluMul, headsToTokens, dense, densePrefill, window, windowDecode, decode] = await Promise.all([
     track(EmbeddingKernel.create(gpu, { weightDType: weightDType(w.embed.dtype) })),
@@ -183,7 +185,7 @@ export async function compileModelKernels(gpu: Gpu, spec: KernelSpec, onProgress
     track(RopeKernel.create(gpu, { headDim: D, rotate: false, outDType: kvDType })),
     track(SiluMulKernel.create(gpu)),
     track(HeadsToTokensKernel.create(gpu)),
-    track(DenseAttentionKernel.create(gpu, { headDim: D, kvDType, ...denseOptions })),
+    needDense ? track(DenseAttentionKernel.create(gpu, { headDim: D, kvDType, ...denseOptions })) : undefined,
     attnCompute === 'sgmatrix' ? track(DenseAttentionKernel.create(gpu, { headDim: D, kvDType, compute: 'sgmatrix', splitKeys: false })) : undefined,
     windowed ? track(StreamAttentionKernel.create(gpu, { headDim: D, kvDType, compute: attnCompute })) : undefined,
     windowed && attnCompute !== 'f32' && !oneRowDecode ? track(StreamAttentionKernel.create(gpu, { headDim: D, kvDType })) : undefined,
