@@ -7,8 +7,7 @@
  */
 import type { AttentionPicture } from '../src/search/picture.ts';
 import { formatPercent } from '../src/util/numbers.ts';
-
-type Rgb = readonly [number, number, number];
+import { colourAt, type ColourStop, type Rgb } from '../src/util/colour.ts';
 
 /** Mass at or under this is drawn as background: six decades under a whole row's mass (1). */
 export const PICTURE_FLOOR = 1e-6;
@@ -20,7 +19,7 @@ export const BACKGROUND: Rgb = [12, 15, 26];
  * The ramp from the floor (t = 0) to a whole row's mass (t = 1): dark blue, blue, green, yellow,
  * near white. Its first stop is far enough from the background that the smallest weight shown is seen.
  */
-const RAMP: readonly { t: number; rgb: Rgb }[] = [
+const RAMP: readonly ColourStop[] = [
   { t: 0, rgb: [44, 48, 118] },
   { t: 0.35, rgb: [36, 120, 172] },
   { t: 0.6, rgb: [62, 182, 140] },
@@ -34,15 +33,9 @@ export function logPosition(mass: number, floor = PICTURE_FLOOR): number | undef
   return Math.min(1, Math.log(mass / floor) / Math.log(1 / floor));
 }
 
-/** The ramp's colour at t in [0, 1], linear between its stops. */
+/** The ramp's colour at t in [0, 1] (clamped), linear between its stops. */
 export function rampColour(t: number): [number, number, number] {
-  const x = Math.max(0, Math.min(1, t));
-  let i = 1;
-  while (i < RAMP.length - 1 && RAMP[i]!.t < x) i++;
-  const a = RAMP[i - 1]!;
-  const b = RAMP[i]!;
-  const f = (x - a.t) / (b.t - a.t);
-  return [0, 1, 2].map((c) => Math.round(a.rgb[c]! + f * (b.rgb[c]! - a.rgb[c]!))) as [number, number, number];
+  return colourAt(RAMP, t);
 }
 
 /** RGBA pixels of a [rows, bins] map of masses, row-major as ImageData holds them. */

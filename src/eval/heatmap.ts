@@ -4,6 +4,7 @@
  * through yellow to green (right) by the share of its documents answered right.
  */
 import { formatTokens, type NiahGrid } from './niah.ts';
+import { colourAt, hexColour, type ColourStop } from '../util/colour.ts';
 
 const CELL_W = 56;
 const CELL_H = 26;
@@ -13,19 +14,15 @@ const BOTTOM = 44;
 const RIGHT = 16;
 
 /** Red (0) -> yellow (0.5) -> green (1). */
+const SCORE_RAMP: readonly ColourStop[] = [
+  { t: 0, rgb: [215, 48, 39] },
+  { t: 0.5, rgb: [254, 224, 139] },
+  { t: 1, rgb: [26, 152, 80] },
+];
+
+/** A share of right answers as a colour: red (0) -> yellow (0.5) -> green (1); not a number: red. */
 export function scoreColor(score: number): string {
-  const stops: [number, [number, number, number]][] = [
-    [0, [215, 48, 39]],
-    [0.5, [254, 224, 139]],
-    [1, [26, 152, 80]],
-  ];
-  const s = Math.min(1, Math.max(0, Number.isFinite(score) ? score : 0));
-  const i = s <= 0.5 ? 0 : 1;
-  const [a, ca] = stops[i]!;
-  const [b, cb] = stops[i + 1]!;
-  const t = (s - a) / (b - a);
-  const c = ca.map((x, k) => Math.round(x + (cb[k]! - x) * t));
-  return `#${c.map((x) => x.toString(16).padStart(2, '0')).join('')}`;
+  return hexColour(colourAt(SCORE_RAMP, Number.isFinite(score) ? score : 0));
 }
 
 function escapeXml(s: string): string {
