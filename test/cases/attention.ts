@@ -488,6 +488,11 @@ export const sgmatrixCases: KernelCase[] = [
   },
 }));
 
+/**
+ * One-row decode attention (shaders/attention_decode.wgsl via src/attention/decode.ts) against the
+ * float64 reference: the query at position kvLen - 1 over the cache's first kvLen rows (rows past
+ * them hold NaN), GQA groups 1 / 4 / 7, f32 and packed f16 caches, sliding windows.
+ */
 interface DecodeSpec {
   H: number;
   Hkv: number;
