@@ -5,8 +5,9 @@ import { copySuite } from './copy.ts';
 import { decodeSuite } from './decode.ts';
 import { estimateSuite } from './estimate.ts';
 import { matmulSuite } from './matmul.ts';
+import { mmaSuite } from './mma.ts';
 import { niahSuite } from './niah.ts';
 import { prefillSuite } from './prefill.ts';
 import { searchSuite } from './search.ts';
 
-export const suites: BenchSuite[] = [copySuite, attentionSuite, matmulSuite, estimateSuite, prefillSuite, niahSuite, decodeSuite, searchSuite];
+export const suites: BenchSuite[] = [copySuite, attentionSuite, matmulSuite, mmaSuite, estimateSuite, prefillSuite, niahSuite, decodeSuite, searchSuite];

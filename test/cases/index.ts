@@ -13,7 +13,8 @@ import { argmaxCases } from './argmax.ts';
 import { estimateCases } from './estimate.ts';
 import { fillRandomCases } from './fill_random.ts';
 import { benchCopyCases } from './bench_copy.ts';
+import { benchMmaCases } from './bench_mma.ts';
 import { countNonFiniteCases } from './count_nonfinite.ts';
 import { patternRecallCases } from './pattern_recall.ts';
 
-export const allCases: KernelCase[] = [...addCases, ...attentionCases, ...matmulCases, ...rmsNormCases, ...ropeCases, ...siluMulCases, ...embeddingCases, ...softmaxCases, ...headsToTokensCases, ...argmaxCases, ...estimateCases, ...fillRandomCases, ...benchCopyCases, ...countNonFiniteCases, ...patternRecallCases];
+export const allCases: KernelCase[] = [...addCases, ...attentionCases, ...matmulCases, ...rmsNormCases, ...ropeCases, ...siluMulCases, ...embeddingCases, ...softmaxCases, ...headsToTokensCases, ...argmaxCases, ...estimateCases, ...fillRandomCases, ...benchCopyCases, ...benchMmaCases, ...countNonFiniteCases, ...patternRecallCases];
