@@ -7,12 +7,15 @@
  *   tiles    replayed, decode attention on the prefill kernel's 64-row tiles with a key split
  *            (decodeAttention: 'tiles'; before the one-row kernel)
  *   encode   every step encoded afresh, a bind group per dispatch (replayDecode: false; before replay)
+ *   profile  encoded afresh with a timestamp query around every dispatch (each in its own pass, so
+ *            slower than encode): GPU time per step summed over dispatches, and the costliest ones
  * Rows: kernel 'decode', shape {model, context}, median_ms per token, tok_per_s, host_ms_per_step
  * (JavaScript encode time per step). Sizes "1b:4k", "1b:128k" (quick: a tiny model at 256).
  */
 import { parseModelConfig } from '../../src/model/config.ts';
 import { LlamaRunner } from '../../src/model/executor.ts';
 import type { Pattern } from '../../src/attention/types.ts';
+import type { RunReport } from '../../src/model/report.ts';
 import { median, type BenchContext, type BenchRow, type BenchSuite } from '../harness.ts';
 import { MODELS, randomWeights, TINY } from './prefill.ts';
 
@@ -38,27 +41,34 @@ export const decodeSuite: BenchSuite = {
       for (const size of sizes) {
         const ids = new Uint32Array(size.context);
         for (let i = 0; i < ids.length; i++) ids[i] = (Math.imul(i + 1, 2654435761) >>> 0) % config.vocabSize;
-        for (const variant of ['replay', 'tiles', 'encode']) {
+        for (const variant of ctx.options.quick ? ['replay', 'tiles', 'encode'] : ['replay', 'tiles', 'encode', 'profile']) {
+          if (variant === 'profile' && !ctx.gpu.caps.timestamps) continue;
           const runner = await LlamaRunner.create(ctx.gpu, {
             config,
             weights,
             kvDType: 'f16',
             attentionConfig: ashape,
             denseBelow: 0,
-            replayDecode: variant !== 'encode',
+            replayDecode: variant === 'replay' || variant === 'tiles',
+            profile: variant === 'profile',
             decodeAttention: variant === 'tiles' ? 'tiles' : 'row',
           });
           try {
             const perToken: number[] = [];
             const host: number[] = [];
+            let gpu: RunReport['decodeGpu'];
             for (let r = 0; r < (ctx.options.quick ? 1 : 2); r++) {
               const g = await runner.generate(ids, { maxNewTokens: NEW_TOKENS, stopTokens: [], allowLongPrompt: true });
               perToken.push(g.report.decodeMs / (g.tokens.length - 1));
               host.push(g.report.hostMs?.perDecodeStep ?? 0);
+              gpu = g.report.decodeGpu;
             }
             const ms = median(perToken);
-            rows.push({ kernel: 'decode', variant, shape: { model, context: size.context }, median_ms: ms, tok_per_s: 1000 / ms, host_ms_per_step: median(host), new_tokens: NEW_TOKENS, reps: perToken.length });
+            const row: BenchRow = { kernel: 'decode', variant, shape: { model, context: size.context }, median_ms: ms, tok_per_s: 1000 / ms, host_ms_per_step: median(host), new_tokens: NEW_TOKENS, reps: perToken.length };
+            if (gpu) Object.assign(row, { gpu_ms_per_step: gpu.gpuMsPerStep, top_dispatches: gpu.top });
+            rows.push(row);
             ctx.log.info(`decode ${model} ${size.context} ${variant}: ${(1000 / ms).toFixed(1)} tok/s (host ${median(host).toFixed(2)} ms/step)`);
+            if (gpu) ctx.log.info(`  GPU ${gpu.gpuMsPerStep.toFixed(3)} ms/step; ${gpu.top.map((t) => `${t.label}: ${t.msPerStep.toFixed(3)} ms x${t.dispatchesPerStep}`).join('; ')}`);
           } finally {
             runner.destroy();
           }

@@ -394,6 +394,6 @@ export class MatmulKernel {
     this.lastPath = path;
     const program = vec ? programs.vec : programs.scalar;
     if (!program) throw new UnsupportedError(`matmul: K=${K} needs element loads, but the kernel was created with vectorOnly`);
-    batch.dispatch({ program, bindings, params, workgroups, label: `matmul-${path}` });
+    batch.dispatch({ program, bindings, params, workgroups, label: `matmul-${path} ${K}->${N}` });
   }
 }

@@ -941,6 +941,7 @@ export class LlamaRunner {
     let reason: GenerateResult['stop'] = 'max_tokens';
     let logits = pre.logits;
     let ttft = 0;
+    const decodeTimes = new GpuTimes();
     const td = performance.now();
     try {
       for (;;) {
@@ -955,14 +956,23 @@ export class LlamaRunner {
           break;
         }
         if (tokens.length >= maxNewTokens) break;
-        logits = await this.decodeStep(st, id, times);
+        logits = await this.decodeStep(st, id, decodeTimes);
       }
     } catch (e) {
       this.releaseState();
       throw e;
     }
     const decodeMs = performance.now() - td;
+    times.merge(decodeTimes);
     const report = this.makeReport(pre.plan, times, t0, pre.ms, ttft, tokens.length, decodeMs);
+    const steps = tokens.length - 1;
+    if (decodeTimes.any && steps > 0) {
+      const top = [...decodeTimes.byLabel].sort((a, b) => b[1].ms - a[1].ms).slice(0, 6);
+      report.decodeGpu = {
+        gpuMsPerStep: decodeTimes.totalMs / steps,
+        top: top.map(([label, e]) => ({ label, msPerStep: e.ms / steps, dispatchesPerStep: e.count / steps })),
+      };
+    }
     this.lastReport = report;
     return { tokens, stop: reason, promptLogits: pre.logits, report };
   }

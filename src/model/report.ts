@@ -58,6 +58,12 @@ export interface RunReport {
    * all decode steps and per step. The rest of prefill and decode time is GPU work and waiting.
    */
   hostMs?: { prefillEncode: number; perChunkPass: number; decodeEncode: number; perDecodeStep: number };
+  /**
+   * Profiled decode (timestamp queries): GPU ms per decode step summed over its dispatches, and the
+   * dispatches that took the most, per step. Wall time per step minus gpuMsPerStep is what the step
+   * spends outside kernels (gaps between dispatches, submit, the logits' readback).
+   */
+  decodeGpu?: { gpuMsPerStep: number; top: { label: string; msPerStep: number; dispatchesPerStep: number }[] };
   /** How long opening the model took (openModel's answers carry it). */
   load?: { readMs: number; uploadMs: number; compileMs: number; totalMs: number };
 }
@@ -73,16 +79,36 @@ export function categorize(label: string): TimeCategory {
 
 export class GpuTimes {
   readonly ms: Record<TimeCategory, number> = { attention: 0, estimation: 0, matmul: 0, other: 0 };
+  /** Milliseconds and dispatch count per dispatch label. */
+  readonly byLabel = new Map<string, { ms: number; count: number }>();
   any = false;
   add(times: readonly { label: string; ms: number }[]): void {
     for (const t of times) {
       if (!Number.isFinite(t.ms) || t.ms < 0) continue;
       this.ms[categorize(t.label)] += t.ms;
+      const e = this.byLabel.get(t.label) ?? { ms: 0, count: 0 };
+      e.ms += t.ms;
+      e.count++;
+      this.byLabel.set(t.label, e);
       this.any = true;
     }
   }
+  /** Adds another record's times (category and label totals). */
+  merge(o: GpuTimes): void {
+    for (const [label, e] of o.byLabel) {
+      this.ms[categorize(label)] += e.ms;
+      const m = this.byLabel.get(label) ?? { ms: 0, count: 0 };
+      m.ms += e.ms;
+      m.count += e.count;
+      this.byLabel.set(label, m);
+    }
+    this.any ||= o.any;
+  }
+  get totalMs(): number {
+    return this.ms.attention + this.ms.estimation + this.ms.matmul + this.ms.other;
+  }
   shares(): Record<TimeCategory, number> {
-    const total = this.ms.attention + this.ms.estimation + this.ms.matmul + this.ms.other;
+    const total = this.totalMs;
     const f = (v: number): number => (total > 0 ? v / total : 0);
     return { attention: f(this.ms.attention), estimation: f(this.ms.estimation), matmul: f(this.ms.matmul), other: f(this.ms.other) };
   }
@@ -105,6 +131,10 @@ export function formatReport(r: RunReport): string {
     lines.push(`sparse attention computed ${formatPercent(r.meanDensity)} of the causal query-key pairs (per layer: ${perLayer.join(' ')})`);
   }
   lines.push(`peak GPU memory ${formatBytes(r.peakGpuBytes)} (weights ${formatBytes(r.weightBytes)}, activations + KV cache ${formatBytes(r.peakActivationBytes)}; planned ${formatBytes(r.plannedBytes)})`);
+  if (r.decodeGpu) {
+    const top = r.decodeGpu.top.map((t) => `${t.label} ${formatMs(t.msPerStep)}`).join(', ');
+    lines.push(`decode GPU time per step ${formatMs(r.decodeGpu.gpuMsPerStep)} (most: ${top})`);
+  }
   if (r.hostMs) lines.push(`host encode time: ${formatMs(r.hostMs.perChunkPass)} per prefill chunk pass, ${formatMs(r.hostMs.perDecodeStep)} per decode step`);
   if (r.load) lines.push(`model load ${formatMs(r.load.totalMs)}: read ${formatMs(r.load.readMs)}, upload ${formatMs(r.load.uploadMs)}, compile ${formatMs(r.load.compileMs)}`);
   return lines.join('\n');
