@@ -6,21 +6,30 @@
 // Keys key_start .. kv_len - 1 are attended (key_start > 0: a sliding window); the query sits at
 // position kv_len - 1, so every one of them is causal.
 //
-// Entry `main`: grid (n_split, n_kv_heads). Split z takes keys [key_start + z * split_len, +split_len)
-// in tiles of WG keys: one thread per key computes its GROUP scores (q pre-scaled by scale * log2 e),
-// thread g < GROUP updates head g's running max and sum over the tile, and every thread accumulates
-// the weighted V rows into its share of the GROUP x HEAD_DIM outputs (consecutive threads read
-// consecutive vec4 of a V row). It writes the split's unnormalised output and (max, sum) per head.
-// Entry `combine`: grid (n_heads); merges the splits' partial states and normalises (lib/split_merge.wgsl).
+// Entry `main`: grid (n_split, n_kv_heads), WG = KL * D4 threads. Split z takes keys
+// [key_start + z * split_len, +split_len) in chunks of up to CHUNK keys (one chunk unless the split
+// is longer), each in four parallel steps with every thread busy:
+//   1. scores: thread i takes keys i, i + WG, ...: its GROUP dot products against the pre-scaled
+//      queries (scale * log2 e) go to workgroup memory; a tree over the threads finds each head's max;
+//   2. probabilities exp2(s - max) in place, and a tree for their sum;
+//   3. P·V: thread (kl, c) = (i / D4, i % D4) adds the weighted vec4 column c of keys kl, kl + KL, ...
+//      for all GROUP heads (consecutive threads read consecutive vec4 of a V row), and the KL key
+//      lanes are summed through workgroup memory;
+//   4. the running max, sum and output are rescaled when a later chunk raises the max.
+// It writes the split's unnormalised output and (max, sum) per head.
+// Entry `combine`: grid (n_heads), CL * D4 threads: a tree over the splits' maxima, then split lane
+// sl sums the weighted outputs and sums of splits sl, sl + CL, ..., and the lanes are added.
 //
 // Defines: HEAD_DIM (64, 96, 128), KV_F16 (0: k, v are f32; 1: packed f16, 4 halves per vec2<u32>),
-// GROUP (query heads per kv head), WG (threads and keys per tile).
+// GROUP (query heads per kv head), KL (key lanes in step 3), CHUNK (keys per chunk: the score
+// buffer), WG_P2 (the smallest power of two >= WG), CL (split lanes of `combine`, a power of two),
+// WGC_P2 (the smallest power of two >= CL * D4).
 // Bindings: q [H, HEAD_DIM] f32, k and v [n_kv_heads, scap, HEAD_DIM], part_o [n_split, H, HEAD_DIM]
 // f32, part_ml [n_split, H] (max, sum), out [H, HEAD_DIM] f32; H = n_kv_heads * GROUP.
 
 const D4: u32 = HEAD_DIM / 4u;
-// Output vec4 (of GROUP heads x D4 columns) per thread: outputs li + r * WG.
-const OPT: u32 = (GROUP * D4 + WG - 1u) / WG;
+const WG: u32 = KL * D4;
+const WGC: u32 = CL * D4;
 // Finite stand-in for -inf; a split without keys keeps it with sum 0 (zero weight in `combine`).
 const NEG: f32 = -3.0e38;
 const LOG2E: f32 = 1.4426950408889634;
@@ -47,13 +56,11 @@ struct Params {
 @group(0) @binding(4) var<storage, read_write> part_ml: array<vec2<f32>>;
 @group(0) @binding(5) var<storage, read_write> out: array<vec4<f32>>;
 @group(0) @binding(6) var<uniform> params: Params;
-#include "lib/split_merge.wgsl"
 
 var<workgroup> qs: array<vec4<f32>, GROUP * D4>; // the GROUP queries, pre-scaled
-var<workgroup> ps: array<f32, GROUP * WG>;       // scores, then probabilities, [GROUP][WG]
-var<workgroup> alpha: array<f32, GROUP>;         // rescale of the running output per head
-var<workgroup> run_m: array<f32, GROUP>;         // running max per head
-var<workgroup> run_l: array<f32, GROUP>;         // running sum per head
+var<workgroup> sc: array<f32, GROUP * CHUNK>;     // scores, then probabilities, [GROUP][CHUNK]
+var<workgroup> red: array<f32, GROUP * WG>;       // tree reductions, [GROUP][WG]
+var<workgroup> po: array<vec4<f32>, GROUP * D4>;  // the chunk's P·V, summed over key lanes
 
 #if KV_F16
 fn k_at(i: u32) -> vec4<f32> {
@@ -69,6 +76,22 @@ fn k_at(i: u32) -> vec4<f32> { return k[i]; }
 fn v_at(i: u32) -> vec4<f32> { return v[i]; }
 #endif
 
+// Tree over the WG threads' values in red (GROUP rows): afterwards red[g * WG] is row g's max
+// (take_max) or sum. Every thread calls it (barriers inside).
+fn reduce_rows(li: u32, take_max: bool) {
+  workgroupBarrier();
+  for (var st = WG_P2 / 2u; st > 0u; st >>= 1u) {
+    if (li < st && li + st < WG) {
+      for (var g = 0u; g < GROUP; g++) {
+        let a = red[g * WG + li];
+        let b = red[g * WG + li + st];
+        red[g * WG + li] = select(a + b, max(a, b), take_max);
+      }
+    }
+    workgroupBarrier();
+  }
+}
+
 @compute @workgroup_size(WG)
 fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) li: u32) {
   let z = wid.x;
@@ -77,71 +100,126 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
   let h0 = kvh * GROUP;
   let qscale = params.scale * LOG2E;
   for (var i = li; i < GROUP * D4; i += WG) { qs[i] = q[h0 * D4 + i] * qscale; }
-  if (li < GROUP) {
-    run_m[li] = NEG;
-    run_l[li] = 0.0;
+  let kl = li / D4;
+  let c = li % D4;
+  var run_m: array<f32, GROUP>;
+  var run_l: array<f32, GROUP>;
+  var acc: array<vec4<f32>, GROUP>;
+  for (var g = 0u; g < GROUP; g++) {
+    run_m[g] = NEG;
+    run_l[g] = 0.0;
+    acc[g] = vec4<f32>(0.0);
   }
-  var acc: array<vec4<f32>, OPT>;
-  for (var r = 0u; r < OPT; r++) { acc[r] = vec4<f32>(0.0); }
   let s0 = params.key_start + z * params.split_len;
   let s1 = min(s0 + params.split_len, params.kv_len);
   let kv_base = kvh * params.scap;
-  workgroupBarrier();
-  // s0 and s1 are uniform: every thread takes the same tiles and barriers.
-  for (var t0 = s0; t0 < s1; t0 += WG) {
-    let nk = min(WG, s1 - t0);
-    if (li < nk) {
-      let row = (kv_base + t0 + li) * D4;
+  // s0 and s1 are uniform: every thread takes the same chunks and barriers.
+  for (var t0 = s0; t0 < s1; t0 += CHUNK) {
+    let n = min(CHUNK, s1 - t0);
+    workgroupBarrier(); // qs written; sc, red, po free from the previous chunk
+    // 1. Scores and each thread's max.
+    var tm: array<f32, GROUP>;
+    for (var g = 0u; g < GROUP; g++) { tm[g] = NEG; }
+    for (var j = li; j < n; j += WG) {
+      let row = (kv_base + t0 + j) * D4;
+      // Loop-scoped arrays are zeroed with an explicit constructor: with the bare declaration
+      // (which WGSL zero-initialises on every execution), SwiftShader kept the previous key's
+      // scores for D=64 and D=96 (test/cases/attention.ts: a thread taking two keys).
+      var s = array<f32, GROUP>();
+      for (var cc = 0u; cc < D4; cc++) {
+        let kv = k_at(row + cc);
+        for (var g = 0u; g < GROUP; g++) { s[g] += dot(qs[g * D4 + cc], kv); }
+      }
       for (var g = 0u; g < GROUP; g++) {
-        var s = 0.0;
-        for (var c = 0u; c < D4; c++) { s += dot(qs[g * D4 + c], k_at(row + c)); }
-        ps[g * WG + li] = s;
+        sc[g * CHUNK + j] = s[g];
+        tm[g] = max(tm[g], s[g]);
       }
     }
-    workgroupBarrier();
-    if (li < GROUP) {
-      var mt = NEG;
-      for (var j = 0u; j < nk; j++) { mt = max(mt, ps[li * WG + j]); }
-      let m_old = run_m[li];
-      let m_new = max(m_old, mt);
-      var sum = 0.0;
-      for (var j = 0u; j < nk; j++) {
-        let p = exp2(ps[li * WG + j] - m_new);
-        ps[li * WG + j] = p;
-        sum += p;
-      }
-      let a = exp2(m_old - m_new);
-      alpha[li] = a;
-      run_m[li] = m_new;
-      run_l[li] = run_l[li] * a + sum;
-    }
-    workgroupBarrier();
-    for (var r = 0u; r < OPT; r++) {
-      let o = li + r * WG;
-      if (o < GROUP * D4) {
-        let g = o / D4;
-        let c = o - g * D4;
-        var x = acc[r] * alpha[g];
-        for (var j = 0u; j < nk; j++) { x += ps[g * WG + j] * v_at((kv_base + t0 + j) * D4 + c); }
-        acc[r] = x;
+    for (var g = 0u; g < GROUP; g++) { red[g * WG + li] = tm[g]; }
+    reduce_rows(li, true);
+    var m_new: array<f32, GROUP>;
+    for (var g = 0u; g < GROUP; g++) { m_new[g] = max(run_m[g], red[g * WG]); }
+    workgroupBarrier(); // everyone read the maxima before red is reused
+    // 2. Probabilities and their sum.
+    var ts = array<f32, GROUP>();
+    for (var j = li; j < n; j += WG) {
+      for (var g = 0u; g < GROUP; g++) {
+        let p = exp2(sc[g * CHUNK + j] - m_new[g]);
+        sc[g * CHUNK + j] = p;
+        ts[g] += p;
       }
     }
-    // ps, alpha are rewritten by the next tile.
-    workgroupBarrier();
+    for (var g = 0u; g < GROUP; g++) { red[g * WG + li] = ts[g]; }
+    if (li < GROUP * D4) { po[li] = vec4<f32>(0.0); }
+    reduce_rows(li, false);
+    // 3. P·V over key lanes, and 4. the running state.
+    var pv = array<vec4<f32>, GROUP>();
+    for (var j = kl; j < n; j += KL) {
+      let vv = v_at((kv_base + t0 + j) * D4 + c);
+      for (var g = 0u; g < GROUP; g++) { pv[g] += sc[g * CHUNK + j] * vv; }
+    }
+    for (var g = 0u; g < GROUP; g++) {
+      let a = exp2(run_m[g] - m_new[g]);
+      run_l[g] = run_l[g] * a + red[g * WG];
+      run_m[g] = m_new[g];
+      acc[g] *= a;
+    }
+    for (var r = 0u; r < KL; r++) {
+      if (kl == r) {
+        for (var g = 0u; g < GROUP; g++) { po[g * D4 + c] += pv[g]; }
+      }
+      workgroupBarrier();
+    }
+    if (kl == 0u) {
+      for (var g = 0u; g < GROUP; g++) { acc[g] += po[g * D4 + c]; }
+    }
   }
-  for (var r = 0u; r < OPT; r++) {
-    let o = li + r * WG;
-    if (o < GROUP * D4) {
-      let g = o / D4;
-      let c = o - g * D4;
-      part_o[(z * n_heads + h0 + g) * D4 + c] = acc[r];
-    }
+  if (kl == 0u) {
+    for (var g = 0u; g < GROUP; g++) { part_o[(z * n_heads + h0 + g) * D4 + c] = acc[g]; }
   }
   if (li < GROUP) { part_ml[z * n_heads + h0 + li] = vec2<f32>(run_m[li], run_l[li]); }
 }
 
-@compute @workgroup_size(D4)
+var<workgroup> cm: array<f32, WGC>;        // combine: maxima, then sums, per thread
+var<workgroup> co: array<vec4<f32>, WGC>;  // combine: weighted outputs per split lane
+
+@compute @workgroup_size(WGC)
 fn combine(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) li: u32) {
   let h = wid.x;
-  out[h * D4 + li] = merge_splits(h, params.n_kv_heads * GROUP, params.n_split, li);
+  let stride = params.n_kv_heads * GROUP;
+  let sl = li / D4;
+  let c = li % D4;
+  var mx = NEG;
+  for (var zz = li; zz < params.n_split; zz += WGC) { mx = max(mx, part_ml[zz * stride + h].x); }
+  cm[li] = mx;
+  workgroupBarrier();
+  for (var st = WGC_P2 / 2u; st > 0u; st >>= 1u) {
+    if (li < st && li + st < WGC) { cm[li] = max(cm[li], cm[li + st]); }
+    workgroupBarrier();
+  }
+  let m = cm[0];
+  workgroupBarrier();
+  var l = 0.0;
+  var o = vec4<f32>(0.0);
+  for (var zz = sl; zz < params.n_split; zz += CL) {
+    let ml = part_ml[zz * stride + h];
+    let w = exp2(ml.x - m);
+    l += ml.y * w;
+    o += part_o[(zz * stride + h) * D4 + c] * w;
+  }
+  cm[li] = l;
+  co[li] = o;
+  workgroupBarrier();
+  // Sum the split lanes: column c's values sit at c, c + D4, ...
+  for (var st = CL / 2u; st > 0u; st >>= 1u) {
+    if (sl < st && sl + st < CL) {
+      cm[li] += cm[li + st * D4];
+      co[li] += co[li + st * D4];
+    }
+    workgroupBarrier();
+  }
+  if (sl == 0u) {
+    let lt = cm[c];
+    out[h * D4 + c] = co[c] * select(0.0, 1.0 / lt, lt > 0.0);
+  }
 }

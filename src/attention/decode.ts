@@ -22,6 +22,8 @@ export interface DecodeAttentionOptions {
   kvDType?: KvDType;
   /** Query heads per kv head (H / Hkv). */
   group: number;
+  /** Keys per chunk (tests and tuning): default the most this device's workgroup memory holds, up to 1024. */
+  chunk?: number;
 }
 
 export interface DecodeEncodeOptions {
@@ -33,22 +35,39 @@ export interface DecodeEncodeOptions {
   scratch: { partO: Tensor; partMl: Tensor };
 }
 
-/** Threads per workgroup and keys per tile. */
-const WG = 64;
+/** Key lanes of the P·V step: a workgroup is KL * headDim / 4 threads. */
+const KL = 4;
+/** Split lanes of the merge: CL * headDim / 4 threads. */
+const CL = 8;
 /** Largest number of key splits (the scratch holds this many). */
-export const DECODE_MAX_SPLITS = 64;
-/** Workgroups a decode dispatch aims for (a few per SM on large GPUs). */
-const TARGET_WORKGROUPS = 512;
+export const DECODE_MAX_SPLITS = 256;
+/** Workgroups a decode dispatch aims for (several per SM on large GPUs). */
+const TARGET_WORKGROUPS = 1024;
 /** Fewest keys a split takes: below this the merge costs more than the parallelism gains. */
-const MIN_SPLIT_KEYS = 256;
-/** Workgroup memory of the kernel: the group's queries, its scores per tile key, and three floats per head. */
-export function decodeWorkgroupBytes(headDim: number, group: number): number {
-  return group * ((headDim / 4) * 16 + WG * 4 + 12);
+const MIN_SPLIT_KEYS = 128;
+/** Keys per chunk (the score buffer) where workgroup memory allows. */
+const MAX_CHUNK = 1024;
+/** Fewest keys per chunk worth running. */
+const MIN_CHUNK = 32;
+
+const pow2AtLeast = (n: number): number => 2 ** Math.ceil(Math.log2(n));
+
+/** Workgroup memory of the main entry besides its score buffer: the group's queries and P·V sums (vec4 per column), and the reduction tree. */
+function fixedBytes(headDim: number, group: number): number {
+  return group * ((headDim / 4) * 16 * 2 + KL * (headDim / 4) * 4);
 }
 
-/** Whether a device runs the kernel for `group` query heads per kv head (its workgroup memory fits). */
+/** Keys per chunk on this device: the largest score buffer (up to 1024 keys) that fits its workgroup memory; 0 if none does. */
+export function decodeChunk(gpu: Gpu, headDim: number, group: number): number {
+  const room = gpu.caps.limits.maxComputeWorkgroupStorageSize - fixedBytes(headDim, group);
+  const chunk = Math.min(MAX_CHUNK, Math.floor(room / (group * 4 * MIN_CHUNK)) * MIN_CHUNK);
+  return chunk >= MIN_CHUNK ? chunk : 0;
+}
+
+/** Whether a device runs the kernel for `group` query heads per kv head (its workgroup memory and threads suffice). */
 export function decodeGroupFits(gpu: Gpu, headDim: number, group: number): boolean {
-  return Number.isInteger(group) && group >= 1 && decodeWorkgroupBytes(headDim, group) <= gpu.caps.limits.maxComputeWorkgroupStorageSize;
+  const lim = gpu.caps.limits;
+  return Number.isInteger(group) && group >= 1 && decodeChunk(gpu, headDim, group) > 0 && CL * (headDim / 4) <= lim.maxComputeInvocationsPerWorkgroup;
 }
 
 /** Shapes of DecodeEncodeOptions.scratch for H query heads of dimension D. */
@@ -56,12 +75,14 @@ export function decodeScratchShapes(H: number, D: number): { partO: number[]; pa
   return { partO: [DECODE_MAX_SPLITS, H, D], partMl: [DECODE_MAX_SPLITS, H, 2] };
 }
 
-/** The key split for `keys` attended keys and Hkv kv heads: keys per split (a multiple of 64) and their number. */
+/**
+ * The key split for `keys` attended keys and Hkv kv heads: about TARGET_WORKGROUPS workgroups, at
+ * least MIN_SPLIT_KEYS keys a split, at most DECODE_MAX_SPLITS splits; no split is empty.
+ */
 export function decodeSplit(keys: number, Hkv: number): { splitLen: number; splits: number } {
-  const want = Math.max(1, Math.min(DECODE_MAX_SPLITS, Math.ceil(TARGET_WORKGROUPS / Hkv)));
-  const byKeys = Math.max(MIN_SPLIT_KEYS, Math.ceil(keys / want));
-  const splitLen = Math.ceil(byKeys / WG) * WG;
-  return { splitLen, splits: Math.max(1, Math.ceil(keys / splitLen)) };
+  const want = Math.max(1, Math.min(DECODE_MAX_SPLITS, Math.ceil(TARGET_WORKGROUPS / Hkv), Math.ceil(keys / MIN_SPLIT_KEYS)));
+  const splitLen = Math.ceil(keys / want);
+  return { splitLen, splits: Math.ceil(keys / splitLen) };
 }
 
 export class DecodeAttentionKernel {
@@ -81,10 +102,14 @@ export class DecodeAttentionKernel {
     const g = options.group;
     if (!Number.isInteger(g) || g < 1) throw new BadInputError(`${op}: group (query heads per kv head) must be a positive integer, got ${String(g)}`);
     if (!decodeGroupFits(gpu, options.headDim, g)) {
-      const need = decodeWorkgroupBytes(options.headDim, g);
-      throw new UnsupportedError(`${op}: ${g} query heads per kv head at head dim ${options.headDim} need ${need} B of workgroup memory, more than this device's ${gpu.caps.limits.maxComputeWorkgroupStorageSize} B`);
+      const need = fixedBytes(options.headDim, g) + g * 4 * MIN_CHUNK;
+      throw new UnsupportedError(`${op}: ${g} query heads per kv head at head dim ${options.headDim} need ${need} B of workgroup memory and ${CL * (options.headDim / 4)} invocations; this device allows ${gpu.caps.limits.maxComputeWorkgroupStorageSize} B and ${gpu.caps.limits.maxComputeInvocationsPerWorkgroup}`);
     }
-    const defines = { HEAD_DIM: options.headDim, KV_F16: kvDType === 'f16' ? 1 : 0, GROUP: g, WG };
+    const D4 = options.headDim / 4;
+    const fit = decodeChunk(gpu, options.headDim, g);
+    const chunk = options.chunk ?? fit;
+    if (!Number.isInteger(chunk) || chunk < 1 || chunk > fit) throw new BadInputError(`${op}: chunk must be an integer from 1 to ${fit} (this device's workgroup memory), got ${String(options.chunk)}`);
+    const defines = { HEAD_DIM: options.headDim, KV_F16: kvDType === 'f16' ? 1 : 0, GROUP: g, KL, CHUNK: chunk, WG_P2: pow2AtLeast(KL * D4), CL, WGC_P2: pow2AtLeast(CL * D4) };
     const [main, combine] = await Promise.all([
       gpu.compile({ shader: 'attention_decode.wgsl', defines }),
       gpu.compile({ shader: 'attention_decode.wgsl', defines, entryPoint: 'combine' }),

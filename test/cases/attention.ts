@@ -502,17 +502,24 @@ interface DecodeSpec {
   Scap: number;
   kvDType?: KvDType;
   window?: number;
+  /** Keys per chunk of a split (default: what the device's workgroup memory holds). */
+  chunk?: number;
   quick?: boolean;
 }
 
 const DECODE: DecodeSpec[] = [
-  // Two splits of 256 keys, the second ragged (44 keys: a partial tile).
+  // Three splits of 100 keys, each one chunk.
   { H: 4, Hkv: 1, D: 64, kvLen: 300, Scap: 300, quick: true },
+  // One key past the workgroup (96 threads): thread 0 scores two keys.
+  { H: 1, Hkv: 1, D: 96, kvLen: 97, Scap: 100 },
+  // Eight splits of 125 keys in chunks of 48 (the last ragged): the running max and sum carried
+  // across chunks; GQA 4.
+  { H: 8, Hkv: 2, D: 64, kvLen: 1000, Scap: 1003, chunk: 48, kvDType: 'f16' },
   // Packed f16 cache with spare rows; GQA 4; D=128.
   { H: 8, Hkv: 2, D: 128, kvLen: 777, Scap: 1000, kvDType: 'f16' },
   // Group of 7 query heads (Qwen2-style), D=96, one key.
   { H: 7, Hkv: 1, D: 96, kvLen: 1, Scap: 16 },
-  // Many splits (20 of 256 keys), no GQA.
+  // Many splits (40 of 125 keys), no GQA.
   { H: 2, Hkv: 2, D: 64, kvLen: 5000, Scap: 5003 },
   // Sliding window: the last 100 of 555 keys (the window starts mid-tile).
   { H: 4, Hkv: 2, D: 64, kvLen: 555, Scap: 600, window: 100, quick: true },
@@ -521,7 +528,7 @@ const DECODE: DecodeSpec[] = [
 ];
 
 export const decodeCases: KernelCase[] = DECODE.map((c) => ({
-  name: `attention.decode:H=${c.H},Hkv=${c.Hkv},D=${c.D},kvLen=${c.kvLen},Scap=${c.Scap}${c.kvDType === 'f16' ? ',f16' : ''}${c.window ? `,window=${c.window}` : ''}`,
+  name: `attention.decode:H=${c.H},Hkv=${c.Hkv},D=${c.D},kvLen=${c.kvLen},Scap=${c.Scap}${c.kvDType === 'f16' ? ',f16' : ''}${c.window ? `,window=${c.window}` : ''}${c.chunk ? `,chunk=${c.chunk}` : ''}`,
   quick: c.quick ?? false,
   async run(gpu, seed) {
     const rng = new Rng(seed);
@@ -532,7 +539,7 @@ export const decodeCases: KernelCase[] = DECODE.map((c) => ({
     const shapes = decodeScratchShapes(c.H, c.D);
     // Poisoned scratch: the merge must read only the splits this call wrote.
     const scratch = { partO: poisoned(gpu, shapes.partO), partMl: poisoned(gpu, shapes.partMl) };
-    const kernel = await DecodeAttentionKernel.create(gpu, { headDim: c.D, kvDType, group: c.H / c.Hkv });
+    const kernel = await DecodeAttentionKernel.create(gpu, { headDim: c.D, kvDType, group: c.H / c.Hkv, chunk: c.chunk });
     const batch = gpu.batch();
     kernel.encode(batch, x.tq, x.tk, x.tv, out, { kvLen: c.kvLen, window: c.window, scratch });
     await batch.submit();
@@ -552,11 +559,13 @@ export const decodeSplitCases: KernelCase[] = [
         const got = decodeSplit(keys, Hkv);
         if (got.splitLen !== splitLen || got.splits !== splits) throw new Error(`decodeSplit(${keys}, ${Hkv}) = ${JSON.stringify(got)}, want ${splitLen} x ${splits}`);
       };
-      want(1, 8, 256, 1);
-      want(4096, 8, 256, 16);
-      want(131072, 8, 2048, 64);
-      want(524288, 8, 8192, 64);
-      want(300, 1, 256, 2);
+      want(1, 8, 1, 1);
+      want(4096, 8, 128, 32);
+      want(131072, 8, 1024, 128);
+      want(524288, 8, 4096, 128);
+      want(300, 1, 100, 3);
+      want(5000, 2, 125, 40);
+      want(1_000_000, 1, 3907, 256);
       const kernel = await DecodeAttentionKernel.create(gpu, { headDim: 64, group: 2 });
       const t = (shape: number[], dtype: 'f32' | 'f16' = 'f32'): Tensor => gpu.empty(shape, dtype, 'x');
       const shapes = decodeScratchShapes(4, 64);
@@ -582,6 +591,9 @@ export const decodeSplitCases: KernelCase[] = [
       let groupError: unknown;
       await DecodeAttentionKernel.create(gpu, { headDim: 64, group: 0 }).catch((e: unknown) => (groupError = e));
       if (!(groupError instanceof BadInputError)) throw new Error(`group 0: expected BadInputError, got ${String(groupError)}`);
+      let chunkError: unknown;
+      await DecodeAttentionKernel.create(gpu, { headDim: 64, group: 2, chunk: 1 << 20 }).catch((e: unknown) => (chunkError = e));
+      if (!(chunkError instanceof BadInputError)) throw new Error(`chunk past workgroup memory: expected BadInputError, got ${String(chunkError)}`);
       await b.submit();
     },
   },
