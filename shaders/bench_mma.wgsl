@@ -3,23 +3,24 @@
 // memory traffic in the loop. It bounds what any subgroup-matrix matmul or attention kernel can do
 // here, and separates the cost of the multiplies from the cost of feeding them from workgroup memory.
 //
-// Every subgroup owns NA x NB result matrices (as a matmul tile's subgroup does). A workgroup stages
-// one tile of (NA + NB) * 16 rows x BK halves from `src` (f32 -> f16) into workgroup memory, rows
-// 0 .. NA*16 - 1 are the left matrices [m][k], the rest the right ones stored [n][k] (column-major),
+// Every subgroup owns SG_TM x SG_TN result matrices (as a matmul tile's subgroup does). A workgroup stages
+// one tile of (SG_TM + SG_TN) * 16 rows x BK halves from `src` (f32 -> f16) into workgroup memory, rows
+// 0 .. SG_TM*16 - 1 are the left matrices [m][k], the rest the right ones stored [n][k] (column-major),
 // as matmul.wgsl stages A and Wᵀ. Then, `iters` times:
 //   SOURCE 0 (registers): the left and right matrices of k-block 0 are loaded once, before the loop;
-//            each iteration is NA*NB multiply-accumulates on registers alone.
-//   SOURCE 1 (workgroup memory): each iteration walks the BK / 16 k-blocks, loading NA left and NB
+//            each iteration is SG_TM*SG_TN multiply-accumulates on registers alone.
+//   SOURCE 1 (workgroup memory): each iteration walks the BK / 16 k-blocks, loading SG_TM left and SG_TN
 //            right matrices from the staged tile per k-block (matmul.wgsl's inner loop without its
 //            global loads and barriers).
 // Result: acc(i, j) = iters * sum over the k-blocks used of L_i(kb) * R_j(kb), stored row-major per
-// subgroup to dst[((wg * SGS + sg) * NA * NB + i * NB + j) * 256 ..]: exact for small integer inputs,
+// subgroup to dst[((wg * SGS + sg) * SG_TM * SG_TN + i * SG_TN + j) * 256 ..]: exact for small integer inputs,
 // which the kernel case (test/cases/bench_mma.ts) checks.
 //
-// Defines: NA, NB (matrices per subgroup), BK (staged k width, a multiple of 16), SOURCE (0, 1),
-// REFLECT (1: the bindings alone with a plain entry point, for wgsl_reflect, which cannot parse
+// Defines: SG_TM, SG_TN (matrices per subgroup, at most 4 each with UNROLL), BK (staged k width, a multiple of 16), SOURCE (0, 1),
+// UNROLL (1: loads and multiplies written out with constant
+// indices, lib/sg_mma.wgsl; 0: loops over the matrices), REFLECT (1: the bindings alone with a plain entry point, for wgsl_reflect, which cannot parse
 // subgroup-matrix types). Override: SGS (subgroups per workgroup; workgroup size SGS * 32).
-// Bindings: src (NA + NB) * 16 * BK f32, dst f32 (written), params { iters }.
+// Bindings: src (SG_TM + SG_TN) * 16 * BK f32, dst f32 (written), params { iters }.
 // Workgroup contract: 32-wide subgroups (the caller checks), any 1D grid.
 #if !REFLECT
 enable f16;
@@ -50,8 +51,52 @@ alias RightM = subgroup_matrix_right<f16, SGK, SGK>;
 alias ResultM = subgroup_matrix_result<f32, SGK, SGK>;
 // Row stride with 8 halves of padding, as matmul.wgsl's staged tiles.
 const SPAD: u32 = BK + 8u;
-const ROWS: u32 = (NA + NB) * 16u;
+const ROWS: u32 = (SG_TM + SG_TN) * 16u;
 var<workgroup> tile: array<f16, ROWS * SPAD>;
+#if UNROLL
+#include "lib/sg_mma.wgsl"
+#endif
+
+// The operands of k-block kk: left i from tile row i * 16, right j from row (SG_TM + j) * 16.
+fn load_ops(a: ptr<function, array<LeftM, SG_TM>>, b: ptr<function, array<RightM, SG_TN>>, kk: u32) {
+#if UNROLL
+  (*a)[0] = subgroupMatrixLoad<LeftM>(&tile, kk, false, SPAD);
+#if SG_TM > 1
+  (*a)[1] = subgroupMatrixLoad<LeftM>(&tile, 16u * SPAD + kk, false, SPAD);
+#endif
+#if SG_TM > 2
+  (*a)[2] = subgroupMatrixLoad<LeftM>(&tile, 32u * SPAD + kk, false, SPAD);
+#endif
+#if SG_TM > 3
+  (*a)[3] = subgroupMatrixLoad<LeftM>(&tile, 48u * SPAD + kk, false, SPAD);
+#endif
+  (*b)[0] = subgroupMatrixLoad<RightM>(&tile, SG_TM * 16u * SPAD + kk, true, SPAD);
+#if SG_TN > 1
+  (*b)[1] = subgroupMatrixLoad<RightM>(&tile, (SG_TM + 1u) * 16u * SPAD + kk, true, SPAD);
+#endif
+#if SG_TN > 2
+  (*b)[2] = subgroupMatrixLoad<RightM>(&tile, (SG_TM + 2u) * 16u * SPAD + kk, true, SPAD);
+#endif
+#if SG_TN > 3
+  (*b)[3] = subgroupMatrixLoad<RightM>(&tile, (SG_TM + 3u) * 16u * SPAD + kk, true, SPAD);
+#endif
+#else
+  for (var i = 0u; i < SG_TM; i++) { (*a)[i] = subgroupMatrixLoad<LeftM>(&tile, i * 16u * SPAD + kk, false, SPAD); }
+  for (var j = 0u; j < SG_TN; j++) { (*b)[j] = subgroupMatrixLoad<RightM>(&tile, (SG_TM + j) * 16u * SPAD + kk, true, SPAD); }
+#endif
+}
+
+fn multiply(acc: ptr<function, array<ResultM, SG_TM * SG_TN>>, a: ptr<function, array<LeftM, SG_TM>>, b: ptr<function, array<RightM, SG_TN>>) {
+#if UNROLL
+  mma_block(acc, a, b);
+#else
+  for (var i = 0u; i < SG_TM; i++) {
+    for (var j = 0u; j < SG_TN; j++) {
+      (*acc)[i * SG_TN + j] = subgroupMatrixMultiplyAccumulate((*a)[i], (*b)[j], (*acc)[i * SG_TN + j]);
+    }
+  }
+#endif
+}
 
 @compute @workgroup_size(SGS * 32)
 fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) lidx: u32) {
@@ -60,37 +105,74 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
   }
   workgroupBarrier();
   let sg = lidx / 32u;
-  var acc: array<ResultM, NA * NB>;
+  var acc: array<ResultM, SG_TM * SG_TN>;
+  var a: array<LeftM, SG_TM>;
+  var b: array<RightM, SG_TN>;
 #if SOURCE == 0
-  var a: array<LeftM, NA>;
-  var b: array<RightM, NB>;
-  for (var i = 0u; i < NA; i++) { a[i] = subgroupMatrixLoad<LeftM>(&tile, i * 16u * SPAD, false, SPAD); }
-  for (var j = 0u; j < NB; j++) { b[j] = subgroupMatrixLoad<RightM>(&tile, (NA + j) * 16u * SPAD, true, SPAD); }
+  load_ops(&a, &b, 0u);
   for (var it = 0u; it < params.iters; it++) {
-    for (var i = 0u; i < NA; i++) {
-      for (var j = 0u; j < NB; j++) {
-        acc[i * NB + j] = subgroupMatrixMultiplyAccumulate(a[i], b[j], acc[i * NB + j]);
-      }
-    }
+    multiply(&acc, &a, &b);
   }
 #else
   for (var it = 0u; it < params.iters; it++) {
     for (var kk = 0u; kk < BK; kk += 16u) {
-      var a: array<LeftM, NA>;
-      var b: array<RightM, NB>;
-      for (var i = 0u; i < NA; i++) { a[i] = subgroupMatrixLoad<LeftM>(&tile, i * 16u * SPAD + kk, false, SPAD); }
-      for (var j = 0u; j < NB; j++) { b[j] = subgroupMatrixLoad<RightM>(&tile, (NA + j) * 16u * SPAD + kk, true, SPAD); }
-      for (var i = 0u; i < NA; i++) {
-        for (var j = 0u; j < NB; j++) {
-          acc[i * NB + j] = subgroupMatrixMultiplyAccumulate(a[i], b[j], acc[i * NB + j]);
-        }
-      }
+      load_ops(&a, &b, kk);
+      multiply(&acc, &a, &b);
     }
   }
 #endif
-  let base = (wid.x * SGS + sg) * NA * NB * 256u;
-  for (var r = 0u; r < NA * NB; r++) {
+  let base = (wid.x * SGS + sg) * SG_TM * SG_TN * 256u;
+#if UNROLL
+  subgroupMatrixStore(&dst, base + 0u * 256u, acc[0], false, 16u);
+#if SG_TM * SG_TN > 1
+  subgroupMatrixStore(&dst, base + 1u * 256u, acc[1], false, 16u);
+#endif
+#if SG_TM * SG_TN > 2
+  subgroupMatrixStore(&dst, base + 2u * 256u, acc[2], false, 16u);
+#endif
+#if SG_TM * SG_TN > 3
+  subgroupMatrixStore(&dst, base + 3u * 256u, acc[3], false, 16u);
+#endif
+#if SG_TM * SG_TN > 4
+  subgroupMatrixStore(&dst, base + 4u * 256u, acc[4], false, 16u);
+#endif
+#if SG_TM * SG_TN > 5
+  subgroupMatrixStore(&dst, base + 5u * 256u, acc[5], false, 16u);
+#endif
+#if SG_TM * SG_TN > 6
+  subgroupMatrixStore(&dst, base + 6u * 256u, acc[6], false, 16u);
+#endif
+#if SG_TM * SG_TN > 7
+  subgroupMatrixStore(&dst, base + 7u * 256u, acc[7], false, 16u);
+#endif
+#if SG_TM * SG_TN > 8
+  subgroupMatrixStore(&dst, base + 8u * 256u, acc[8], false, 16u);
+#endif
+#if SG_TM * SG_TN > 9
+  subgroupMatrixStore(&dst, base + 9u * 256u, acc[9], false, 16u);
+#endif
+#if SG_TM * SG_TN > 10
+  subgroupMatrixStore(&dst, base + 10u * 256u, acc[10], false, 16u);
+#endif
+#if SG_TM * SG_TN > 11
+  subgroupMatrixStore(&dst, base + 11u * 256u, acc[11], false, 16u);
+#endif
+#if SG_TM * SG_TN > 12
+  subgroupMatrixStore(&dst, base + 12u * 256u, acc[12], false, 16u);
+#endif
+#if SG_TM * SG_TN > 13
+  subgroupMatrixStore(&dst, base + 13u * 256u, acc[13], false, 16u);
+#endif
+#if SG_TM * SG_TN > 14
+  subgroupMatrixStore(&dst, base + 14u * 256u, acc[14], false, 16u);
+#endif
+#if SG_TM * SG_TN > 15
+  subgroupMatrixStore(&dst, base + 15u * 256u, acc[15], false, 16u);
+#endif
+#else
+  for (var r = 0u; r < SG_TM * SG_TN; r++) {
     subgroupMatrixStore(&dst, base + r * 256u, acc[r], false, 16u);
   }
+#endif
 }
 #endif

@@ -27,7 +27,8 @@
 //   TILED*:   TM, TN (per-thread block; multiples of 4); UNROLL (8x8 and 4x4 blocks: inner product written
 //            out with constant indices); PROBE_COMPUTE_ONLY (benchmark probe only)
 //   SGMATRIX: SG_M, SG_N (subgroups along M, N), SG_COUNT = SG_M*SG_N, SG_TM, SG_TN (16x16 matrices per subgroup);
-//            BM = SG_M*SG_TM*16, BN = SG_N*SG_TN*16, BK a multiple of 16
+//            BM = SG_M*SG_TM*16, BN = SG_N*SG_TN*16, BK a multiple of 16; UNROLL (operand loads, multiplies and
+//            result stores written out with constant indices, lib/sg_mma.wgsl; SG_TM, SG_TN <= 4)
 //
 // Workgroup contract
 //   TILED*:   workgroup (WG_X, WG_Y) = (BN / TN, BM / TM) threads (overrides), grid
@@ -424,6 +425,9 @@ alias ResultM = subgroup_matrix_result<f32, SGK, SGK>;
 const SG_ACC: u32 = SG_TM * SG_TN;
 const CS_LEN: u32 = SG_COUNT * 256u;
 var<workgroup> Cs: array<f32, CS_LEN>; // one 16x16 f32 staging block per subgroup
+#if UNROLL
+#include "lib/sg_mma.wgsl"
+#endif
 
 #if VEC
 fn store_tiles(buf: u32, ra: array<vec4<f32>, A_PER>, rb: array<BChunk, B_PER>, lidx: u32) {
@@ -494,6 +498,22 @@ fn load_tiles_elem(m0: u32, n0: u32, k0: u32, lidx: u32) {
 }
 #endif
 
+// One 16x16 result block at rows mb.., columns nb.. through the subgroup's own staging area, so
+// that ragged edges and the bias are handled by plain bounds-checked stores. Every subgroup calls
+// it the same number of times (the barriers).
+fn store_result(m: ResultM, mb: u32, nb: u32, sg: u32, lane: u32) {
+  subgroupMatrixStore(&Cs, sg * 256u, m, false, 16u);
+  workgroupBarrier();
+  for (var e = lane; e < 256u; e += SG_SIZE) {
+    let r = mb + e / 16u;
+    let n = nb + e % 16u;
+    if (r < params.M && n < params.N) {
+      y[r * params.N + n] = Cs[sg * 256u + e] + bias_at(n);
+    }
+  }
+  workgroupBarrier();
+}
+
 @compute @workgroup_size(WG_X)
 fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) lidx: u32) {
   let M = params.M;
@@ -538,6 +558,29 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
     for (var kk = 0u; kk < BK; kk += 16u) {
       var a: array<LeftM, SG_TM>;
       var b: array<RightM, SG_TN>;
+#if UNROLL
+      a[0] = subgroupMatrixLoad<LeftM>(&As, ab + ((sm * SG_TM + 0u) * 16u) * SPAD + kk, false, SPAD);
+#if SG_TM > 1
+      a[1] = subgroupMatrixLoad<LeftM>(&As, ab + ((sm * SG_TM + 1u) * 16u) * SPAD + kk, false, SPAD);
+#endif
+#if SG_TM > 2
+      a[2] = subgroupMatrixLoad<LeftM>(&As, ab + ((sm * SG_TM + 2u) * 16u) * SPAD + kk, false, SPAD);
+#endif
+#if SG_TM > 3
+      a[3] = subgroupMatrixLoad<LeftM>(&As, ab + ((sm * SG_TM + 3u) * 16u) * SPAD + kk, false, SPAD);
+#endif
+      b[0] = subgroupMatrixLoad<RightM>(&Bs, bb + ((sn * SG_TN + 0u) * 16u) * SPAD + kk, true, SPAD);
+#if SG_TN > 1
+      b[1] = subgroupMatrixLoad<RightM>(&Bs, bb + ((sn * SG_TN + 1u) * 16u) * SPAD + kk, true, SPAD);
+#endif
+#if SG_TN > 2
+      b[2] = subgroupMatrixLoad<RightM>(&Bs, bb + ((sn * SG_TN + 2u) * 16u) * SPAD + kk, true, SPAD);
+#endif
+#if SG_TN > 3
+      b[3] = subgroupMatrixLoad<RightM>(&Bs, bb + ((sn * SG_TN + 3u) * 16u) * SPAD + kk, true, SPAD);
+#endif
+      mma_block(&acc, &a, &b);
+#else
       for (var i = 0u; i < SG_TM; i++) {
         a[i] = subgroupMatrixLoad<LeftM>(&As, ab + ((sm * SG_TM + i) * 16u) * SPAD + kk, false, SPAD);
       }
@@ -549,6 +592,7 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
           acc[i * SG_TN + j] = subgroupMatrixMultiplyAccumulate(a[i], b[j], acc[i * SG_TN + j]);
         }
       }
+#endif
     }
 #if VEC && PREFETCH
     if (more) {
@@ -557,24 +601,60 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
 #endif
     workgroupBarrier();
   }
-  // Each result block goes through the subgroup's own staging area, so that ragged edges and the
-  // bias are handled by plain bounds-checked stores.
+#if UNROLL
+  store_result(acc[0 * SG_TN + 0], m0 + (sm * SG_TM + 0u) * 16u, n0 + (sn * SG_TN + 0u) * 16u, sg, lane);
+#if SG_TN > 1
+  store_result(acc[0 * SG_TN + 1], m0 + (sm * SG_TM + 0u) * 16u, n0 + (sn * SG_TN + 1u) * 16u, sg, lane);
+#endif
+#if SG_TN > 2
+  store_result(acc[0 * SG_TN + 2], m0 + (sm * SG_TM + 0u) * 16u, n0 + (sn * SG_TN + 2u) * 16u, sg, lane);
+#endif
+#if SG_TN > 3
+  store_result(acc[0 * SG_TN + 3], m0 + (sm * SG_TM + 0u) * 16u, n0 + (sn * SG_TN + 3u) * 16u, sg, lane);
+#endif
+#if SG_TM > 1
+  store_result(acc[1 * SG_TN + 0], m0 + (sm * SG_TM + 1u) * 16u, n0 + (sn * SG_TN + 0u) * 16u, sg, lane);
+#endif
+#if SG_TM > 1 && SG_TN > 1
+  store_result(acc[1 * SG_TN + 1], m0 + (sm * SG_TM + 1u) * 16u, n0 + (sn * SG_TN + 1u) * 16u, sg, lane);
+#endif
+#if SG_TM > 1 && SG_TN > 2
+  store_result(acc[1 * SG_TN + 2], m0 + (sm * SG_TM + 1u) * 16u, n0 + (sn * SG_TN + 2u) * 16u, sg, lane);
+#endif
+#if SG_TM > 1 && SG_TN > 3
+  store_result(acc[1 * SG_TN + 3], m0 + (sm * SG_TM + 1u) * 16u, n0 + (sn * SG_TN + 3u) * 16u, sg, lane);
+#endif
+#if SG_TM > 2
+  store_result(acc[2 * SG_TN + 0], m0 + (sm * SG_TM + 2u) * 16u, n0 + (sn * SG_TN + 0u) * 16u, sg, lane);
+#endif
+#if SG_TM > 2 && SG_TN > 1
+  store_result(acc[2 * SG_TN + 1], m0 + (sm * SG_TM + 2u) * 16u, n0 + (sn * SG_TN + 1u) * 16u, sg, lane);
+#endif
+#if SG_TM > 2 && SG_TN > 2
+  store_result(acc[2 * SG_TN + 2], m0 + (sm * SG_TM + 2u) * 16u, n0 + (sn * SG_TN + 2u) * 16u, sg, lane);
+#endif
+#if SG_TM > 2 && SG_TN > 3
+  store_result(acc[2 * SG_TN + 3], m0 + (sm * SG_TM + 2u) * 16u, n0 + (sn * SG_TN + 3u) * 16u, sg, lane);
+#endif
+#if SG_TM > 3
+  store_result(acc[3 * SG_TN + 0], m0 + (sm * SG_TM + 3u) * 16u, n0 + (sn * SG_TN + 0u) * 16u, sg, lane);
+#endif
+#if SG_TM > 3 && SG_TN > 1
+  store_result(acc[3 * SG_TN + 1], m0 + (sm * SG_TM + 3u) * 16u, n0 + (sn * SG_TN + 1u) * 16u, sg, lane);
+#endif
+#if SG_TM > 3 && SG_TN > 2
+  store_result(acc[3 * SG_TN + 2], m0 + (sm * SG_TM + 3u) * 16u, n0 + (sn * SG_TN + 2u) * 16u, sg, lane);
+#endif
+#if SG_TM > 3 && SG_TN > 3
+  store_result(acc[3 * SG_TN + 3], m0 + (sm * SG_TM + 3u) * 16u, n0 + (sn * SG_TN + 3u) * 16u, sg, lane);
+#endif
+#else
   for (var i = 0u; i < SG_TM; i++) {
     for (var j = 0u; j < SG_TN; j++) {
-      subgroupMatrixStore(&Cs, sg * 256u, acc[i * SG_TN + j], false, 16u);
-      workgroupBarrier();
-      let mb = m0 + (sm * SG_TM + i) * 16u;
-      let nb = n0 + (sn * SG_TN + j) * 16u;
-      for (var e = lane; e < 256u; e += SG_SIZE) {
-        let m = mb + e / 16u;
-        let n = nb + e % 16u;
-        if (m < M && n < N) {
-          y[m * N + n] = Cs[sg * 256u + e] + bias_at(n);
-        }
-      }
-      workgroupBarrier();
+      store_result(acc[i * SG_TN + j], m0 + (sm * SG_TM + i) * 16u, n0 + (sn * SG_TN + j) * 16u, sg, lane);
     }
   }
+#endif
 }
 #endif
 

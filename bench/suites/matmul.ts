@@ -155,6 +155,16 @@ const SG_SWEEP: { name: string; sg: SgTileConfig }[] = [
   { name: '1x1sg/4x4m/k64', sg: { SG_M: 1, SG_N: 1, SG_TM: 4, SG_TN: 4, SBK: 64, prefetch: true } },
   { name: '1x2sg/4x4m/k32', sg: { SG_M: 1, SG_N: 2, SG_TM: 4, SG_TN: 4, SBK: 32, prefetch: true } },
   { name: '2x2sg/4x2m/k32', sg: { SG_M: 2, SG_N: 2, SG_TM: 4, SG_TN: 2, SBK: 32, prefetch: true } },
+  // Written out with constant indices (lib/sg_mma.wgsl): the mma suite saw 4x4 accumulators in loops
+  // run at 37 TFLOP/s from registers alone.
+  { name: '2x2sg/4x4m/k32-unrolled', sg: { ...SG_TILE, unroll: true } },
+  { name: '2x2sg/4x4m/k32-noprefetch-unrolled', sg: { ...SG_TILE, prefetch: false, unroll: true } },
+  { name: '2x2sg/4x4m/k64-noprefetch-unrolled', sg: { ...SG_TILE, SBK: 64, prefetch: false, unroll: true } },
+  { name: '2x4sg/4x2m/k32-unrolled', sg: { SG_M: 2, SG_N: 4, SG_TM: 4, SG_TN: 2, SBK: 32, prefetch: true, unroll: true } },
+  { name: '2x2sg/2x2m/k32-unrolled', sg: { SG_M: 2, SG_N: 2, SG_TM: 2, SG_TN: 2, SBK: 32, prefetch: true, unroll: true } },
+  { name: '2x4sg/4x4m/k32-noprefetch-unrolled', sg: { SG_M: 2, SG_N: 4, SG_TM: 4, SG_TN: 4, SBK: 32, prefetch: false, unroll: true } },
+  { name: '4x2sg/4x4m/k32-noprefetch-unrolled', sg: { SG_M: 4, SG_N: 2, SG_TM: 4, SG_TN: 4, SBK: 32, prefetch: false, unroll: true } },
+  { name: '4x4sg/2x2m/k32-unrolled', sg: { SG_M: 4, SG_N: 4, SG_TM: 2, SG_TN: 2, SBK: 32, prefetch: true, unroll: true } },
 ];
 
 function shapeOf(s: Shape): BenchRow['shape'] {
@@ -186,7 +196,9 @@ export const matmulSuite: BenchSuite = {
   async run(ctx: BenchContext): Promise<BenchRow[]> {
     const { gpu, log } = ctx;
     const quick = ctx.options.quick;
-    const tune = ctx.options.sizes?.includes('tune') === true;
+    // 'tune-sg': the subgroup-matrix sweep alone.
+    const sgOnly = ctx.options.sizes?.includes('tune-sg') === true;
+    const tune = ctx.options.sizes?.includes('tune') === true || sgOnly;
     const ops = new Operands(gpu);
     const rows: BenchRow[] = [];
     const kernels = new Map<string, MatmulKernel>();
@@ -280,7 +292,7 @@ export const matmulSuite: BenchSuite = {
 
     if (tune) {
       const s = BIG[0]!;
-      for (const c of F32_SWEEP) {
+      for (const c of sgOnly ? [] : F32_SWEEP) {
         if (c.variant === 'f16' && pathAvailable(gpu, 'f16')) continue;
         await tryRow(`tune ${c.variant} ${c.name}`, async () => {
           const k = await kernel(s.wdtype, c.variant, c.tile);

@@ -5,21 +5,19 @@
  *   regs    operands loaded once, multiplies only: the most any subgroup-matrix kernel can do here
  *   shared  operands reloaded from workgroup memory every k-block, as matmul.wgsl's inner loop does
  *           (without its global loads and barriers): what feeding the tensor cores costs
- * Shapes: NA x NB accumulators per subgroup (matmul's default subgroup tile is 4x4), SGS subgroups
+ *   *-unrolled  the same with loads and multiplies written out with constant indices (lib/sg_mma.wgsl)
+ * Shapes: SG_TM x SG_TN accumulators per subgroup (matmul's default subgroup tile is 4x4), SGS subgroups
  * per workgroup. Rows: kernel 'mma', tflops (2 * 16^3 per multiply-accumulate), bound 'compute'.
  */
 import { tflops, type BenchContext, type BenchRow, type BenchSuite } from '../harness.ts';
 import { compileMmaProbe, mmaProbeSizes, mmaProbeUnavailable, mmasPerIteration, type MmaProbe } from '../mma-probe.ts';
 
-const PROBES: MmaProbe[] = [
-  { NA: 4, NB: 4, BK: 32, source: 'regs', SGS: 4 },
-  { NA: 2, NB: 2, BK: 32, source: 'regs', SGS: 4 },
-  { NA: 4, NB: 4, BK: 32, source: 'regs', SGS: 8 },
-  { NA: 4, NB: 4, BK: 32, source: 'shared', SGS: 4 },
-  { NA: 2, NB: 4, BK: 32, source: 'shared', SGS: 8 },
-  { NA: 4, NB: 2, BK: 64, source: 'shared', SGS: 8 },
-  { NA: 2, NB: 2, BK: 32, source: 'shared', SGS: 4 },
-];
+const PROBES: MmaProbe[] = [];
+for (const unroll of [false, true]) {
+  for (const source of ['regs', 'shared'] as const) {
+    for (const [SG_TM, SG_TN, SGS] of [[2, 2, 4], [4, 4, 4], [2, 4, 8], [4, 4, 8]] as const) PROBES.push({ SG_TM, SG_TN, BK: 32, source, SGS, unroll });
+  }
+}
 
 export const mmaSuite: BenchSuite = {
   name: 'mma',
@@ -42,7 +40,7 @@ export const mmaSuite: BenchSuite = {
       try {
         const t = await ctx.timeBatch((b) => b.dispatch({ program, bindings: { src, dst }, params: { iters }, workgroups: [workgroups, 1], label: 'mma' }));
         const flops = workgroups * p.SGS * iters * mmasPerIteration(p) * 2 * 16 ** 3;
-        rows.push({ kernel: 'mma', variant: p.source, shape: { NA: p.NA, NB: p.NB, SGS: p.SGS, BK: p.BK }, median_ms: t.median_ms, min_ms: t.min_ms, tflops: tflops(flops, t.median_ms), bound: 'compute', timing: t.source });
+        rows.push({ kernel: 'mma', variant: `${p.source}${p.unroll ? '-unrolled' : ''}`, shape: { SG_TM: p.SG_TM, SG_TN: p.SG_TN, SGS: p.SGS, BK: p.BK }, median_ms: t.median_ms, min_ms: t.min_ms, tflops: tflops(flops, t.median_ms), bound: 'compute', timing: t.source });
       } finally {
         gpu.release(src, dst);
       }

@@ -47,6 +47,11 @@ export interface SgTileConfig {
   SG_TN: number;
   SBK: number;
   prefetch: boolean;
+  /**
+   * Operand loads, multiplies and result stores written out with constant indices (SG_TM, SG_TN at
+   * most 4; lib/sg_mma.wgsl): in loops, NVIDIA's compiler kept 4x4 accumulators in local memory.
+   */
+  unroll?: boolean;
 }
 
 export interface MatmulOptions {
@@ -200,6 +205,7 @@ function sgDefines(t: SgTileConfig): Record<string, number | boolean> {
     BK: t.SBK,
     NT: t.SG_M * t.SG_N * SG_SIZE,
     PREFETCH: t.prefetch,
+    UNROLL: t.unroll === true,
   };
 }
 
@@ -227,8 +233,8 @@ function checkTile(t: TileConfig): void {
 }
 
 function checkSgTile(t: SgTileConfig): void {
-  const ok = [t.SG_M, t.SG_N, t.SG_TM, t.SG_TN, t.SBK].every((v) => Number.isInteger(v) && v > 0) && t.SBK % 16 === 0;
-  if (!ok) throw new BadInputError(`matmul: invalid subgroup-matrix tile ${JSON.stringify(t)} (SBK a multiple of 16)`);
+  const ok = [t.SG_M, t.SG_N, t.SG_TM, t.SG_TN, t.SBK].every((v) => Number.isInteger(v) && v > 0) && t.SBK % 16 === 0 && (t.unroll !== true || (t.SG_TM <= 4 && t.SG_TN <= 4));
+  if (!ok) throw new BadInputError(`matmul: invalid subgroup-matrix tile ${JSON.stringify(t)} (SBK a multiple of 16; unrolled: SG_TM, SG_TN at most 4)`);
 }
 
 /**

@@ -9,14 +9,16 @@ import { compileMmaProbe, mmaProbeSizes, type MmaProbe } from '../../bench/mma-p
 import { mmaProbeReference } from '../reference/bench_mma.ts';
 
 const PROBES: MmaProbe[] = [
-  { NA: 2, NB: 3, BK: 32, source: 'regs', SGS: 2 },
-  { NA: 2, NB: 3, BK: 32, source: 'shared', SGS: 2 },
-  { NA: 4, NB: 4, BK: 16, source: 'shared', SGS: 4 },
-  { NA: 1, NB: 1, BK: 48, source: 'shared', SGS: 1 },
+  { SG_TM: 2, SG_TN: 3, BK: 32, source: 'regs', SGS: 2, unroll: false },
+  { SG_TM: 2, SG_TN: 3, BK: 32, source: 'shared', SGS: 2, unroll: false },
+  { SG_TM: 1, SG_TN: 1, BK: 48, source: 'shared', SGS: 1, unroll: false },
+  { SG_TM: 3, SG_TN: 2, BK: 32, source: 'regs', SGS: 2, unroll: true },
+  { SG_TM: 4, SG_TN: 4, BK: 16, source: 'shared', SGS: 4, unroll: true },
+  { SG_TM: 2, SG_TN: 4, BK: 48, source: 'shared', SGS: 1, unroll: true },
 ];
 
 export const benchMmaCases: KernelCase[] = PROBES.map((p) => ({
-  name: `bench_mma:${p.source},NA=${p.NA},NB=${p.NB},BK=${p.BK},SGS=${p.SGS}`,
+  name: `bench_mma:${p.source}${p.unroll ? '-unrolled' : ''},${p.SG_TM}x${p.SG_TN},BK=${p.BK},SGS=${p.SGS}`,
   needs: 'subgroupMatrix',
   async run(gpu, seed) {
     const rng = new Rng(seed);

@@ -14,7 +14,7 @@ import { poisoned } from '../harness/cases.ts';
 import { Rng } from '../harness/rng.ts';
 import { compareArrays, TOL_F16, TOL_F32 } from '../harness/compare.ts';
 import { matmulRef, matmulInputsAsF16 } from '../reference/matmul.ts';
-import { MatmulKernel, LARGE_TILE, SMALL_TILE, SG_TILE_ONE, type MatmulVariant, type MatmulWeightDType, type SgTileConfig, type TileConfig } from '../../src/kernels/matmul.ts';
+import { MatmulKernel, LARGE_TILE, SMALL_TILE, SG_TILE, SG_TILE_ONE, type MatmulVariant, type MatmulWeightDType, type SgTileConfig, type TileConfig } from '../../src/kernels/matmul.ts';
 import { roundTo } from '../../src/util/half.ts';
 import type { Gpu } from '../../src/gpu/gpu.ts';
 import { BadInputError, DTypeError, ShapeError, UnsupportedError } from '../../src/gpu/errors.ts';
@@ -114,6 +114,19 @@ for (const variant of ['f16', 'sgmatrix'] as const) {
 // The one-subgroup tensor-core tile (the fallback where multi-subgroup stores are rejected).
 for (const [shape, wdt] of [[[7, 33, 65], 'f16'], [[65, 129, 47], 'bf16'], [[130, 70, 200], 'f32']] as [Shape, MatmulWeightDType][]) {
   specs.push({ variant: 'sgmatrix', tag: 'one-subgroup', shape, wdt, bias: true, sgTile: SG_TILE_ONE });
+}
+// Tensor-core tiles written out with constant indices (lib/sg_mma.wgsl): the default 2x2 subgroups of
+// 4x4 matrices with and without prefetch, and uneven per-subgroup blocks, at ragged shapes.
+const UNROLLED: [string, SgTileConfig][] = [
+  ['unrolled', { ...SG_TILE, unroll: true }],
+  ['unrolled-noprefetch', { ...SG_TILE, prefetch: false, unroll: true }],
+  ['unrolled-2x4sg-4x2m', { SG_M: 2, SG_N: 4, SG_TM: 4, SG_TN: 2, SBK: 32, prefetch: true, unroll: true }],
+  ['unrolled-4x2sg-3x1m', { SG_M: 4, SG_N: 2, SG_TM: 3, SG_TN: 1, SBK: 16, prefetch: false, unroll: true }],
+];
+for (const [i, [tag, sgTile]] of UNROLLED.entries()) {
+  for (const [shape, wdt] of [[[7, 33, 65], 'f16'], [[130, 70, 200], 'bf16'], [[257, 300, 72], 'f32']] as [Shape, MatmulWeightDType][]) {
+    specs.push({ variant: 'sgmatrix', tag, shape, wdt, bias: i % 2 === 0, sgTile });
+  }
 }
 
 async function expectThrow(what: string, ctor: new (...a: never[]) => Error, fn: () => unknown): Promise<void> {
