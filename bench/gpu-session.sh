@@ -5,10 +5,10 @@
 #
 #   bash bench/gpu-session.sh $OUT
 #
-# Stages (seconds), session 5's plan: the tensor-core ceiling probe (mma, 40); the device check of
-# the kernel cases (70); decode at 4K and 128K with a profiled variant that names where a step's time
-# goes (170); the needle grid of the searched config at 4K-16K beside dense (90); the rest for the
-# matmul tile sweep (tune).
+# Stages (seconds), session 5's second plan: the tensor-core ceiling probe, loops vs written out
+# (mma, 50); the device check of the kernel cases (90); the subgroup-matrix matmul sweep with the
+# written-out tiles (200); decode at 4K and 128K with the parallel one-row kernel, replayed and
+# profiled (the rest).
 # Everything lands in OUT/results.tar.gz (bench JSON, per-grid JSON, heat map, logs; repacked every
 # 15 s while the stages run); the tables are printed last.
 set -uo pipefail
@@ -29,11 +29,10 @@ bench=dist/gpu/bench.mjs
 # Whatever has finished is packed every 15 s, so a call cut short still brings its results back.
 ( while sleep 15; do tar czf "$out/results.tmp.tar.gz" -C "$work" . 2>/dev/null && mv "$out/results.tmp.tar.gz" "$out/results.tar.gz"; done ) &
 packer=$!
-stage mma 40 node $bench --suite mma --json "$work/mma.json"
-stage device-check 70 node dist/gpu/check.mjs
-stage decode 170 node $bench --suite decode --sizes 1b:4k,1b:128k --json "$work/decode.json"
-stage niah-searched-short 90 node $bench --suite niah --sizes 4k,8k,16k,only:searched,only:dense --json "$work/niah-short.json"
-stage matmul-tune 200 node $bench --suite matmul --sizes 4096x14336x4096,tune --json "$work/matmul-tune.json"
+stage mma 50 node $bench --suite mma --json "$work/mma.json"
+stage device-check 90 node dist/gpu/check.mjs
+stage matmul-tune 200 node $bench --suite matmul --sizes 4096x14336x4096,tune-sg --json "$work/matmul-tune.json"
+stage decode 150 node $bench --suite decode --sizes 1b:4k,1b:128k,only:replay,only:profile --json "$work/decode.json"
 kill $packer 2>/dev/null
 tar czf "$out/results.tar.gz" -C "$work" .
 rm -f "$out/results.tmp.tar.gz"

@@ -10,7 +10,8 @@
  *   profile  encoded afresh with a timestamp query around every dispatch (each in its own pass, so
  *            slower than encode): GPU time per step summed over dispatches, and the costliest ones
  * Rows: kernel 'decode', shape {model, context}, median_ms per token, tok_per_s, host_ms_per_step
- * (JavaScript encode time per step). Sizes "1b:4k", "1b:128k" (quick: a tiny model at 256).
+ * (JavaScript encode time per step). Sizes "1b:4k", "1b:128k" (quick: a tiny model at 256), and
+ * "only:<variant>" entries to run some variants alone.
  */
 import { parseModelConfig } from '../../src/model/config.ts';
 import { LlamaRunner } from '../../src/model/executor.ts';
@@ -32,6 +33,8 @@ export const decodeSuite: BenchSuite = {
   async run(ctx: BenchContext): Promise<BenchRow[]> {
     const rows: BenchRow[] = [];
     const sizes = ctx.options.quick ? QUICK : SIZES.filter((s) => ctx.wantSize(s.label));
+    // "only:<variant>" entries in --sizes pick variants.
+    const only = (ctx.options.sizes ?? []).filter((s) => s.startsWith('only:')).map((s) => s.slice(5));
     if (sizes.length === 0) return rows;
     const model = sizes[0]!.model;
     const config = parseModelConfig(model === 'tiny' ? TINY : { ...MODELS[model], max_position_embeddings: 1 << 20 });
@@ -43,6 +46,7 @@ export const decodeSuite: BenchSuite = {
         for (let i = 0; i < ids.length; i++) ids[i] = (Math.imul(i + 1, 2654435761) >>> 0) % config.vocabSize;
         for (const variant of ctx.options.quick ? ['replay', 'tiles', 'encode'] : ['replay', 'tiles', 'encode', 'profile']) {
           if (variant === 'profile' && !ctx.gpu.caps.timestamps) continue;
+          if (only.length && !only.includes(variant)) continue;
           const runner = await LlamaRunner.create(ctx.gpu, {
             config,
             weights,
