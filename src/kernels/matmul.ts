@@ -78,15 +78,17 @@ export const LARGE_TILE: TileConfig = { BM: 128, BN: 128, BK: 8, TM: 8, TN: 8, p
 /** 64x64 per workgroup, 4x4 per thread (256 threads), 8 KiB: for small M*N, where 128 tiles idle the GPU. */
 export const SMALL_TILE: TileConfig = { BM: 64, BN: 64, BK: 16, TM: 4, TN: 4, prefetch: false, unroll: true };
 /**
- * 2x2 subgroups of 64x64 (4x4 matrices of 16x16 each): 128 threads, 128x128 outputs, k-step 32,
- * 2 * (128 + 128) * 40 * 2 B + 4 KiB = 44 KiB of workgroup memory.
+ * 2x2 subgroups of 64x64 (4x4 matrices of 16x16 each, written out with constant indices): 128
+ * threads, 128x128 outputs, k-step 32, no prefetch: (128 + 128) * 40 * 2 B + 4 KiB = 24 KiB of
+ * workgroup memory. H200 (Dawn), 4096x14336x4096 bf16: 93.0 TFLOP/s, against 32 for the best tile
+ * with loops and 31 for the f32 tiles (bench/suites/matmul.ts, BENCHMARKS.md session 5).
  */
-export const SG_TILE: SgTileConfig = { SG_M: 2, SG_N: 2, SG_TM: 4, SG_TN: 4, SBK: 32, prefetch: true };
+export const SG_TILE: SgTileConfig = { SG_M: 2, SG_N: 2, SG_TM: 4, SG_TN: 4, SBK: 32, prefetch: false, unroll: true };
 /**
  * One subgroup of 64x64 per workgroup (32 threads): every subgroup-matrix offset is then
  * workgroup-uniform, which compilers that insist on uniform subgroupMatrixStore offsets accept.
  */
-export const SG_TILE_ONE: SgTileConfig = { SG_M: 1, SG_N: 1, SG_TM: 4, SG_TN: 4, SBK: 32, prefetch: true };
+export const SG_TILE_ONE: SgTileConfig = { SG_M: 1, SG_N: 1, SG_TM: 4, SG_TN: 4, SBK: 32, prefetch: true, unroll: true };
 /** Rows of x the gemv path accepts (shaders/matmul.wgsl GEMV_MAX_M: its accumulation is written out for 8 rows). */
 export const GEMV_MAX_M = 8;
 /**
@@ -166,12 +168,12 @@ export function canVectorize(weightDType: MatmulWeightDType, K: number): boolean
  *   gemv      M <= 8 (decode; bandwidth bound). Software adapters run it with one lane per row
  *             (gemvShape): with 32 lanes and a workgroup reduction it was 5x slower than the
  *             tiles there (SwiftShader, 1x128256x128 bf16: 35 s gemv, 7 s tiled).
+ *   sgmatrix  on hardware adapters where its preconditions hold: shader-f16 + subgroup matrix f16
+ *             16x16x16 -> f32 + subgroup size 32 + tile fits workgroup memory. H200/Dawn,
+ *             4096x14336x4096 bf16: 93 TFLOP/s (written-out tile) against 31 for the f32 tiles;
+ *             x is rounded to f16 while staged (f16 input precision, f32 accumulation).
  *   f32       otherwise: the tiles fit every WebGPU device's default limits (16 KiB, 256 invocations).
- * Paths 'auto' does not take, with the measurement that keeps them out (bench/suites/matmul.ts):
- *   sgmatrix  preconditions: shader-f16 + subgroup matrix f16 16x16x16 -> f32 + subgroup size 32 +
- *             tile fits workgroup memory. On H100/Dawn the 2x2-subgroup tile runs at 29.9 TFLOP/s
- *             against 30.4 for the f32 tiles (BENCHMARKS.md run E), with f16 input precision: no
- *             gain, so auto keeps f32.
+ * Paths 'auto' does not take:
  *   f16       preconditions: shader-f16 + tile fits. 25 TFLOP/s on H100 against 30 for f32.
  */
 export function select(gpu: Gpu, variant: MatmulVariant, shape: MatmulShape, opts: { sgTile?: SgTileConfig } = {}): { path: MatmulPath; reasons: string[] } {
@@ -184,8 +186,9 @@ export function select(gpu: Gpu, variant: MatmulVariant, shape: MatmulShape, opt
   }
   if (shape.M <= GEMV_MAX_M) return { path: 'gemv', reasons };
   reasons.push(`gemv: M=${shape.M} > ${GEMV_MAX_M}`);
-  const why = pathAvailable(gpu, 'sgmatrix', { sgTile: opts.sgTile });
-  reasons.push(`sgmatrix: ${why ?? 'available but measured no faster than the f32 tiles (H100: 29.9 vs 30.4 TFLOP/s)'}`);
+  const why = gpu.caps.software ? 'a software adapter (the f32 tiles compile and run faster there)' : pathAvailable(gpu, 'sgmatrix', { sgTile: opts.sgTile });
+  if (!why) return { path: 'sgmatrix', reasons };
+  reasons.push(`sgmatrix: ${why}`);
   return { path: 'f32', reasons };
 }
 
