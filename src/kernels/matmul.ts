@@ -286,7 +286,8 @@ export class MatmulKernel {
     // Which paths this kernel may take: an explicit variant must be available now.
     const paths: MatmulPath[] = [];
     if (variant === 'auto') {
-      paths.push('gemv', 'f32');
+      // As select() chooses: gemv for M <= 8, else the tensor-core tile where it can run, else f32.
+      paths.push('gemv', gpu.caps.software || pathAvailable(gpu, 'sgmatrix', { sgTile }) ? 'f32' : 'sgmatrix');
     } else {
       const why = pathAvailable(gpu, variant, { tile, sgTile });
       if (why) throw new UnsupportedError(`matmul: variant '${variant}' unavailable: ${why}`);
@@ -333,7 +334,10 @@ export class MatmulKernel {
                 lastError = e;
               }
             }
-            throw lastError;
+            // 'auto' falls back to the f32 tiles where no tensor-core tile compiles.
+            if (variant !== 'auto') throw lastError;
+            programs.f32 = await tiled(tile, 0);
+            if (!options.tile) programs['f32-small'] = await tiled(SMALL_TILE, 0);
           })(),
         );
       } else {
@@ -374,7 +378,8 @@ export class MatmulKernel {
   encode(batch: Encoder, x: Tensor, w: Tensor, y: Tensor, bias?: Tensor): void {
     const shape = this.validate(x, w, y, bias);
     const { M, N, K } = shape;
-    const { path } = select(this.gpu, this.options.variant, shape, { sgTile: this.sgTile });
+    let { path } = select(this.gpu, this.options.variant, shape, { sgTile: this.sgTile });
+    if (path === 'sgmatrix' && !this.programs.sgmatrix && this.options.variant === 'auto') path = 'f32';
     const vec = canVectorize(this.options.weightDType, K);
     const bindings: Record<string, Tensor> = { x, w, y };
     if (bias) bindings.bias = bias;
