@@ -76,4 +76,27 @@ describe('executor buffers', () => {
       tiled.close();
     }
   });
+
+  it('greedy decode with the argmax on the GPU gives the host argmax tokens, replayed and freshly encoded', async () => {
+    const ids = model.prompt(DOC, 'What is the magic number for harbor?');
+    // The shared model runs on a software adapter, where greedyOnGpu defaults to off: the host's argmax.
+    const host = await model.runner.generate(ids, { maxNewTokens: 6, stopTokens: [] });
+    expect(host.report.decodeArgmaxOnGpu).toBe(false);
+    for (const profile of [false, true]) {
+      const onGpu = await openModel(gpu, await openLocalModel('models/needle-reader'), { attentionConfig: 'dense', kvDType: 'f32', chunkSize: 24, greedyOnGpu: true, profile });
+      try {
+        const g = await onGpu.runner.generate(ids, { maxNewTokens: 6, stopTokens: [] });
+        expect(g.tokens, `profile ${profile}`).toEqual(host.tokens);
+        expect(g.report.decodeArgmaxOnGpu).toBe(true);
+        // A logits hook needs the logits: those steps read them back and sample on the host.
+        const seen: number[] = [];
+        const h = await onGpu.runner.generate(ids, { maxNewTokens: 6, stopTokens: [], onLogits: (l) => seen.push(l.length) });
+        expect(h.tokens).toEqual(host.tokens);
+        expect(seen).toEqual(Array(6).fill(model.runner.config.vocabSize));
+        expect(h.report.decodeArgmaxOnGpu).toBe(false);
+      } finally {
+        onGpu.close();
+      }
+    }
+  });
 });

@@ -177,9 +177,12 @@ export const prefillSuite: BenchSuite = {
               matmul_share: share ? share.matmul : undefined,
               peak_gpu_bytes: report?.peakGpuBytes,
               weight_bytes: weights.bytes,
+              // JavaScript time encoding the GPU work (src/model/report.ts hostMs), of the last run.
+              host_ms_per_chunk_pass: report?.hostMs?.perChunkPass,
+              host_ms_prefill: report?.hostMs?.prefillEncode,
               note: 'random weights: attention has no structure, so Vertical-Slash indexes are near-dense',
             });
-            ctx.log.info(`prefill ${model} ${size.tokens} ${variant}: ${ms.toFixed(1)} ms`);
+            ctx.log.info(`prefill ${model} ${size.tokens} ${variant}: ${ms.toFixed(1)} ms (host encode ${report?.hostMs?.prefillEncode.toFixed(1) ?? '?'} ms, ${report?.hostMs?.perChunkPass.toFixed(2) ?? '?'} ms per chunk pass)`);
           }
         }
       } finally {

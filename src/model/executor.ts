@@ -33,6 +33,7 @@ import type { MatmulKernel, MatmulVariant } from '../kernels/matmul.ts';
 import type { AddRmsNormKernel, RmsNormKernel, NormWeightDType } from '../kernels/rms_norm.ts';
 import { resolveAttentionCompute, type AttentionCompute } from '../attention/dense.ts';
 import { RopeTable } from '../kernels/rope.ts';
+import { ARGMAX_NONE } from '../kernels/argmax.ts';
 import { streamEntries } from '../attention/stream.ts';
 import { attention as sparseAttention, readDensity, submitAttention, validatePattern, type AttentionRequest, type SubmittedAttention } from '../attention/attention.ts';
 import { Recording } from '../gpu/recording.ts';
@@ -64,15 +65,15 @@ export interface RunnerOptions {
   /** Bytes of KV cache + activations a run may take (checked before allocating). Default: no limit beyond the per-binding limits. */
   memoryBudgetBytes?: number;
   /**
-   * Matmul path: 'auto' (default: gemv for few rows, tiled f32 otherwise), or one fixed path, e.g.
-   * 'sgmatrix' for tensor cores (rounds inputs to f16) or 'f32' (SwiftShader, where gemv is slow).
+   * Matmul path: 'auto' (default: gemv for few rows; otherwise tensor-core tiles where the device has
+   * subgroup matrices, rounding inputs to f16, else tiled f32), or one fixed path, e.g. 'f32'.
    */
   matmulVariant?: MatmulVariant;
   /**
    * Prefill attention arithmetic: 'f32', 'sgmatrix' (tensor cores: f16 Q/K/P/V, f32 accumulation
    * and softmax; needs subgroup matrices) or 'auto' (default): 'sgmatrix' where the device has it
    * (H100, Dawn: dense 13.4 against 10.5 TFLOP/s at 32K, output within 2.5e-4 relative L2 of
-   * float64), else 'f32'. Decode (one query row) always runs the f32 kernel with its key split.
+   * float64), else 'f32'. Decode (one query row) runs the f32 one-row kernel (decodeAttention).
    */
   attentionCompute?: AttentionCompute | 'auto';
   /** Test hook: split the whole-prompt Q into groups of at most this many KV heads. */
@@ -90,6 +91,13 @@ export interface RunnerOptions {
    * as the fallback where a model's query heads per kv head exceed the row kernel's workgroup memory).
    */
   decodeAttention?: 'row' | 'tiles';
+  /**
+   * Greedy decode steps pick their token with an argmax on the GPU and read back its id (4 bytes)
+   * instead of the vocabulary's logits. Applies to greedy generation without onLogits; the same
+   * choice as the host's (lowest id on ties, NaN never chosen). Default: on hardware adapters (on
+   * software ones reading the logits costs nothing worth a pipeline more to compile).
+   */
+  greedyOnGpu?: boolean;
 }
 
 export interface PrefillOptions {
@@ -176,12 +184,14 @@ interface RunState {
   logits: Tensor;
   /** Decode: the token id, its residual row, its queries and attention output, the key-split scratch. */
   decodeId: Tensor;
+  /** The GPU's greedy choice of a decode step (greedyOnGpu). */
+  decodeNext: Tensor;
   tok: Tensor;
   qDecode: Tensor;
   attnDecode: Tensor;
   split: { partO: Tensor; partMl: Tensor };
-  /** Decode steps recorded once per run and replayed (not when profiling). */
-  decodeRecording?: Recording;
+  /** Decode steps recorded once per run and replayed (not when profiling); greedy: with the argmax. */
+  decodeRecording?: { recording: Recording; greedy: boolean };
   /** Host time spent encoding (JS), per phase. */
   host: { prefillMs: number; chunkPasses: number; decodeMs: number; decodeSteps: number };
   /** The prompt's token ids per chunk (views of the planned tensors). */
@@ -298,7 +308,7 @@ export class LlamaRunner {
     const attnCompute = resolveAttentionCompute(gpu, options.attentionCompute, c.headDim);
     const kernels = await compileModelKernels(
       gpu,
-      { config: c, weights: w, kvDType: options.kvDType, matmulVariant: options.matmulVariant ?? 'auto', attentionCompute: attnCompute, patterns: options.attentionConfig, decodeAttention: options.decodeAttention },
+      { config: c, weights: w, kvDType: options.kvDType, matmulVariant: options.matmulVariant ?? 'auto', attentionCompute: attnCompute, patterns: options.attentionConfig, decodeAttention: options.decodeAttention, greedyOnGpu: options.greedyOnGpu ?? !gpu.caps.software },
       options.onCompileProgress,
     );
     // The matmul kernel takes f32 biases; half-precision checkpoint biases are widened once here.
@@ -420,6 +430,7 @@ export class LlamaRunner {
       },
       logits: one('logits'),
       decodeId: one('decodeId'),
+      decodeNext: one('decodeNext'),
       tok: one('tok'),
       qDecode: one('qDecode'),
       attnDecode: one('attnDecode'),
@@ -479,7 +490,7 @@ export class LlamaRunner {
     const st = this.state;
     this.state = undefined;
     if (!st) return;
-    st.decodeRecording?.destroy();
+    st.decodeRecording?.recording.destroy();
     this.gpu.release(...st.extra, ...st.pendingDensity.flatMap((p) => p.submitted.pending.map((x) => x.counts)));
     // Released buffers become reusable at the next submit; an empty submit makes that happen now.
     if (!this.gpu.lost) {
@@ -857,7 +868,7 @@ export class LlamaRunner {
   }
 
   /** One decode step's work: the token in st.decodeId at position p, through every layer, to the logits. */
-  private encodeDecode(e: Encoder, st: RunState, p: number): void {
+  private encodeDecode(e: Encoder, st: RunState, p: number, greedy: boolean): void {
     const c = this.config;
     const w = this.options.weights;
     const buf = this.passBuffers(st, 1);
@@ -878,6 +889,7 @@ export class LlamaRunner {
     }
     // The last layer's fused add + norm used the final norm weight: buf.normed is final_norm(residual).
     this.mm(w.lmHead, false, true).encode(e, buf.normed, w.lmHead, st.logits);
+    if (greedy) this.k.argmax!.encode(e, st.logits, st.decodeNext);
   }
 
   private get allHeads(): number[] {
@@ -885,35 +897,43 @@ export class LlamaRunner {
   }
 
   /**
-   * One decode step: appends `id` at the current position and returns the next logits. The step's
-   * dispatches are recorded at the first step of a run and replayed after (new parameters only);
-   * with profiling on (or replayDecode false), each step is encoded into a batch instead.
+   * One decode step: appends `id` at the current position and returns the next logits, or with
+   * `greedy` (argmax on the GPU) the next token's id. The step's dispatches are recorded at the first
+   * step of a run and replayed after (new parameters only); with profiling on (or replayDecode
+   * false), each step is encoded into a batch instead.
    */
-  private async decodeStep(st: RunState, id: number, times: GpuTimes): Promise<Float32Array> {
+  private async decodeStep(st: RunState, id: number, times: GpuTimes, greedy: boolean): Promise<{ logits?: Float32Array; next?: number }> {
     const p = st.pos;
     if (p >= st.plan.scap) throw new BadInputError(`the KV cache is full (${st.plan.scap} positions)`);
     this.gpu.write(st.decodeId, Uint32Array.of(id));
     const t0 = performance.now();
-    let logits: Float32Array;
+    const out = greedy ? st.decodeNext : st.logits;
+    let bytes: ArrayBuffer;
     if (this.options.profile === true || this.options.replayDecode === false) {
       const b = this.gpu.batch({ label: 'decode', profile: this.options.profile === true });
-      this.encodeDecode(b, st, p);
+      this.encodeDecode(b, st, p, greedy);
       st.host.decodeMs += performance.now() - t0;
       times.add(await b.submit());
-      logits = Float32Array.from(await this.gpu.readF32(st.logits));
+      bytes = await this.gpu.readBytes(out.buffer, out.byteOffset, out.byteLength);
     } else {
-      if (!st.decodeRecording) {
-        st.decodeRecording = new Recording(this.gpu, 'decode');
-        this.encodeDecode(st.decodeRecording, st, p);
+      if (st.decodeRecording?.greedy !== greedy) {
+        st.decodeRecording?.recording.destroy();
+        const recording = new Recording(this.gpu, 'decode');
+        st.decodeRecording = { recording, greedy };
+        this.encodeDecode(recording, st, p, greedy);
       } else {
-        st.decodeRecording.update((e) => this.encodeDecode(e, st, p));
+        st.decodeRecording.recording.update((e) => this.encodeDecode(e, st, p, greedy));
       }
       st.host.decodeMs += performance.now() - t0;
-      logits = new Float32Array((await st.decodeRecording.run(st.logits))!);
+      bytes = (await st.decodeRecording.recording.run(out))!;
     }
     st.host.decodeSteps++;
     st.pos = p + 1;
-    return logits;
+    if (!greedy) return { logits: new Float32Array(bytes) };
+    const next = new Uint32Array(bytes)[0]!;
+    // The host's argmax (sampling.ts) refuses all-NaN logits the same way.
+    if (next === ARGMAX_NONE) throw new BadInputError('argmax: logits are empty or all NaN');
+    return { next };
   }
 
   /**
@@ -939,15 +959,23 @@ export class LlamaRunner {
     const st = this.state!;
     const tokens: number[] = [];
     let reason: GenerateResult['stop'] = 'max_tokens';
-    let logits = pre.logits;
+    let logits: Float32Array | undefined = pre.logits;
     let ttft = 0;
     const decodeTimes = new GpuTimes();
+    // Greedy without a logits hook: the decode steps' argmax runs on the GPU (greedyOnGpu).
+    const greedy = this.k.argmax !== undefined && sampler.greedy && options.onLogits === undefined;
+    let next: number | undefined;
     const td = performance.now();
     try {
       for (;;) {
         if (options.signal?.aborted) throw new AbortedError('generate');
-        options.onLogits?.(logits, tokens.length);
-        const id = sampler.sample(logits);
+        let id: number;
+        if (next !== undefined) {
+          id = next;
+        } else {
+          options.onLogits?.(logits!, tokens.length);
+          id = sampler.sample(logits!);
+        }
         if (tokens.length === 0) ttft = performance.now() - t0;
         tokens.push(id);
         options.onToken?.(id);
@@ -956,7 +984,7 @@ export class LlamaRunner {
           break;
         }
         if (tokens.length >= maxNewTokens) break;
-        logits = await this.decodeStep(st, id, decodeTimes);
+        ({ logits, next } = await this.decodeStep(st, id, decodeTimes, greedy));
       }
     } catch (e) {
       this.releaseState();
@@ -966,6 +994,7 @@ export class LlamaRunner {
     times.merge(decodeTimes);
     const report = this.makeReport(pre.plan, times, t0, pre.ms, ttft, tokens.length, decodeMs);
     const steps = tokens.length - 1;
+    if (steps > 0) report.decodeArgmaxOnGpu = greedy;
     if (decodeTimes.any && steps > 0) {
       const top = [...decodeTimes.byLabel].sort((a, b) => b[1].ms - a[1].ms).slice(0, 6);
       report.decodeGpu = {

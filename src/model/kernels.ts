@@ -16,6 +16,7 @@ import { canVectorize, MatmulKernel, SMALL_TILE, type MatmulVariant } from '../k
 import { AddRmsNormKernel, RmsNormKernel, type NormWeightDType } from '../kernels/rms_norm.ts';
 import { DenseAttentionKernel, type AttentionCompute } from '../attention/dense.ts';
 import { DecodeAttentionKernel, decodeGroupFits } from '../attention/decode.ts';
+import { ArgmaxKernel } from '../kernels/argmax.ts';
 import { StreamAttentionKernel } from '../attention/stream.ts';
 import { RopeKernel } from '../kernels/rope.ts';
 import { SiluMulKernel } from '../kernels/silu_mul.ts';
@@ -59,6 +60,8 @@ export interface ModelKernels {
   window?: StreamAttentionKernel;
   /** The f32 window kernel for decode when prefill runs on tensor cores (and `decode` is absent). */
   windowDecode?: StreamAttentionKernel;
+  /** Greedy decode on the GPU: the step's token id read back instead of its logits (KernelSpec.greedyOnGpu). */
+  argmax?: ArgmaxKernel;
 }
 
 export interface KernelSpec {
@@ -70,6 +73,8 @@ export interface KernelSpec {
   patterns?: Pattern[][];
   /** 'row' (default): the one-row decode kernel where it fits; 'tiles': the dense kernel's key split. */
   decodeAttention?: 'row' | 'tiles';
+  /** Compile the argmax kernel for greedy decode steps that read back one token id. */
+  greedyOnGpu?: boolean;
 }
 
 /** Kernels compiled so far and how many there are. */
@@ -177,7 +182,7 @@ export async function compileModelKernels(gpu: Gpu, spec: KernelSpec, onProgress
   // flash-decoding) only where the one-row kernel cannot.
   const needDense = attnCompute !== 'sgmatrix' || !oneRowDecode;
   const denseOptions = { ...(software ? SOFTWARE_DENSE : {}), ...(oneRowDecode ? { splitKeys: false } : {}) };
-  const [embed, ropeQ, copyF32, ropeK, copyV, siluMul, headsToTokens, dense, densePrefill, window, windowDecode, decode] = await Promise.all([
+  const [embed, ropeQ, copyF32, ropeK, copyV, siluMul, headsToTokens, dense, densePrefill, window, windowDecode, decode, argmax] = await Promise.all([
     track(EmbeddingKernel.create(gpu, { weightDType: weightDType(w.embed.dtype) })),
     track(RopeKernel.create(gpu, { headDim: D, rotaryDim: c.rotaryDim, rotate: true, outDType: 'f32' })),
     track(RopeKernel.create(gpu, { headDim: D, rotate: false, outDType: 'f32' })),
@@ -190,10 +195,11 @@ export async function compileModelKernels(gpu: Gpu, spec: KernelSpec, onProgress
     windowed ? track(StreamAttentionKernel.create(gpu, { headDim: D, kvDType, compute: attnCompute })) : undefined,
     windowed && attnCompute !== 'f32' && !oneRowDecode ? track(StreamAttentionKernel.create(gpu, { headDim: D, kvDType })) : undefined,
     oneRowDecode ? track(DecodeAttentionKernel.create(gpu, { headDim: D, kvDType, group })) : undefined,
+    spec.greedyOnGpu === true ? track(ArgmaxKernel.create(gpu)) : undefined,
     Promise.all(jobs),
     track(prepareSparse(gpu, D, attnCompute, spec.patterns)),
   ]);
-  return { embed, norm, addNorm, matmul, ropeQ, copyF32, ropeK, copyV, siluMul, headsToTokens, dense, densePrefill, window, windowDecode, decode };
+  return { embed, norm, addNorm, matmul, ropeQ, copyF32, ropeK, copyV, siluMul, headsToTokens, dense, densePrefill, window, windowDecode, decode, argmax };
 }
 
 /** The matmul kernel for a weight: its dtype's set, with or without bias, prefill rows or decode's one. */

@@ -190,6 +190,8 @@ function planOnce(input: PlanInput & { maxChunk?: number }): MemoryPlan {
   // decode attention's key-split partial results (src/attention/decode.ts decodeScratchShapes; the
   // same element counts as the dense kernel's splitScratchShapes, its fallback).
   add('decodeId', [1], 'u32');
+  // The greedy choice of a decode step, when argmax runs on the GPU (LlamaRunnerOptions.greedyOnGpu).
+  add('decodeNext', [1], 'u32');
   add('tok', [1, C], 'f32');
   add('qDecode', [H, 1, D], 'f32');
   add('attnDecode', [H, 1, D], 'f32');

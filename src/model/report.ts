@@ -58,6 +58,8 @@ export interface RunReport {
    * all decode steps and per step. The rest of prefill and decode time is GPU work and waiting.
    */
   hostMs?: { prefillEncode: number; perChunkPass: number; decodeEncode: number; perDecodeStep: number };
+  /** Whether decode steps took their greedy argmax on the GPU and read back token ids, not logits (greedyOnGpu). */
+  decodeArgmaxOnGpu?: boolean;
   /**
    * Profiled decode (timestamp queries): GPU ms per decode step summed over its dispatches, and the
    * dispatches that took the most, per step. Wall time per step minus gpuMsPerStep is what the step

@@ -114,6 +114,11 @@ export class Sampler {
     this.rng = new Rng(sampling === 'greedy' ? 0 : (sampling.seed ?? 0));
   }
 
+  /** Whether every draw is the argmax (greedy, or temperature 0). */
+  get greedy(): boolean {
+    return this.sampling === 'greedy' || this.sampling.temperature === 0;
+  }
+
   sample(logits: ArrayLike<number>): number {
     const s = this.sampling;
     if (s === 'greedy' || s.temperature === 0) return argmax(logits);

@@ -41,6 +41,8 @@ export interface OpenModelOptions {
   attentionCompute?: AttentionCompute | 'auto';
   /** Decode attention (RunnerOptions.decodeAttention): 'row' (default) or 'tiles'. */
   decodeAttention?: 'row' | 'tiles';
+  /** Greedy decode steps take their argmax on the GPU (RunnerOptions.greedyOnGpu; default on hardware adapters). */
+  greedyOnGpu?: boolean;
   onLoadProgress?: (p: LoadProgress) => void;
   /** Called as the kernels compile (after the weights are loaded): compiled so far, of how many. */
   onCompileProgress?: (done: number, total: number) => void;
@@ -177,6 +179,7 @@ export async function openModel(gpu: Gpu, source: ModelSource, options: OpenMode
       matmulVariant: options.matmulVariant,
       attentionCompute: options.attentionCompute,
       decodeAttention: options.decodeAttention,
+      greedyOnGpu: options.greedyOnGpu,
       onCompileProgress: options.onCompileProgress,
     });
   } catch (e) {
