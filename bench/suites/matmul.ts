@@ -47,6 +47,13 @@
  *   - gemv under Deno: 0.37-1.46 TB/s, order dependent (the GPU idles ~6 ms between submits and
  *     clocks down); f16 weights are consistently slowest (possibly naga's unpack2x16float; unverified).
  *
+ * sgmatrix-f16, session 4 (H200, BENCHMARKS.md): the cap above was the compiler, not the tile. The
+ *   mma suite showed 4x4 accumulators multiplied in loops kept in local memory (37 TFLOP/s from
+ *   registers alone, 587 written out with constant indices). With the tile written out
+ *   (sgTile.unroll, lib/sg_mma.wgsl), 2x2 subgroups of 4x4, k32, no prefetch: 93.0 TFLOP/s on
+ *   4096x14336x4096 bf16 (loops: 32.3 at best), now 'auto' on GPUs with subgroup matrices. Prefetch
+ *   (71.8), k64 (74.0) and 8 subgroups (89-91) were slower. Fed from workgroup memory, the mma probe
+ *   tops out at 130, the ceiling of this design.
  * Rows: kernel "matmul", variant f32 | f16 | sgmatrix-f16 | gemv, shape {M, N, K, wdtype}.
  * Compute-bound rows report TFLOP/s (2·M·N·K / time); gemv rows report GB/s of weights + x + y
  * (bound: memory). Probe rows (variant f32-elemloads, f32-noprefetch, f32-compute-only) exist to

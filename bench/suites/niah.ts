@@ -88,7 +88,7 @@ export const niahSuite: BenchSuite = {
           }
           if (g.name === 'vs') {
             const heads = cases.flatMap((c) => c.densityPerHead?.flat() ?? []);
-            if (heads.length) rows.push({ kernel: 'density', variant: g.variant, shape: { model: name, tokens: L }, median_ms: 0, ...spread(heads), per_layer: cases[0]?.densityPerHead?.map((l) => spread(l).mean) });
+            if (heads.length) rows.push({ kernel: 'density', variant: g.variant, shape: { model: name, tokens: L }, median_ms: NaN, ...spread(heads), per_layer: cases[0]?.densityPerHead?.map((l) => spread(l).mean) });
           }
         }
         if (artifacts) {

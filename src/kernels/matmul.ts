@@ -81,7 +81,7 @@ export const SMALL_TILE: TileConfig = { BM: 64, BN: 64, BK: 16, TM: 4, TN: 4, pr
  * 2x2 subgroups of 64x64 (4x4 matrices of 16x16 each, written out with constant indices): 128
  * threads, 128x128 outputs, k-step 32, no prefetch: (128 + 128) * 40 * 2 B + 4 KiB = 24 KiB of
  * workgroup memory. H200 (Dawn), 4096x14336x4096 bf16: 93.0 TFLOP/s, against 32 for the best tile
- * with loops and 31 for the f32 tiles (bench/suites/matmul.ts, BENCHMARKS.md session 5).
+ * with loops and 31 for the f32 tiles (bench/suites/matmul.ts, BENCHMARKS.md session 4).
  */
 export const SG_TILE: SgTileConfig = { SG_M: 2, SG_N: 2, SG_TM: 4, SG_TN: 4, SBK: 32, prefetch: false, unroll: true };
 /**
