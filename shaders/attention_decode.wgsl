@@ -40,7 +40,7 @@ struct Params {
   scap: u32,       // rows per kv head in k, v
   n_kv_heads: u32,
   scale: f32,      // 1 / sqrt(HEAD_DIM)
-  split_len: u32,  // keys per split (a multiple of WG)
+  split_len: u32,  // keys per split (src/attention/decode.ts decodeSplit)
   n_split: u32,
 }
 
