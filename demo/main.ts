@@ -120,6 +120,8 @@ const ui = {
   pictureDense: $<HTMLCanvasElement>('picture-dense'),
   pictureKept: $<HTMLCanvasElement>('picture-kept'),
   pictureRamp: $<HTMLElement>('picture-ramp'),
+  pictures: $<HTMLElement>('pictures'),
+  pictureLegend: $<HTMLElement>('picture-legend'),
   pictureCaption: $<HTMLElement>('picture-caption'),
 };
 
@@ -865,6 +867,8 @@ function drawMap(canvas: HTMLCanvasElement, map: Float32Array, p: AttentionPictu
 function showPicture(p: AttentionPicture, source: string): void {
   drawMap(ui.pictureDense, p.dense, p);
   drawMap(ui.pictureKept, p.keptMass, p);
+  ui.pictures.hidden = false;
+  ui.pictureLegend.hidden = false;
   const keys = p.binKeys === 1 ? 'one key per pixel column' : `${formatCount(p.binKeys)} keys per pixel column`;
   ui.pictureCaption.textContent =
     `Layer ${p.layer}, head ${p.head}, ${patternName(p.pattern)} (${source}): ${pictureCaption(p)} ` +

@@ -79,6 +79,9 @@ describe('demo page (chromium, SwiftShader, model in a worker)', () => {
     const { page, pageErrors } = await openDemo(`?doc=short&max=2&model=${encodeURIComponent('/no-such-model')}`);
     expect(await page.inputValue('#document')).toContain('quiver');
     expect(await page.inputValue('#question')).toBe(shortMeta.question);
+    // No attention picture yet: its canvases and legend wait for one.
+    expect(await page.isVisible('#pictures')).toBe(false);
+    expect(await page.isVisible('#picture-legend')).toBe(false);
 
     await page.fill('#question', '   ');
     expect(await runAndWait(page, 30_000)).toBe('error');
@@ -217,6 +220,8 @@ describe('demo page (chromium, SwiftShader, model in a worker)', () => {
       }),
     );
     for (const n of lit) expect(n).toBeGreaterThan(0);
+    expect(await page.isVisible('#pictures')).toBe(true);
+    expect(await page.isVisible('#picture-legend')).toBe(true);
     const caption = (await page.textContent('#picture-caption')) ?? '';
     expect(caption).toMatch(/^Layer 0, head 0, .* \(the searched config\): keeps .*% of the attention mass/);
     expect(await page.isVisible('#error')).toBe(false);
