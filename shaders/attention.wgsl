@@ -133,7 +133,7 @@ var<workgroup> p_h: array<f16, BQ * BK>; // probabilities per slab [16][BK]
 var<private> sg: u32;   // subgroup index (li / 32)
 var<private> lane: u32; // li % 32; lanes r and r + 16 share row sg * 16 + r in the softmax
 // Subgroup matrices may live in function scope only: main holds them and passes them down. Every
-// access to them uses a constant index (the DB blocks are written out): indexed by loop counters,
+// access to them uses a constant index (the DB blocks are written out by #for): indexed by loop counters,
 // NVIDIA's compiler kept such arrays in local memory (bench suite mma: 4x4 accumulators multiplied
 // in loops ran at 37 TFLOP/s, written out at 587, H200).
 const_assert DB <= 8u && BK == 32u;
@@ -239,36 +239,10 @@ fn tile(phase: u32, sgi: u32, regs: ptr<function, Regs>) {
   // S = Q Kᵀ for the tile's two 16-key halves, written out over the DB column blocks of D (see Regs).
   var s0 = ResultM(0.0);
   var s1 = ResultM(0.0);
-  s0 = subgroupMatrixMultiplyAccumulate((*regs).q[0], subgroupMatrixLoad<RightM>(&k_h, 0u, true, QP), s0);
-  s1 = subgroupMatrixMultiplyAccumulate((*regs).q[0], subgroupMatrixLoad<RightM>(&k_h, 16u * QP + 0u, true, QP), s1);
-#if HEAD_DIM > 16
-  s0 = subgroupMatrixMultiplyAccumulate((*regs).q[1], subgroupMatrixLoad<RightM>(&k_h, 16u, true, QP), s0);
-  s1 = subgroupMatrixMultiplyAccumulate((*regs).q[1], subgroupMatrixLoad<RightM>(&k_h, 16u * QP + 16u, true, QP), s1);
-#endif
-#if HEAD_DIM > 32
-  s0 = subgroupMatrixMultiplyAccumulate((*regs).q[2], subgroupMatrixLoad<RightM>(&k_h, 32u, true, QP), s0);
-  s1 = subgroupMatrixMultiplyAccumulate((*regs).q[2], subgroupMatrixLoad<RightM>(&k_h, 16u * QP + 32u, true, QP), s1);
-#endif
-#if HEAD_DIM > 48
-  s0 = subgroupMatrixMultiplyAccumulate((*regs).q[3], subgroupMatrixLoad<RightM>(&k_h, 48u, true, QP), s0);
-  s1 = subgroupMatrixMultiplyAccumulate((*regs).q[3], subgroupMatrixLoad<RightM>(&k_h, 16u * QP + 48u, true, QP), s1);
-#endif
-#if HEAD_DIM > 64
-  s0 = subgroupMatrixMultiplyAccumulate((*regs).q[4], subgroupMatrixLoad<RightM>(&k_h, 64u, true, QP), s0);
-  s1 = subgroupMatrixMultiplyAccumulate((*regs).q[4], subgroupMatrixLoad<RightM>(&k_h, 16u * QP + 64u, true, QP), s1);
-#endif
-#if HEAD_DIM > 80
-  s0 = subgroupMatrixMultiplyAccumulate((*regs).q[5], subgroupMatrixLoad<RightM>(&k_h, 80u, true, QP), s0);
-  s1 = subgroupMatrixMultiplyAccumulate((*regs).q[5], subgroupMatrixLoad<RightM>(&k_h, 16u * QP + 80u, true, QP), s1);
-#endif
-#if HEAD_DIM > 96
-  s0 = subgroupMatrixMultiplyAccumulate((*regs).q[6], subgroupMatrixLoad<RightM>(&k_h, 96u, true, QP), s0);
-  s1 = subgroupMatrixMultiplyAccumulate((*regs).q[6], subgroupMatrixLoad<RightM>(&k_h, 16u * QP + 96u, true, QP), s1);
-#endif
-#if HEAD_DIM > 112
-  s0 = subgroupMatrixMultiplyAccumulate((*regs).q[7], subgroupMatrixLoad<RightM>(&k_h, 112u, true, QP), s0);
-  s1 = subgroupMatrixMultiplyAccumulate((*regs).q[7], subgroupMatrixLoad<RightM>(&k_h, 16u * QP + 112u, true, QP), s1);
-#endif
+#for B in 0..HEAD_DIM / 16
+  s0 = subgroupMatrixMultiplyAccumulate((*regs).q[B], subgroupMatrixLoad<RightM>(&k_h, B * 16u, true, QP), s0);
+  s1 = subgroupMatrixMultiplyAccumulate((*regs).q[B], subgroupMatrixLoad<RightM>(&k_h, 16u * QP + B * 16u, true, QP), s1);
+#endfor
   subgroupMatrixStore(&s_f, sgi * 16u * BK, s0, false, BK);
   subgroupMatrixStore(&s_f, sgi * 16u * BK + 16u, s1, false, BK);
   workgroupBarrier();
@@ -295,28 +269,9 @@ fn tile(phase: u32, sgi: u32, regs: ptr<function, Regs>) {
     workgroupBarrier();
     for (var kk = 0u; kk < BK; kk += 16u) {
       let a = subgroupMatrixLoad<LeftM>(&p_h, sgi * 16u * BK + kk, false, BK);
-      (*regs).o[0] = subgroupMatrixMultiplyAccumulate(a, subgroupMatrixLoad<RightM>(&v_h, kk * QP + 0u, false, QP), (*regs).o[0]);
-#if HEAD_DIM > 16
-      (*regs).o[1] = subgroupMatrixMultiplyAccumulate(a, subgroupMatrixLoad<RightM>(&v_h, kk * QP + 16u, false, QP), (*regs).o[1]);
-#endif
-#if HEAD_DIM > 32
-      (*regs).o[2] = subgroupMatrixMultiplyAccumulate(a, subgroupMatrixLoad<RightM>(&v_h, kk * QP + 32u, false, QP), (*regs).o[2]);
-#endif
-#if HEAD_DIM > 48
-      (*regs).o[3] = subgroupMatrixMultiplyAccumulate(a, subgroupMatrixLoad<RightM>(&v_h, kk * QP + 48u, false, QP), (*regs).o[3]);
-#endif
-#if HEAD_DIM > 64
-      (*regs).o[4] = subgroupMatrixMultiplyAccumulate(a, subgroupMatrixLoad<RightM>(&v_h, kk * QP + 64u, false, QP), (*regs).o[4]);
-#endif
-#if HEAD_DIM > 80
-      (*regs).o[5] = subgroupMatrixMultiplyAccumulate(a, subgroupMatrixLoad<RightM>(&v_h, kk * QP + 80u, false, QP), (*regs).o[5]);
-#endif
-#if HEAD_DIM > 96
-      (*regs).o[6] = subgroupMatrixMultiplyAccumulate(a, subgroupMatrixLoad<RightM>(&v_h, kk * QP + 96u, false, QP), (*regs).o[6]);
-#endif
-#if HEAD_DIM > 112
-      (*regs).o[7] = subgroupMatrixMultiplyAccumulate(a, subgroupMatrixLoad<RightM>(&v_h, kk * QP + 112u, false, QP), (*regs).o[7]);
-#endif
+#for B in 0..HEAD_DIM / 16
+      (*regs).o[B] = subgroupMatrixMultiplyAccumulate(a, subgroupMatrixLoad<RightM>(&v_h, kk * QP + B * 16u, false, QP), (*regs).o[B]);
+#endfor
     }
   }
   workgroupBarrier();
@@ -498,79 +453,22 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec
   m_sg = NEG;
   l_sg = 0.0;
   var regs: Regs;
-  regs.o[0] = ResultM(0.0);
-#if HEAD_DIM > 16
-  regs.o[1] = ResultM(0.0);
-#endif
-#if HEAD_DIM > 32
-  regs.o[2] = ResultM(0.0);
-#endif
-#if HEAD_DIM > 48
-  regs.o[3] = ResultM(0.0);
-#endif
-#if HEAD_DIM > 64
-  regs.o[4] = ResultM(0.0);
-#endif
-#if HEAD_DIM > 80
-  regs.o[5] = ResultM(0.0);
-#endif
-#if HEAD_DIM > 96
-  regs.o[6] = ResultM(0.0);
-#endif
-#if HEAD_DIM > 112
-  regs.o[7] = ResultM(0.0);
-#endif
+#for B in 0..HEAD_DIM / 16
+  regs.o[B] = ResultM(0.0);
+#endfor
   let sgi = li / 32u;
   workgroupBarrier();
   // (A branch per subgroup: uniform within each, as the matrix loads need.)
   if (sgi * 16u < BK) {
     let qb = sgi * 16u * QP;
-    regs.q[0] = subgroupMatrixLoad<LeftM>(&k_h, qb + 0u, false, QP);
-#if HEAD_DIM > 16
-    regs.q[1] = subgroupMatrixLoad<LeftM>(&k_h, qb + 16u, false, QP);
-#endif
-#if HEAD_DIM > 32
-    regs.q[2] = subgroupMatrixLoad<LeftM>(&k_h, qb + 32u, false, QP);
-#endif
-#if HEAD_DIM > 48
-    regs.q[3] = subgroupMatrixLoad<LeftM>(&k_h, qb + 48u, false, QP);
-#endif
-#if HEAD_DIM > 64
-    regs.q[4] = subgroupMatrixLoad<LeftM>(&k_h, qb + 64u, false, QP);
-#endif
-#if HEAD_DIM > 80
-    regs.q[5] = subgroupMatrixLoad<LeftM>(&k_h, qb + 80u, false, QP);
-#endif
-#if HEAD_DIM > 96
-    regs.q[6] = subgroupMatrixLoad<LeftM>(&k_h, qb + 96u, false, QP);
-#endif
-#if HEAD_DIM > 112
-    regs.q[7] = subgroupMatrixLoad<LeftM>(&k_h, qb + 112u, false, QP);
-#endif
+#for B in 0..HEAD_DIM / 16
+    regs.q[B] = subgroupMatrixLoad<LeftM>(&k_h, qb + B * 16u, false, QP);
+#endfor
   } else {
     let qb = (sgi * 16u - BK) * QP;
-    regs.q[0] = subgroupMatrixLoad<LeftM>(&v_h, qb + 0u, false, QP);
-#if HEAD_DIM > 16
-    regs.q[1] = subgroupMatrixLoad<LeftM>(&v_h, qb + 16u, false, QP);
-#endif
-#if HEAD_DIM > 32
-    regs.q[2] = subgroupMatrixLoad<LeftM>(&v_h, qb + 32u, false, QP);
-#endif
-#if HEAD_DIM > 48
-    regs.q[3] = subgroupMatrixLoad<LeftM>(&v_h, qb + 48u, false, QP);
-#endif
-#if HEAD_DIM > 64
-    regs.q[4] = subgroupMatrixLoad<LeftM>(&v_h, qb + 64u, false, QP);
-#endif
-#if HEAD_DIM > 80
-    regs.q[5] = subgroupMatrixLoad<LeftM>(&v_h, qb + 80u, false, QP);
-#endif
-#if HEAD_DIM > 96
-    regs.q[6] = subgroupMatrixLoad<LeftM>(&v_h, qb + 96u, false, QP);
-#endif
-#if HEAD_DIM > 112
-    regs.q[7] = subgroupMatrixLoad<LeftM>(&v_h, qb + 112u, false, QP);
-#endif
+#for B in 0..HEAD_DIM / 16
+    regs.q[B] = subgroupMatrixLoad<LeftM>(&v_h, qb + B * 16u, false, QP);
+#endfor
   }
   walk(0u, y, q0, pos0_u, kend, wid.z, sgi, &regs);
   walk(1u, y, q0, pos0_u, kend, wid.z, sgi, &regs);
@@ -579,28 +477,9 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec
   let row = sg * 16u + lane;
   let orow = (h * params.tq + q0 + row) * D4;
   let live = lane < 16u && row < rows_u;
-  write_o(sgi, regs.o[0], live, orow + 0u, inv);
-#if HEAD_DIM > 16
-  write_o(sgi, regs.o[1], live, orow + 4u, inv);
-#endif
-#if HEAD_DIM > 32
-  write_o(sgi, regs.o[2], live, orow + 8u, inv);
-#endif
-#if HEAD_DIM > 48
-  write_o(sgi, regs.o[3], live, orow + 12u, inv);
-#endif
-#if HEAD_DIM > 64
-  write_o(sgi, regs.o[4], live, orow + 16u, inv);
-#endif
-#if HEAD_DIM > 80
-  write_o(sgi, regs.o[5], live, orow + 20u, inv);
-#endif
-#if HEAD_DIM > 96
-  write_o(sgi, regs.o[6], live, orow + 24u, inv);
-#endif
-#if HEAD_DIM > 112
-  write_o(sgi, regs.o[7], live, orow + 28u, inv);
-#endif
+#for B in 0..HEAD_DIM / 16
+  write_o(sgi, regs.o[B], live, orow + B * 4u, inv);
+#endfor
 #else
   for (var i = li; i < BQ * D4; i += NT) {
     let r = i / D4;

@@ -16,9 +16,9 @@
 // subgroup to dst[((wg * SGS + sg) * SG_TM * SG_TN + i * SG_TN + j) * 256 ..]: exact for small integer inputs,
 // which the kernel case (test/cases/bench_mma.ts) checks.
 //
-// Defines: SG_TM, SG_TN (matrices per subgroup, at most 4 each with UNROLL), BK (staged k width, a multiple of 16), SOURCE (0, 1),
+// Defines: SG_TM, SG_TN (matrices per subgroup), BK (staged k width, a multiple of 16), SOURCE (0, 1),
 // UNROLL (1: loads and multiplies written out with constant
-// indices, lib/sg_mma.wgsl; 0: loops over the matrices), REFLECT (1: the bindings alone with a plain entry point, for wgsl_reflect, which cannot parse
+// indices by #for, lib/sg_mma.wgsl; 0: loops over the matrices), REFLECT (1: the bindings alone with a plain entry point, for wgsl_reflect, which cannot parse
 // subgroup-matrix types). Override: SGS (subgroups per workgroup; workgroup size SGS * 32).
 // Bindings: src (SG_TM + SG_TN) * 16 * BK f32, dst f32 (written), params { iters }.
 // Workgroup contract: 32-wide subgroups (the caller checks), any 1D grid.
@@ -60,26 +60,12 @@ var<workgroup> tile: array<f16, ROWS * SPAD>;
 // The operands of k-block kk: left i from tile row i * 16, right j from row (SG_TM + j) * 16.
 fn load_ops(a: ptr<function, array<LeftM, SG_TM>>, b: ptr<function, array<RightM, SG_TN>>, kk: u32) {
 #if UNROLL
-  (*a)[0] = subgroupMatrixLoad<LeftM>(&tile, kk, false, SPAD);
-#if SG_TM > 1
-  (*a)[1] = subgroupMatrixLoad<LeftM>(&tile, 16u * SPAD + kk, false, SPAD);
-#endif
-#if SG_TM > 2
-  (*a)[2] = subgroupMatrixLoad<LeftM>(&tile, 32u * SPAD + kk, false, SPAD);
-#endif
-#if SG_TM > 3
-  (*a)[3] = subgroupMatrixLoad<LeftM>(&tile, 48u * SPAD + kk, false, SPAD);
-#endif
-  (*b)[0] = subgroupMatrixLoad<RightM>(&tile, SG_TM * 16u * SPAD + kk, true, SPAD);
-#if SG_TN > 1
-  (*b)[1] = subgroupMatrixLoad<RightM>(&tile, (SG_TM + 1u) * 16u * SPAD + kk, true, SPAD);
-#endif
-#if SG_TN > 2
-  (*b)[2] = subgroupMatrixLoad<RightM>(&tile, (SG_TM + 2u) * 16u * SPAD + kk, true, SPAD);
-#endif
-#if SG_TN > 3
-  (*b)[3] = subgroupMatrixLoad<RightM>(&tile, (SG_TM + 3u) * 16u * SPAD + kk, true, SPAD);
-#endif
+#for I in 0..SG_TM
+  (*a)[I] = subgroupMatrixLoad<LeftM>(&tile, I * 16u * SPAD + kk, false, SPAD);
+#endfor
+#for J in 0..SG_TN
+  (*b)[J] = subgroupMatrixLoad<RightM>(&tile, (SG_TM + J) * 16u * SPAD + kk, true, SPAD);
+#endfor
 #else
   for (var i = 0u; i < SG_TM; i++) { (*a)[i] = subgroupMatrixLoad<LeftM>(&tile, i * 16u * SPAD + kk, false, SPAD); }
   for (var j = 0u; j < SG_TN; j++) { (*b)[j] = subgroupMatrixLoad<RightM>(&tile, (SG_TM + j) * 16u * SPAD + kk, true, SPAD); }
@@ -123,52 +109,9 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
 #endif
   let base = (wid.x * SGS + sg) * SG_TM * SG_TN * 256u;
 #if UNROLL
-  subgroupMatrixStore(&dst, base + 0u * 256u, acc[0], false, 16u);
-#if SG_TM * SG_TN > 1
-  subgroupMatrixStore(&dst, base + 1u * 256u, acc[1], false, 16u);
-#endif
-#if SG_TM * SG_TN > 2
-  subgroupMatrixStore(&dst, base + 2u * 256u, acc[2], false, 16u);
-#endif
-#if SG_TM * SG_TN > 3
-  subgroupMatrixStore(&dst, base + 3u * 256u, acc[3], false, 16u);
-#endif
-#if SG_TM * SG_TN > 4
-  subgroupMatrixStore(&dst, base + 4u * 256u, acc[4], false, 16u);
-#endif
-#if SG_TM * SG_TN > 5
-  subgroupMatrixStore(&dst, base + 5u * 256u, acc[5], false, 16u);
-#endif
-#if SG_TM * SG_TN > 6
-  subgroupMatrixStore(&dst, base + 6u * 256u, acc[6], false, 16u);
-#endif
-#if SG_TM * SG_TN > 7
-  subgroupMatrixStore(&dst, base + 7u * 256u, acc[7], false, 16u);
-#endif
-#if SG_TM * SG_TN > 8
-  subgroupMatrixStore(&dst, base + 8u * 256u, acc[8], false, 16u);
-#endif
-#if SG_TM * SG_TN > 9
-  subgroupMatrixStore(&dst, base + 9u * 256u, acc[9], false, 16u);
-#endif
-#if SG_TM * SG_TN > 10
-  subgroupMatrixStore(&dst, base + 10u * 256u, acc[10], false, 16u);
-#endif
-#if SG_TM * SG_TN > 11
-  subgroupMatrixStore(&dst, base + 11u * 256u, acc[11], false, 16u);
-#endif
-#if SG_TM * SG_TN > 12
-  subgroupMatrixStore(&dst, base + 12u * 256u, acc[12], false, 16u);
-#endif
-#if SG_TM * SG_TN > 13
-  subgroupMatrixStore(&dst, base + 13u * 256u, acc[13], false, 16u);
-#endif
-#if SG_TM * SG_TN > 14
-  subgroupMatrixStore(&dst, base + 14u * 256u, acc[14], false, 16u);
-#endif
-#if SG_TM * SG_TN > 15
-  subgroupMatrixStore(&dst, base + 15u * 256u, acc[15], false, 16u);
-#endif
+#for R in 0..SG_TM * SG_TN
+  subgroupMatrixStore(&dst, base + R * 256u, acc[R], false, 16u);
+#endfor
 #else
   for (var r = 0u; r < SG_TM * SG_TN; r++) {
     subgroupMatrixStore(&dst, base + r * 256u, acc[r], false, 16u);

@@ -28,7 +28,7 @@
 //            out with constant indices); PROBE_COMPUTE_ONLY (benchmark probe only)
 //   SGMATRIX: SG_M, SG_N (subgroups along M, N), SG_COUNT = SG_M*SG_N, SG_TM, SG_TN (16x16 matrices per subgroup);
 //            BM = SG_M*SG_TM*16, BN = SG_N*SG_TN*16, BK a multiple of 16; UNROLL (operand loads, multiplies and
-//            result stores written out with constant indices, lib/sg_mma.wgsl; SG_TM, SG_TN <= 4)
+//            result stores written out with constant indices by #for, lib/sg_mma.wgsl)
 //
 // Workgroup contract
 //   TILED*:   workgroup (WG_X, WG_Y) = (BN / TN, BM / TM) threads (overrides), grid
@@ -559,26 +559,12 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
       var a: array<LeftM, SG_TM>;
       var b: array<RightM, SG_TN>;
 #if UNROLL
-      a[0] = subgroupMatrixLoad<LeftM>(&As, ab + ((sm * SG_TM + 0u) * 16u) * SPAD + kk, false, SPAD);
-#if SG_TM > 1
-      a[1] = subgroupMatrixLoad<LeftM>(&As, ab + ((sm * SG_TM + 1u) * 16u) * SPAD + kk, false, SPAD);
-#endif
-#if SG_TM > 2
-      a[2] = subgroupMatrixLoad<LeftM>(&As, ab + ((sm * SG_TM + 2u) * 16u) * SPAD + kk, false, SPAD);
-#endif
-#if SG_TM > 3
-      a[3] = subgroupMatrixLoad<LeftM>(&As, ab + ((sm * SG_TM + 3u) * 16u) * SPAD + kk, false, SPAD);
-#endif
-      b[0] = subgroupMatrixLoad<RightM>(&Bs, bb + ((sn * SG_TN + 0u) * 16u) * SPAD + kk, true, SPAD);
-#if SG_TN > 1
-      b[1] = subgroupMatrixLoad<RightM>(&Bs, bb + ((sn * SG_TN + 1u) * 16u) * SPAD + kk, true, SPAD);
-#endif
-#if SG_TN > 2
-      b[2] = subgroupMatrixLoad<RightM>(&Bs, bb + ((sn * SG_TN + 2u) * 16u) * SPAD + kk, true, SPAD);
-#endif
-#if SG_TN > 3
-      b[3] = subgroupMatrixLoad<RightM>(&Bs, bb + ((sn * SG_TN + 3u) * 16u) * SPAD + kk, true, SPAD);
-#endif
+#for I in 0..SG_TM
+      a[I] = subgroupMatrixLoad<LeftM>(&As, ab + ((sm * SG_TM + I) * 16u) * SPAD + kk, false, SPAD);
+#endfor
+#for J in 0..SG_TN
+      b[J] = subgroupMatrixLoad<RightM>(&Bs, bb + ((sn * SG_TN + J) * 16u) * SPAD + kk, true, SPAD);
+#endfor
       mma_block(&acc, &a, &b);
 #else
       for (var i = 0u; i < SG_TM; i++) {
@@ -602,52 +588,11 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
     workgroupBarrier();
   }
 #if UNROLL
-  store_result(acc[0 * SG_TN + 0], m0 + (sm * SG_TM + 0u) * 16u, n0 + (sn * SG_TN + 0u) * 16u, sg, lane);
-#if SG_TN > 1
-  store_result(acc[0 * SG_TN + 1], m0 + (sm * SG_TM + 0u) * 16u, n0 + (sn * SG_TN + 1u) * 16u, sg, lane);
-#endif
-#if SG_TN > 2
-  store_result(acc[0 * SG_TN + 2], m0 + (sm * SG_TM + 0u) * 16u, n0 + (sn * SG_TN + 2u) * 16u, sg, lane);
-#endif
-#if SG_TN > 3
-  store_result(acc[0 * SG_TN + 3], m0 + (sm * SG_TM + 0u) * 16u, n0 + (sn * SG_TN + 3u) * 16u, sg, lane);
-#endif
-#if SG_TM > 1
-  store_result(acc[1 * SG_TN + 0], m0 + (sm * SG_TM + 1u) * 16u, n0 + (sn * SG_TN + 0u) * 16u, sg, lane);
-#endif
-#if SG_TM > 1 && SG_TN > 1
-  store_result(acc[1 * SG_TN + 1], m0 + (sm * SG_TM + 1u) * 16u, n0 + (sn * SG_TN + 1u) * 16u, sg, lane);
-#endif
-#if SG_TM > 1 && SG_TN > 2
-  store_result(acc[1 * SG_TN + 2], m0 + (sm * SG_TM + 1u) * 16u, n0 + (sn * SG_TN + 2u) * 16u, sg, lane);
-#endif
-#if SG_TM > 1 && SG_TN > 3
-  store_result(acc[1 * SG_TN + 3], m0 + (sm * SG_TM + 1u) * 16u, n0 + (sn * SG_TN + 3u) * 16u, sg, lane);
-#endif
-#if SG_TM > 2
-  store_result(acc[2 * SG_TN + 0], m0 + (sm * SG_TM + 2u) * 16u, n0 + (sn * SG_TN + 0u) * 16u, sg, lane);
-#endif
-#if SG_TM > 2 && SG_TN > 1
-  store_result(acc[2 * SG_TN + 1], m0 + (sm * SG_TM + 2u) * 16u, n0 + (sn * SG_TN + 1u) * 16u, sg, lane);
-#endif
-#if SG_TM > 2 && SG_TN > 2
-  store_result(acc[2 * SG_TN + 2], m0 + (sm * SG_TM + 2u) * 16u, n0 + (sn * SG_TN + 2u) * 16u, sg, lane);
-#endif
-#if SG_TM > 2 && SG_TN > 3
-  store_result(acc[2 * SG_TN + 3], m0 + (sm * SG_TM + 2u) * 16u, n0 + (sn * SG_TN + 3u) * 16u, sg, lane);
-#endif
-#if SG_TM > 3
-  store_result(acc[3 * SG_TN + 0], m0 + (sm * SG_TM + 3u) * 16u, n0 + (sn * SG_TN + 0u) * 16u, sg, lane);
-#endif
-#if SG_TM > 3 && SG_TN > 1
-  store_result(acc[3 * SG_TN + 1], m0 + (sm * SG_TM + 3u) * 16u, n0 + (sn * SG_TN + 1u) * 16u, sg, lane);
-#endif
-#if SG_TM > 3 && SG_TN > 2
-  store_result(acc[3 * SG_TN + 2], m0 + (sm * SG_TM + 3u) * 16u, n0 + (sn * SG_TN + 2u) * 16u, sg, lane);
-#endif
-#if SG_TM > 3 && SG_TN > 3
-  store_result(acc[3 * SG_TN + 3], m0 + (sm * SG_TM + 3u) * 16u, n0 + (sn * SG_TN + 3u) * 16u, sg, lane);
-#endif
+#for I in 0..SG_TM
+#for J in 0..SG_TN
+  store_result(acc[I * SG_TN + J], m0 + (sm * SG_TM + I) * 16u, n0 + (sn * SG_TN + J) * 16u, sg, lane);
+#endfor
+#endfor
 #else
   for (var i = 0u; i < SG_TM; i++) {
     for (var j = 0u; j < SG_TN; j++) {

@@ -50,6 +50,29 @@ describe('preprocess', () => {
     const unknown = { 'z.wgsl': '#pragma once' };
     expect(() => preprocess('z.wgsl', (n) => unknown[n as 'z.wgsl'])).toThrow(/unknown directive #pragma/);
   });
+  it('#for repeats its body per value, nested, with #if on the variable, keeping line numbers', () => {
+    const src = {
+      'f.wgsl': ['#for I in 0..N', '#for J in 1..N', 'a[I * N + J] = b[I] * c[J];', '#endfor', '#if I > 0', 'd[I] = d[I - 1];', '#endif', '#endfor', 'done;'].join('\n'),
+    };
+    const out = preprocess('f.wgsl', (n) => src[n as 'f.wgsl'], { N: 3 });
+    expect(out.code).toBe(
+      ['a[0 * 3 + 1] = b[0] * c[1];', 'a[0 * 3 + 2] = b[0] * c[2];', 'a[1 * 3 + 1] = b[1] * c[1];', 'a[1 * 3 + 2] = b[1] * c[2];', 'd[1] = d[1 - 1];', 'a[2 * 3 + 1] = b[2] * c[1];', 'a[2 * 3 + 2] = b[2] * c[2];', 'd[2] = d[2 - 1];', 'done;'].join('\n'),
+    );
+    expect(out.lineMap.map((l) => l.line)).toEqual([3, 3, 3, 3, 6, 3, 3, 6, 9]);
+    // The variable is undefined after the loop; an empty range emits nothing.
+    expect(preprocess('f.wgsl', (n) => src[n as 'f.wgsl'], { N: 0 }).code).toBe('done;');
+    // Inside an inactive branch the loop is skipped, #endfor included.
+    const off = { 'g.wgsl': '#if 0\n#for I in 0..2\nx;\n#endfor\n#endif\ny;' };
+    expect(preprocess('g.wgsl', (n) => off[n as 'g.wgsl']).code).toBe('y;');
+  });
+  it('#for refuses a bound it cannot resolve, a caller define as its variable, and a missing #endfor', () => {
+    const run = (text: string, defines = {}): string => preprocess('h.wgsl', () => text, defines).code;
+    expect(() => run('#for I in 0..DB\nx;\n#endfor')).toThrow(/h.wgsl:1: #for bound names DB, which is not defined/);
+    expect(() => run('#for N in 0..2\nx;\n#endfor', { N: 2 })).toThrow(/#for variable N is also a define given by the caller/);
+    expect(() => run('#for I in 0..2\nx;')).toThrow(/h.wgsl:1: #for without #endfor/);
+    expect(() => run('x;\n#endfor')).toThrow(/h.wgsl:2: #endfor without #for/);
+    expect(() => run('#for I 0..2\nx;\n#endfor')).toThrow(/#for wants NAME in FIRST..LAST/);
+  });
   it('keys are stable and order-free', () => {
     expect(definesKey({ B: 2, A: true, C: false })).toBe('A=true,B=2');
     expect(programKey({ shader: 's.wgsl', defines: { B: 2, A: 1 }, overrides: { Y: 1, X: 2 } })).toBe(programKey({ shader: 's.wgsl', defines: { A: 1, B: 2 }, overrides: { X: 2, Y: 1 } }));

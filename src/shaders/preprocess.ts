@@ -7,6 +7,10 @@
  *   #ifdef NAME / #ifndef NAME
  *   #if EXPR / #elif EXPR          EXPR: integers, defined names, defined(NAME), ! && || == != < <= > >= + - * / ( )
  *   #else / #endif
+ *   #for NAME in EXPR..EXPR        repeat the lines up to the matching #endfor once per integer NAME in
+ *   #endfor                        [first, last), NAME defined to it (writes code out with constant
+ *                                  indices, e.g. `acc[I]` for I in 0..SG_TM, where a WGSL loop would
+ *                                  index arrays dynamically; NAME must not be a caller's define)
  *
  * Outside directives, every whole-word identifier that is defined is replaced by its value, so
  * `var<workgroup> tile: array<f32, TILE * TILE>;` becomes a fixed-size array. Defines are for what
@@ -76,10 +80,10 @@ export function preprocess(file: string, lookup: SourceLookup, defines: Defines 
     }
     const stack: Frame[] = [];
     const active = (): boolean => stack.length === 0 || stack[stack.length - 1]!.active;
-    const lines = text.split('\n');
+    // #for blocks are spliced in place as copies of their body between `#define NAME k` and `#undef NAME`.
+    const lines = text.split('\n').map((raw, i) => ({ raw, lineNo: i + 1 }));
     for (let i = 0; i < lines.length; i++) {
-      const raw = lines[i]!;
-      const lineNo = i + 1;
+      const { raw, lineNo } = lines[i]!;
       const trimmed = raw.trim();
       const fail = (detail: string): never => {
         throw new ShaderPreprocessError(name, lineNo, detail);
@@ -139,6 +143,34 @@ export function preprocess(file: string, lookup: SourceLookup, defines: Defines 
             break;
           case 'error':
             if (active()) fail(`#error ${rest}`);
+            break;
+          case 'for': {
+            // Inactive: the body is skipped line by line and its #endfor ignored.
+            if (!active()) break;
+            const f = /^([A-Za-z_]\w*)\s+in\s+(.+?)\.\.(.+)$/.exec(rest);
+            if (!f) fail(`#for wants NAME in FIRST..LAST, got: ${rest}`);
+            const [, loopVar, from, to] = f!;
+            if (Object.prototype.hasOwnProperty.call(defines, loopVar!)) fail(`#for variable ${loopVar} is also a define given by the caller`);
+            // A name #if reads as 0 when undefined would silently empty the loop here (a WGSL const, say).
+            for (const id of `${from} ${to}`.match(IDENT) ?? []) if (id !== 'defined' && !table.has(id)) fail(`#for bound names ${id}, which is not defined`);
+            let depth = 0;
+            let end = i + 1;
+            for (; end < lines.length; end++) {
+              const d = /^\s*#\s*(\w+)/.exec(lines[end]!.raw)?.[1];
+              if (d === 'for') depth++;
+              else if (d === 'endfor' && depth-- === 0) break;
+            }
+            if (end === lines.length) fail('#for without #endfor');
+            const body = lines.slice(i + 1, end);
+            const copies: { raw: string; lineNo: number }[] = [];
+            for (let k = evaluate(from!, table, fail), last = evaluate(to!, table, fail); k < last; k++) {
+              copies.push({ raw: `#define ${loopVar} ${k}`, lineNo }, ...body, { raw: `#undef ${loopVar}`, lineNo });
+            }
+            lines.splice(i + 1, end - i, ...copies);
+            break;
+          }
+          case 'endfor':
+            if (active()) fail('#endfor without #for');
             break;
           default:
             fail(`unknown directive #${directive}`);
