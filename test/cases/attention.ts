@@ -6,7 +6,7 @@
 import type { KernelCase } from '../harness/cases.ts';
 import { poisoned } from '../harness/cases.ts';
 import { Rng } from '../harness/rng.ts';
-import { compareArrays, TOL_F16, TOL_F32 } from '../harness/compare.ts';
+import { compareArrays, expectThrows, TOL_F16, TOL_F32 } from '../harness/compare.ts';
 import { denseRef, streamRef, indexRef, indexEntries, type AttnRefShape, type HostIndex } from '../reference/attention.ts';
 import { DenseAttentionKernel, type KvDType } from '../../src/attention/dense.ts';
 import { StreamAttentionKernel } from '../../src/attention/stream.ts';
@@ -409,15 +409,7 @@ export const apiCases: KernelCase[] = [
       const k = t([2, 10, 64]);
       const v = t([2, 10, 64]);
       const dense: Pattern = { type: 'dense' };
-      const expect = async (what: string, cls: new (...a: never[]) => Error, req: Parameters<typeof attention>[1]): Promise<void> => {
-        try {
-          await attention(gpu, req);
-        } catch (e) {
-          if (e instanceof cls) return;
-          throw new Error(`${what}: expected ${cls.name}, got ${(e as Error).name}: ${(e as Error).message}`);
-        }
-        throw new Error(`${what}: expected ${cls.name}, nothing was thrown`);
-      };
+      const expect = (what: string, cls: new (...a: never[]) => Error, req: Parameters<typeof attention>[1]): Promise<void> => expectThrows(what, cls, () => attention(gpu, req));
       await expect('k/v shapes differ', ShapeError, { q, k, v: t([2, 11, 64]), patterns: dense });
       await expect('H not a multiple of Hkv', ShapeError, { q: t([3, 10, 64]), k, v, patterns: dense });
       await expect('unsupported D', UnsupportedError, { q: t([4, 10, 80]), k: t([2, 10, 80]), v: t([2, 10, 80]), patterns: dense });
@@ -572,28 +564,15 @@ export const decodeSplitCases: KernelCase[] = [
       const scratch = { partO: t(shapes.partO), partMl: t(shapes.partMl) };
       const q = t([4, 1, 64]);
       const k = t([2, 10, 64]);
-      const expectError = (what: string, cls: new (...a: never[]) => Error, f: () => void): void => {
-        try {
-          f();
-        } catch (e) {
-          if (e instanceof cls) return;
-          throw new Error(`${what}: expected ${cls.name}, got ${(e as Error).name}: ${(e as Error).message}`);
-        }
-        throw new Error(`${what}: expected ${cls.name}, nothing was thrown`);
-      };
       const b = gpu.batch();
-      expectError('kvLen past the cache', ShapeError, () => kernel.encode(b, q, k, k, q, { kvLen: 11, scratch }));
-      expectError('kvLen 0', ShapeError, () => kernel.encode(b, q, k, k, q, { kvLen: 0, scratch }));
-      expectError('heads not a multiple', ShapeError, () => kernel.encode(b, t([6, 1, 64]), k, k, t([6, 1, 64]), { kvLen: 5, scratch }));
-      expectError('f16 cache for an f32 kernel', DTypeError, () => kernel.encode(b, q, t([2, 10, 64], 'f16'), t([2, 10, 64], 'f16'), q, { kvLen: 5, scratch }));
-      expectError('window 0', ShapeError, () => kernel.encode(b, q, k, k, q, { kvLen: 5, window: 0, scratch }));
-      expectError('scratch too small', ShapeError, () => kernel.encode(b, q, k, k, q, { kvLen: 10, scratch: { partO: t([1, 2, 64]), partMl: scratch.partMl } }));
-      let groupError: unknown;
-      await DecodeAttentionKernel.create(gpu, { headDim: 64, group: 0 }).catch((e: unknown) => (groupError = e));
-      if (!(groupError instanceof BadInputError)) throw new Error(`group 0: expected BadInputError, got ${String(groupError)}`);
-      let chunkError: unknown;
-      await DecodeAttentionKernel.create(gpu, { headDim: 64, group: 2, chunk: 1 << 20 }).catch((e: unknown) => (chunkError = e));
-      if (!(chunkError instanceof BadInputError)) throw new Error(`chunk past workgroup memory: expected BadInputError, got ${String(chunkError)}`);
+      await expectThrows('kvLen past the cache', ShapeError, () => kernel.encode(b, q, k, k, q, { kvLen: 11, scratch }));
+      await expectThrows('kvLen 0', ShapeError, () => kernel.encode(b, q, k, k, q, { kvLen: 0, scratch }));
+      await expectThrows('heads not a multiple', ShapeError, () => kernel.encode(b, t([6, 1, 64]), k, k, t([6, 1, 64]), { kvLen: 5, scratch }));
+      await expectThrows('f16 cache for an f32 kernel', DTypeError, () => kernel.encode(b, q, t([2, 10, 64], 'f16'), t([2, 10, 64], 'f16'), q, { kvLen: 5, scratch }));
+      await expectThrows('window 0', ShapeError, () => kernel.encode(b, q, k, k, q, { kvLen: 5, window: 0, scratch }));
+      await expectThrows('scratch too small', ShapeError, () => kernel.encode(b, q, k, k, q, { kvLen: 10, scratch: { partO: t([1, 2, 64]), partMl: scratch.partMl } }));
+      await expectThrows('group 0', BadInputError, () => DecodeAttentionKernel.create(gpu, { headDim: 64, group: 0 }));
+      await expectThrows('chunk past workgroup memory', BadInputError, () => DecodeAttentionKernel.create(gpu, { headDim: 64, group: 2, chunk: 1 << 20 }));
       await b.submit();
     },
   },

@@ -10,7 +10,7 @@
  */
 import type { KernelCase } from '../harness/cases.ts';
 import { Rng } from '../harness/rng.ts';
-import { MismatchError, expectEqualInts } from '../harness/compare.ts';
+import { MismatchError, expectEqualInts, expectThrows } from '../harness/compare.ts';
 import type { Gpu } from '../../src/gpu/gpu.ts';
 import { BadInputError, DTypeError, ShapeError, UnsupportedError } from '../../src/gpu/errors.ts';
 import type { SparseIndex } from '../../src/attention/types.ts';
@@ -447,15 +447,6 @@ const errorCases: KernelCase[] = [
     name: 'estimate.errors:typed errors before dispatch',
     quick: true,
     async run(gpu) {
-      const expectThrow = (what: string, cls: new (...a: never[]) => Error, f: () => unknown): void => {
-        try {
-          f();
-        } catch (e) {
-          if (e instanceof cls) return;
-          throw new MismatchError(`${what}: expected ${cls.name}, got ${(e as Error).name}: ${(e as Error).message}`);
-        }
-        throw new MismatchError(`${what}: expected ${cls.name}, nothing was thrown`);
-      };
       const vs = await VerticalSlashEstimator.create(gpu, { headDim: 64 });
       const bs = await BlockSparseEstimator.create(gpu, { headDim: 64 });
       const q = gpu.empty([4, 70, 64], 'f32', 'q');
@@ -467,16 +458,16 @@ const errorCases: KernelCase[] = [
       const q2d = gpu.empty([4, 70 * 64], 'f32', 'q2d');
       const batch = gpu.batch();
       const p = { verticalSize: 100, slashSize: 100 };
-      expectThrow('q rank', ShapeError, () => vs.encode(batch, q2d, k, [0], p));
-      expectThrow('head dim', ShapeError, () => vs.encode(batch, q96, k, [0], p));
-      expectThrow('dtype', DTypeError, () => bs.encode(batch, qHalf, k, [0]));
-      expectThrow('seq lengths', ShapeError, () => vs.encode(batch, q, kShort, [0], p));
-      expectThrow('GQA ratio', ShapeError, () => bs.encode(batch, q, k3, [0]));
-      expectThrow('head range', BadInputError, () => vs.encode(batch, q, k, [0, 4], p));
-      expectThrow('no heads', BadInputError, () => bs.encode(batch, q, k, []));
-      expectThrow('negative size', BadInputError, () => vs.encode(batch, q, k, [0], { verticalSize: -1, slashSize: 10 }));
-      expectThrow('params per head', BadInputError, () => vs.encode(batch, q, k, [0, 1], [p]));
-      expectThrow('topK 0', BadInputError, () => bs.encode(batch, q, k, [0], { topK: 0 }));
+      await expectThrows('q rank', ShapeError, () => vs.encode(batch, q2d, k, [0], p));
+      await expectThrows('head dim', ShapeError, () => vs.encode(batch, q96, k, [0], p));
+      await expectThrows('dtype', DTypeError, () => bs.encode(batch, qHalf, k, [0]));
+      await expectThrows('seq lengths', ShapeError, () => vs.encode(batch, q, kShort, [0], p));
+      await expectThrows('GQA ratio', ShapeError, () => bs.encode(batch, q, k3, [0]));
+      await expectThrows('head range', BadInputError, () => vs.encode(batch, q, k, [0, 4], p));
+      await expectThrows('no heads', BadInputError, () => bs.encode(batch, q, k, []));
+      await expectThrows('negative size', BadInputError, () => vs.encode(batch, q, k, [0], { verticalSize: -1, slashSize: 10 }));
+      await expectThrows('params per head', BadInputError, () => vs.encode(batch, q, k, [0, 1], [p]));
+      await expectThrows('topK 0', BadInputError, () => bs.encode(batch, q, k, [0], { topK: 0 }));
       try {
         await VerticalSlashEstimator.create(gpu, { headDim: 80 });
         throw new MismatchError('head dim 80: expected UnsupportedError');

@@ -12,7 +12,7 @@
 import type { KernelCase } from '../harness/cases.ts';
 import { poisoned } from '../harness/cases.ts';
 import { Rng } from '../harness/rng.ts';
-import { compareArrays, TOL_F16, TOL_F32 } from '../harness/compare.ts';
+import { compareArrays, expectThrows, TOL_F16, TOL_F32 } from '../harness/compare.ts';
 import { matmulRef, matmulInputsAsF16 } from '../reference/matmul.ts';
 import { MatmulKernel, LARGE_TILE, SMALL_TILE, SG_TILE, SG_TILE_ONE, type MatmulVariant, type MatmulWeightDType, type SgTileConfig, type TileConfig } from '../../src/kernels/matmul.ts';
 import { roundTo } from '../../src/util/half.ts';
@@ -129,16 +129,6 @@ for (const [i, [tag, sgTile]] of UNROLLED.entries()) {
   }
 }
 
-async function expectThrow(what: string, ctor: new (...a: never[]) => Error, fn: () => unknown): Promise<void> {
-  try {
-    await fn();
-  } catch (e) {
-    if (e instanceof ctor) return;
-    throw new Error(`matmul:errors: ${what}: expected ${ctor.name}, got ${(e as Error).name}: ${(e as Error).message}`);
-  }
-  throw new Error(`matmul:errors: ${what}: expected ${ctor.name}, nothing was thrown`);
-}
-
 const errorCase: KernelCase = {
   name: 'matmul:errors (typed validation before dispatch)',
   quick: true,
@@ -155,22 +145,22 @@ const errorCase: KernelCase = {
     const b = gpu.empty([5], 'f32', 'bias');
     const b4 = gpu.empty([4], 'f32', 'bias');
     const batch = gpu.batch();
-    await expectThrow('wrong weight dtype', DTypeError, () => k.encode(batch, x, w32, y));
-    await expectThrow('x K mismatch', ShapeError, () => k.encode(batch, xBad, w, y));
-    await expectThrow('y N mismatch', ShapeError, () => k.encode(batch, x, w, yBad));
-    await expectThrow('bias given to a kernel without bias', BadInputError, () => k.encode(batch, x, w, y, b));
-    await expectThrow('bias missing', BadInputError, () => kb.encode(batch, x, w32, y));
-    await expectThrow('bias length', ShapeError, () => kb.encode(batch, x, w32, y, b4));
+    await expectThrows('wrong weight dtype', DTypeError, () => k.encode(batch, x, w32, y));
+    await expectThrows('x K mismatch', ShapeError, () => k.encode(batch, xBad, w, y));
+    await expectThrows('y N mismatch', ShapeError, () => k.encode(batch, x, w, yBad));
+    await expectThrows('bias given to a kernel without bias', BadInputError, () => k.encode(batch, x, w, y, b));
+    await expectThrows('bias missing', BadInputError, () => kb.encode(batch, x, w32, y));
+    await expectThrows('bias length', ShapeError, () => kb.encode(batch, x, w32, y, b4));
     const sq = gpu.empty([3, 5], 'f32', 'xy');
     const w55 = gpu.empty([5, 5], 'f32', 'w55');
-    await expectThrow('y aliases x', BadInputError, () => kb.encode(batch, sq, w55, sq, b));
-    await expectThrow('unknown dtype', DTypeError, () => MatmulKernel.create(gpu, { weightDType: 'i8' as never }));
+    await expectThrows('y aliases x', BadInputError, () => kb.encode(batch, sq, w55, sq, b));
+    await expectThrows('unknown dtype', DTypeError, () => MatmulKernel.create(gpu, { weightDType: 'i8' as never }));
     const x9 = gpu.empty([9, 8], 'f32', 'x9');
     const y9 = gpu.empty([9, 5], 'f32', 'y9');
     const g = await MatmulKernel.create(gpu, { weightDType: 'f32', bias: true, variant: 'gemv' });
-    await expectThrow('gemv with M > 8', UnsupportedError, () => g.encode(batch, x9, w32, y9, b));
+    await expectThrows('gemv with M > 8', UnsupportedError, () => g.encode(batch, x9, w32, y9, b));
     if (!gpu.caps.subgroupMatrix) {
-      await expectThrow('sgmatrix without the feature', UnsupportedError, () => MatmulKernel.create(gpu, { weightDType: 'f32', variant: 'sgmatrix' }));
+      await expectThrows('sgmatrix without the feature', UnsupportedError, () => MatmulKernel.create(gpu, { weightDType: 'f32', variant: 'sgmatrix' }));
     }
     await batch.submit();
     gpu.release(x, w, w32, y, yBad, xBad, b, b4, sq, w55, x9, y9);

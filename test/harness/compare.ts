@@ -71,3 +71,17 @@ export function expectEqualInts(name: string, got: ArrayLike<number>, ref: Array
 /** Tolerances used across kernel tests, by compute path. */
 export const TOL_F32: Tolerance = { relL2: 1e-5, atol: 1e-5, rtol: 1e-4 };
 export const TOL_F16: Tolerance = { relL2: 2e-3, atol: 2e-3, rtol: 1e-2 };
+
+/**
+ * Runs fn (sync or async) and requires it to throw an instance of `cls`: a MismatchError naming
+ * `what` otherwise (another error, or none).
+ */
+export async function expectThrows(what: string, cls: new (...a: never[]) => Error, fn: () => unknown): Promise<void> {
+  try {
+    await fn();
+  } catch (e) {
+    if (e instanceof cls) return;
+    throw new MismatchError(`${what}: expected ${cls.name}, got ${(e as Error).name}: ${(e as Error).message}`);
+  }
+  throw new MismatchError(`${what}: expected ${cls.name}, nothing was thrown`);
+}
