@@ -1045,7 +1045,7 @@ export class LlamaRunner {
       r.meanDensity = density.flat().reduce((a, b) => a + b, 0) / (this.config.numLayers * this.config.numHeads);
     }
     if (times.any) {
-      r.gpuMs = { ...times.ms };
+      r.gpuMs = times.ms;
       r.gpuShare = times.shares();
     }
     return r;

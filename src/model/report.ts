@@ -79,40 +79,44 @@ export function categorize(label: string): TimeCategory {
   return 'other';
 }
 
+/** GPU times of profiled dispatches, per dispatch label; the categories are derived from the labels. */
 export class GpuTimes {
-  readonly ms: Record<TimeCategory, number> = { attention: 0, estimation: 0, matmul: 0, other: 0 };
   /** Milliseconds and dispatch count per dispatch label. */
   readonly byLabel = new Map<string, { ms: number; count: number }>();
-  any = false;
+  /** Adds per-dispatch times (a profiled batch's answer); negative or non-finite ones are dropped. */
   add(times: readonly { label: string; ms: number }[]): void {
-    for (const t of times) {
-      if (!Number.isFinite(t.ms) || t.ms < 0) continue;
-      this.ms[categorize(t.label)] += t.ms;
-      const e = this.byLabel.get(t.label) ?? { ms: 0, count: 0 };
-      e.ms += t.ms;
-      e.count++;
-      this.byLabel.set(t.label, e);
-      this.any = true;
-    }
+    for (const t of times) if (Number.isFinite(t.ms) && t.ms >= 0) this.record(t.label, t.ms, 1);
   }
-  /** Adds another record's times (category and label totals). */
+  /** Adds another record's times. */
   merge(o: GpuTimes): void {
-    for (const [label, e] of o.byLabel) {
-      this.ms[categorize(label)] += e.ms;
-      const m = this.byLabel.get(label) ?? { ms: 0, count: 0 };
-      m.ms += e.ms;
-      m.count += e.count;
-      this.byLabel.set(label, m);
-    }
-    this.any ||= o.any;
+    for (const [label, e] of o.byLabel) this.record(label, e.ms, e.count);
+  }
+  private record(label: string, ms: number, count: number): void {
+    const e = this.byLabel.get(label) ?? { ms: 0, count: 0 };
+    e.ms += ms;
+    e.count += count;
+    this.byLabel.set(label, e);
+  }
+  /** Whether any time was recorded. */
+  get any(): boolean {
+    return this.byLabel.size > 0;
+  }
+  /** Milliseconds per category (categorize() of each label). */
+  get ms(): Record<TimeCategory, number> {
+    const ms: Record<TimeCategory, number> = { attention: 0, estimation: 0, matmul: 0, other: 0 };
+    for (const [label, e] of this.byLabel) ms[categorize(label)] += e.ms;
+    return ms;
   }
   get totalMs(): number {
-    return this.ms.attention + this.ms.estimation + this.ms.matmul + this.ms.other;
+    let total = 0;
+    for (const e of this.byLabel.values()) total += e.ms;
+    return total;
   }
   shares(): Record<TimeCategory, number> {
-    const total = this.totalMs;
+    const ms = this.ms;
+    const total = ms.attention + ms.estimation + ms.matmul + ms.other;
     const f = (v: number): number => (total > 0 ? v / total : 0);
-    return { attention: f(this.ms.attention), estimation: f(this.ms.estimation), matmul: f(this.ms.matmul), other: f(this.ms.other) };
+    return { attention: f(ms.attention), estimation: f(ms.estimation), matmul: f(ms.matmul), other: f(ms.other) };
   }
 }
 
