@@ -186,10 +186,15 @@ export function select(gpu: Gpu, variant: MatmulVariant, shape: MatmulShape, opt
   }
   if (shape.M <= GEMV_MAX_M) return { path: 'gemv', reasons };
   reasons.push(`gemv: M=${shape.M} > ${GEMV_MAX_M}`);
-  const why = gpu.caps.software ? 'a software adapter (the f32 tiles compile and run faster there)' : pathAvailable(gpu, 'sgmatrix', { sgTile: opts.sgTile });
+  const why = whyNoAutoSgmatrix(gpu, opts.sgTile);
   if (!why) return { path: 'sgmatrix', reasons };
   reasons.push(`sgmatrix: ${why}`);
   return { path: 'f32', reasons };
+}
+
+/** Why 'auto' does not take the tensor-core tile for M > 8 on this device (null: it does). */
+function whyNoAutoSgmatrix(gpu: Gpu, sgTile?: SgTileConfig): string | null {
+  return gpu.caps.software ? 'a software adapter (the f32 tiles compile and run faster there)' : pathAvailable(gpu, 'sgmatrix', { sgTile });
 }
 
 function tileDefines(t: TileConfig): Record<string, number | boolean> {
@@ -287,7 +292,7 @@ export class MatmulKernel {
     const paths: MatmulPath[] = [];
     if (variant === 'auto') {
       // As select() chooses: gemv for M <= 8, else the tensor-core tile where it can run, else f32.
-      paths.push('gemv', gpu.caps.software || pathAvailable(gpu, 'sgmatrix', { sgTile }) ? 'f32' : 'sgmatrix');
+      paths.push('gemv', whyNoAutoSgmatrix(gpu, sgTile) ? 'f32' : 'sgmatrix');
     } else {
       const why = pathAvailable(gpu, variant, { tile, sgTile });
       if (why) throw new UnsupportedError(`matmul: variant '${variant}' unavailable: ${why}`);
