@@ -99,4 +99,35 @@ describe('executor buffers', () => {
       }
     }
   });
+
+  it('work submitted ahead of the GPU (submitAhead) changes neither logits, tokens, stops nor progress order', async () => {
+    const ids = model.prompt(DOC, 'What is the magic number for harbor?');
+    const host = await model.runner.generate(ids, { maxNewTokens: 5, stopTokens: [] });
+    const stopAt = host.tokens[2]!;
+    const expectStopped = host.tokens.slice(0, host.tokens.indexOf(stopAt) + 1);
+    let serialLogits: Float32Array | undefined;
+    for (const submitAhead of [1, 3]) {
+      const m = await openModel(gpu, await openLocalModel('models/needle-reader'), { attentionConfig: 'dense', kvDType: 'f32', chunkSize: 24, greedyOnGpu: true, submitAhead });
+      try {
+        const fractions: number[] = [];
+        const g = await m.runner.generate(ids, { maxNewTokens: 5, stopTokens: [], onProgress: (p) => fractions.push(p.fraction) });
+        expect(g.tokens, `submitAhead ${submitAhead}`).toEqual(host.tokens);
+        expect(m.runner.position).toBe(ids.length + 4);
+        // Progress comes as batches finish, in order, ending at 1.
+        expect(fractions.length).toBeGreaterThan(3);
+        expect(fractions.every((f, i) => i === 0 || f >= fractions[i - 1]!)).toBe(true);
+        expect(fractions.at(-1)).toBe(1);
+        // A stop token mid-way: steps submitted past it leave the same tokens and cache position.
+        const s = await m.runner.generate(ids, { maxNewTokens: 5, stopTokens: [stopAt] });
+        expect(s.tokens).toEqual(expectStopped);
+        expect(s.stop).toBe('stop_token');
+        expect(m.runner.position).toBe(ids.length + expectStopped.length - 1);
+        const logits = (await m.runner.prefill(ids)).logits;
+        if (serialLogits) expect(Array.from(logits)).toEqual(Array.from(serialLogits));
+        serialLogits ??= logits;
+      } finally {
+        m.close();
+      }
+    }
+  });
 });

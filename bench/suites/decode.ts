@@ -3,7 +3,11 @@
  * bf16 weights (as the prefill suite makes them), greedy, stop tokens off. Decode attention is
  * dense over the whole KV cache, so the prompt is prefilled with A-shape attention (its cost does
  * not matter here, only the context it leaves). Variants:
- *   replay   decode steps recorded once per run and replayed, one-row decode attention (the defaults)
+ *   replay   decode steps recorded once per run and replayed, one-row decode attention, greedy on the
+ *            GPU with two steps in flight (the defaults: each step's token is read back while the
+ *            next one runs)
+ *   serial   replay, but each step awaited before the next is submitted (submitAhead: 1; before
+ *            steps overlapped)
  *   tiles    replayed, decode attention on the prefill kernel's 64-row tiles with a key split
  *            (decodeAttention: 'tiles'; before the one-row kernel)
  *   encode   every step encoded afresh, a bind group per dispatch (replayDecode: false; before replay)
@@ -44,7 +48,7 @@ export const decodeSuite: BenchSuite = {
       for (const size of sizes) {
         const ids = new Uint32Array(size.context);
         for (let i = 0; i < ids.length; i++) ids[i] = (Math.imul(i + 1, 2654435761) >>> 0) % config.vocabSize;
-        for (const variant of ctx.options.quick ? ['replay', 'tiles', 'encode'] : ['replay', 'tiles', 'encode', 'profile']) {
+        for (const variant of ctx.options.quick ? ['replay', 'serial', 'tiles', 'encode'] : ['replay', 'serial', 'tiles', 'encode', 'profile']) {
           if (variant === 'profile' && !ctx.gpu.caps.timestamps) continue;
           if (only.length && !only.includes(variant)) continue;
           const runner = await LlamaRunner.create(ctx.gpu, {
@@ -53,7 +57,8 @@ export const decodeSuite: BenchSuite = {
             kvDType: 'f16',
             attentionConfig: ashape,
             denseBelow: 0,
-            replayDecode: variant === 'replay' || variant === 'tiles',
+            replayDecode: variant === 'replay' || variant === 'serial' || variant === 'tiles',
+            submitAhead: variant === 'serial' ? 1 : undefined,
             profile: variant === 'profile',
             decodeAttention: variant === 'tiles' ? 'tiles' : 'row',
           });

@@ -8,6 +8,8 @@
  *   sparse         MInference's default config: Vertical-Slash (1000, 6096) on every head, estimated
  *                  online from the last 64 queries (denseBelow 0, so it runs at every length).
  *   sparse-ashape  A-shape (128 sink + 4096 local) on every head: a data-independent sparse pattern.
+ *   dense-serial   dense, each chunk pass awaited before the next is encoded (submitAhead: 1; before
+ *                  the host encoded ahead of the GPU), for the host's share of a prefill
  *   dense-f32attn  dense with f32 attention arithmetic, where the others run on tensor cores
  *                  (attentionCompute 'auto' resolves to 'sgmatrix' when the device has subgroup
  *                  matrices; rows carry `attention_compute`).
@@ -102,7 +104,7 @@ export async function randomWeights(gpu: Gpu, config: ModelConfig): Promise<Mode
 }
 
 function patternsFor(variant: string, config: ModelConfig): Pattern[][] | undefined {
-  if (variant === 'dense' || variant === 'dense-f32attn') return undefined;
+  if (variant === 'dense' || variant === 'dense-f32attn' || variant === 'dense-serial') return undefined;
   if (variant === 'sparse') return defaultPatterns({ layers: config.numLayers, heads: config.numHeads });
   return Array.from({ length: config.numLayers }, () => Array.from({ length: config.numHeads }, (): Pattern => ({ type: 'stream_llm', nInit: 128, nLocal: 4096 })));
 }
@@ -126,11 +128,12 @@ export const prefillSuite: BenchSuite = {
           let denseMs: number | undefined;
           let denseCompute: string | undefined;
           const only = (ctx.options.sizes ?? []).filter((t) => t.startsWith('only:')).map((t) => t.slice(5));
-          for (const variant of ['dense', 'sparse', 'sparse-ashape', 'dense-f32attn']) {
+          for (const variant of ['dense', 'sparse', 'sparse-ashape', 'dense-f32attn', 'dense-serial']) {
             if (only.length && !only.includes(variant)) continue;
             const attentionCompute = variant === 'dense-f32attn' ? 'f32' : 'auto';
+            const submitAhead = variant === 'dense-serial' ? 1 : undefined;
             const runner = await LlamaRunner.create(ctx.gpu, {
-              config, weights, kvDType: 'f16', attentionConfig: patternsFor(variant, config), denseBelow: 0, profile: false, attentionCompute,
+              config, weights, kvDType: 'f16', attentionConfig: patternsFor(variant, config), denseBelow: 0, profile: false, attentionCompute, submitAhead,
             });
             // Without tensor cores 'auto' is f32 already: the f32 row would repeat the dense one.
             if (variant === 'dense-f32attn' && denseCompute === 'f32') {
@@ -151,7 +154,7 @@ export const prefillSuite: BenchSuite = {
             const report = runner.report;
             runner.destroy();
             let share: Record<string, number> | undefined;
-            if (!long) {
+            if (!long && variant !== 'dense-serial') {
               // One profiled run for the time shares (timestamps add a pass per dispatch).
               const profiled = await LlamaRunner.create(ctx.gpu, {
                 config, weights, kvDType: 'f16', attentionConfig: patternsFor(variant, config), denseBelow: 0, profile: true, attentionCompute,

@@ -544,8 +544,9 @@ export class Batch implements Encoder {
   }
 
   /**
-   * Submits the batch and waits until the GPU is done. Validation and out-of-memory errors raised
-   * while recording become typed errors here. Profiled batches resolve to per-dispatch times in ms.
+   * Submits the batch (before the returned promise, so that batches may overlap on the queue) and
+   * resolves when the GPU is done with it. Validation and out-of-memory errors raised while recording
+   * become typed errors here. Profiled batches resolve to per-dispatch times in ms.
    */
   async submit(): Promise<{ label: string; ms: number }[]> {
     this.endPass();
@@ -563,11 +564,14 @@ export class Batch implements Encoder {
       device.pushErrorScope('validation');
       const cmd = this.encoder.finish();
       device.queue.submit([cmd]);
+      // Asked now, so that it covers this batch and not batches submitted while this one runs.
+      const done = device.queue.onSubmittedWorkDone();
       this.scopes.push(device.popErrorScope(), device.popErrorScope());
       this.gpu.pool.afterSubmit();
       for (const t of this.releases.splice(0)) this.gpu.pool.release(t.buffer);
       await this.popScopes();
-      await this.gpu.sync();
+      await this.gpu.guard(done);
+      this.gpu.check();
       if (!resolveBuf) return [];
       const raw = new BigInt64Array(await this.gpu.readBytes(resolveBuf, 0, resolveBuf.size));
       return this.labels.map((label, i) => ({ label, ms: Number(raw[2 * i + 1]! - raw[2 * i]!) / 1e6 }));

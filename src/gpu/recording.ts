@@ -12,6 +12,11 @@
  *   ...
  *   rec.destroy();
  *
+ * run() submits before it returns its promise, so a caller may update and run again while an
+ * earlier run is still on the GPU (decode keeps two steps in flight this way): the queue orders
+ * the parameter write of the later run after the earlier run's work, and each run in flight reads
+ * `out` back through its own staging buffer.
+ *
  * The encode code must record the same kernels in the same order every time (it may change
  * parameters, workgroup counts and bindings); update() throws otherwise.
  */
@@ -68,7 +73,8 @@ export class Recording implements Encoder {
   /** Host copy of every dispatch's parameters, written to `params` once per run(). */
   private host = new Uint8Array(0);
   private params: GPUBuffer | undefined;
-  private readback: GPUBuffer | undefined;
+  /** Staging buffers not in use by a run in flight. */
+  private staging: GPUBuffer[] = [];
   /** While update() walks the steps: the index of the next one. */
   private cursor = -1;
   private destroyed = false;
@@ -159,17 +165,23 @@ export class Recording implements Encoder {
   }
 
   /**
-   * Submits every step (one write of the parameters, one compute pass between copies), waits, and
-   * reads `out` back when given (through a staging buffer kept between runs).
+   * Submits every step (one write of the parameters, one compute pass between copies) before it
+   * returns, then waits for the GPU and reads `out` back when given (through a staging buffer of
+   * its own, reused by later runs).
    */
-  async run(out?: Tensor): Promise<ArrayBuffer | undefined> {
-    if (this.destroyed) throw new BadInputError(`${this.label}: the recording was destroyed`);
-    const gpu = this.gpu;
-    gpu.check();
-    const device = gpu.device;
+  run(out?: Tensor): Promise<ArrayBuffer | undefined> {
+    if (this.destroyed) return Promise.reject(new BadInputError(`${this.label}: the recording was destroyed`));
+    try {
+      this.gpu.check();
+    } catch (e) {
+      return Promise.reject(e);
+    }
+    const device = this.gpu.device;
     device.pushErrorScope('out-of-memory');
     device.pushErrorScope('validation');
     let scopes: Promise<(GPUError | null)[]>;
+    let rb: GPUBuffer | undefined;
+    let done: Promise<void>;
     try {
       this.finishRecording();
       if (this.host.byteLength) device.queue.writeBuffer(this.params!, 0, this.host.buffer, this.host.byteOffset, this.host.byteLength);
@@ -191,38 +203,65 @@ export class Recording implements Encoder {
       }
       pass?.end();
       if (out) {
-        if (!this.readback || this.readback.size < out.byteLength) {
-          this.readback?.destroy();
-          this.readback = device.createBuffer({ size: out.byteLength, usage: GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST, label: `${this.label}.readback` });
-        }
-        enc.copyBufferToBuffer(out.buffer, out.byteOffset, this.readback, 0, out.byteLength);
+        rb = this.takeStaging(out.byteLength);
+        enc.copyBufferToBuffer(out.buffer, out.byteOffset, rb, 0, out.byteLength);
       }
       device.queue.submit([enc.finish()]);
-      gpu.pool.afterSubmit();
+      // Asked now, so that it covers this run and not runs submitted while this one is on the GPU.
+      done = device.queue.onSubmittedWorkDone();
+      this.gpu.pool.afterSubmit();
+    } catch (e) {
+      rb?.destroy();
+      return Promise.reject(e);
     } finally {
       scopes = Promise.all([device.popErrorScope(), device.popErrorScope()]);
     }
-    const errors = await gpu.guard(scopes);
-    const e = errors.find((x) => x !== null);
-    if (e) throw e instanceof GPUOutOfMemoryError ? new GpuOutOfMemoryError(e.message) : new GpuValidationError(e.message);
-    if (!out) {
-      await gpu.sync();
-      return undefined;
+    return this.finish(scopes, done, out, rb);
+  }
+
+  /** A staging buffer of at least `bytes` for one run's readback (a free one, or a new one). */
+  private takeStaging(bytes: number): GPUBuffer {
+    const i = this.staging.findIndex((b) => b.size >= bytes);
+    if (i >= 0) return this.staging.splice(i, 1)[0]!;
+    return this.gpu.device.createBuffer({ size: bytes, usage: GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST, label: `${this.label}.readback` });
+  }
+
+  /** The asynchronous half of run(): errors of the submit, then the readback. */
+  private async finish(scopes: Promise<(GPUError | null)[]>, done: Promise<void>, out: Tensor | undefined, rb: GPUBuffer | undefined): Promise<ArrayBuffer | undefined> {
+    const gpu = this.gpu;
+    try {
+      const errors = await gpu.guard(scopes);
+      const e = errors.find((x) => x !== null);
+      if (e) throw e instanceof GPUOutOfMemoryError ? new GpuOutOfMemoryError(e.message) : new GpuValidationError(e.message);
+      if (!out || !rb) {
+        await gpu.guard(done);
+        gpu.check();
+        return undefined;
+      }
+      await gpu.guard(rb.mapAsync(GPUMapMode.READ, 0, out.byteLength));
+      const copy = rb.getMappedRange(0, out.byteLength).slice(0);
+      rb.unmap();
+      gpu.check();
+      return copy;
+    } catch (e) {
+      rb?.destroy();
+      rb = undefined;
+      throw e;
+    } finally {
+      // Back to the free list, unless the recording was destroyed meanwhile.
+      if (rb) {
+        if (this.destroyed) rb.destroy();
+        else this.staging.push(rb);
+      }
     }
-    const rb = this.readback!;
-    await gpu.guard(rb.mapAsync(GPUMapMode.READ, 0, out.byteLength));
-    const copy = rb.getMappedRange(0, out.byteLength).slice(0);
-    rb.unmap();
-    gpu.check();
-    return copy;
   }
 
   destroy(): void {
     this.destroyed = true;
     this.params?.destroy();
-    this.readback?.destroy();
+    for (const b of this.staging) b.destroy();
     this.params = undefined;
-    this.readback = undefined;
+    this.staging = [];
     this.steps = [];
   }
 }

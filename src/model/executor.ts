@@ -98,6 +98,15 @@ export interface RunnerOptions {
    * software ones reading the logits costs nothing worth a pipeline more to compile).
    */
   greedyOnGpu?: boolean;
+  /**
+   * Batches of work the host submits ahead of the GPU before it waits for the oldest (default 2):
+   * prefill chunk passes and dense attention, and greedy decode steps on the GPU (replayed, each
+   * step's token fed to the next on the GPU and read back while the next one runs). The host then
+   * encodes while the GPU computes. 1 waits for every batch, as before this existed (kept for
+   * measurement). Progress is reported as batches finish; an abort takes effect after the batches
+   * already submitted.
+   */
+  submitAhead?: number;
 }
 
 export interface PrefillOptions {
@@ -207,7 +216,12 @@ interface RunState {
 
 type Step =
   | { kind: 'encode'; encode: (b: Batch) => void }
-  | { kind: 'attention'; layer: number; run: (profile: boolean) => Promise<{ label: string; ms: number }[]> }
+  /**
+   * `queued`: run() has submitted all its work by the time it returns its promise (dense attention),
+   * so later steps may be encoded before it finishes; otherwise (sparse attention: estimation, index
+   * building and the kernel go through several awaits) it is awaited first.
+   */
+  | { kind: 'attention'; layer: number; queued: boolean; run: (profile: boolean) => Promise<{ label: string; ms: number }[]> }
   | { kind: 'hook'; run: () => Promise<void> | void }
   | { kind: 'flush'; layer: number; tokensDone: number; work: number };
 
@@ -304,6 +318,9 @@ export class LlamaRunner {
     if (options.kvDType !== 'f32' && options.kvDType !== 'f16') throw new BadInputError(`kvDType must be 'f32' or 'f16', got ${String(options.kvDType)}`);
     if (w.layers.length !== c.numLayers) throw new BadInputError(`weights have ${w.layers.length} layers, the config ${c.numLayers}`);
     checkDenseBelow(options.denseBelow);
+    if (options.submitAhead !== undefined && (!Number.isInteger(options.submitAhead) || options.submitAhead < 1)) {
+      throw new BadInputError(`submitAhead must be an integer >= 1, got ${options.submitAhead}`);
+    }
     checkAttentionConfig(options.attentionConfig, c);
     const attnCompute = resolveAttentionCompute(gpu, options.attentionCompute, c.headDim);
     const kernels = await compileModelKernels(
@@ -642,7 +659,8 @@ export class LlamaRunner {
         steps.push({ kind: 'flush', layer: l, tokensDone: c0 + n, work: work(l, c0 + n) });
       }
       if (onLayer) steps.push({ kind: 'hook', run: () => onLayer({ layer: l, promptLen: T, groups, q: st.q, k: st.kWhole, v: st.vWhole }) });
-      steps.push({ kind: 'attention', layer: l, run: (profile) => this.runAttention(st, l, T, profile) });
+      const sparse = this.isSparse(l, T);
+      steps.push({ kind: 'attention', layer: l, queued: !sparse, run: (profile) => (sparse ? this.runSparseAttention(st, l, T, profile) : this.runDenseAttention(st, l, T, profile)) });
       steps.push({ kind: 'flush', layer: l, tokensDone: T, work: work(l, 2 * T) });
       for (const { i, c0, n } of chunks) {
         steps.push({
@@ -671,21 +689,26 @@ export class LlamaRunner {
     return steps;
   }
 
-  /** Whole-prompt attention of layer l, per head group. */
-  private async runAttention(st: RunState, l: number, T: number, profile: boolean): Promise<{ label: string; ms: number }[]> {
-    const patterns = this.patternsFor(l, T);
-    const times: { label: string; ms: number }[] = [];
-    const groups = st.plan.groups;
+  /**
+   * Whole-prompt dense (or sliding-window) attention of layer l, every head group in one batch,
+   * submitted before the returned promise (not an async function: nothing may come first).
+   */
+  private runDenseAttention(st: RunState, l: number, T: number, profile: boolean): Promise<{ label: string; ms: number }[]> {
     const W = this.windowFor(T, l);
     // A sliding window is an A-shape without sinks.
     const windowDensity = W === undefined ? 1 : streamEntries(T, 0, W) / ((T * (T + 1)) / 2);
     st.density[l] = new Array<number>(this.config.numHeads).fill(windowDensity);
-    if (!patterns || patterns.every((p) => p.type === 'dense')) {
-      const b = this.gpu.batch({ label: `attention.${l}`, profile });
-      groups.forEach((g, gi) => this.encodeDenseGroup(b, st, l, g, gi, T));
-      times.push(...(await b.submit()));
-      return times;
-    }
+    const b = this.gpu.batch({ label: `attention.${l}`, profile });
+    st.plan.groups.forEach((g, gi) => this.encodeDenseGroup(b, st, l, g, gi, T));
+    return b.submit();
+  }
+
+  /** Whole-prompt sparse attention of layer l (some head not dense), per head group. */
+  private async runSparseAttention(st: RunState, l: number, T: number, profile: boolean): Promise<{ label: string; ms: number }[]> {
+    const patterns = this.patternsFor(l, T)!;
+    const times: { label: string; ms: number }[] = [];
+    const groups = st.plan.groups;
+    st.density[l] = new Array<number>(this.config.numHeads).fill(1);
     for (let gi = 0; gi < groups.length; gi++) {
       const g = groups[gi]!;
       // The compact f32 K/V copies with exactly T rows: the estimators do not read the cache.
@@ -726,39 +749,79 @@ export class LlamaRunner {
 
   // ------------------------------------------------------------------ running
 
+  /** Batches the host may submit before it waits for the oldest (RunnerOptions.submitAhead). */
+  private get submitAhead(): number {
+    return this.options.submitAhead ?? 2;
+  }
+
+  /**
+   * Runs a step list: encode steps go into one batch until the next flush, which submits it; up to
+   * `submitAhead` submitted batches (and queued attention) may be on the GPU while the host encodes
+   * the next, and each flush's progress is reported once everything before it has finished.
+   */
   private async execute(
     steps: Step[],
     opts: { profile: boolean; times: GpuTimes; signal?: AbortSignal; what: string; onFlush?: (s: Extract<Step, { kind: 'flush' }>) => void },
   ): Promise<void> {
     let batch: Batch | undefined;
-    const flush = async (): Promise<void> => {
-      if (!batch) return;
-      const b = batch;
-      batch = undefined;
-      opts.times.add(await b.submit());
+    const inFlight: Promise<void>[] = [];
+    const track = (work: Promise<{ label: string; ms: number }[]>, then?: () => void): void => {
+      const p = work.then((t) => {
+        opts.times.add(t);
+        then?.();
+      });
+      // Handled here so that a failure is not reported as unhandled before it is awaited in turn.
+      p.catch(() => undefined);
+      inFlight.push(p);
     };
-    for (const s of steps) {
-      if (opts.signal?.aborted) throw new AbortedError(opts.what);
-      if (s.kind === 'encode') {
-        batch ??= this.gpu.batch({ label: opts.what, profile: opts.profile });
-        const t0 = performance.now();
-        s.encode(batch);
-        if (this.state) {
-          this.state.host.prefillMs += performance.now() - t0;
-          this.state.host.chunkPasses++;
-        }
-      } else if (s.kind === 'attention') {
-        await flush();
-        opts.times.add(await s.run(opts.profile));
-      } else if (s.kind === 'hook') {
-        await flush();
-        await s.run();
-      } else {
-        await flush();
-        opts.onFlush?.(s);
+    // The oldest first: batches finish in submission order.
+    const waitUntil = async (n: number): Promise<void> => {
+      while (inFlight.length > n) await inFlight.shift()!;
+    };
+    const submit = (then?: () => void): void => {
+      if (batch) {
+        const b = batch;
+        batch = undefined;
+        track(b.submit(), then);
+      } else if (then) {
+        // Nothing new to submit: report once the work before it is done.
+        track((inFlight.at(-1) ?? Promise.resolve()).then(() => []), then);
       }
+    };
+    try {
+      for (const s of steps) {
+        if (opts.signal?.aborted) throw new AbortedError(opts.what);
+        if (s.kind === 'encode') {
+          batch ??= this.gpu.batch({ label: opts.what, profile: opts.profile });
+          const t0 = performance.now();
+          s.encode(batch);
+          if (this.state) {
+            this.state.host.prefillMs += performance.now() - t0;
+            this.state.host.chunkPasses++;
+          }
+        } else if (s.kind === 'attention') {
+          submit();
+          if (s.queued) {
+            track(s.run(opts.profile));
+          } else {
+            await waitUntil(0);
+            opts.times.add(await s.run(opts.profile));
+          }
+        } else if (s.kind === 'hook') {
+          submit();
+          await waitUntil(0);
+          await s.run();
+        } else {
+          submit(() => opts.onFlush?.(s));
+        }
+        await waitUntil(this.submitAhead - 1);
+      }
+      submit();
+      await waitUntil(0);
+    } finally {
+      // After a throw: what is still on the GPU settles before the caller frees the run's buffers.
+      await Promise.allSettled(inFlight);
     }
-    await flush();
   }
 
   /**
@@ -889,7 +952,11 @@ export class LlamaRunner {
     }
     // The last layer's fused add + norm used the final norm weight: buf.normed is final_norm(residual).
     this.mm(w.lmHead, false, true).encode(e, buf.normed, w.lmHead, st.logits);
-    if (greedy) this.k.argmax!.encode(e, st.logits, st.decodeNext);
+    if (greedy) {
+      this.k.argmax!.encode(e, st.logits, st.decodeNext);
+      // The choice is the next step's input, without a round trip through the host.
+      e.copy(st.decodeNext, st.decodeId, 4);
+    }
   }
 
   private get allHeads(): number[] {
@@ -897,24 +964,28 @@ export class LlamaRunner {
   }
 
   /**
-   * One decode step: appends `id` at the current position and returns the next logits, or with
-   * `greedy` (argmax on the GPU) the next token's id. The step's dispatches are recorded at the first
-   * step of a run and replayed after (new parameters only); with profiling on (or replayDecode
-   * false), each step is encoded into a batch instead.
+   * Submits one decode step: the token at the current position (`id`, written from the host; or,
+   * undefined, the id the previous greedy step's argmax left in st.decodeId on the GPU) through
+   * every layer, and resolves to the next logits, or with `greedy` (argmax on the GPU) the next
+   * token's id. Replayed steps (recorded at the first step of a run, new parameters after) are on
+   * the queue when this returns, so the caller may submit the next one before this one resolves;
+   * with profiling on (or replayDecode false) each step is encoded into a batch and awaited.
    */
-  private async decodeStep(st: RunState, id: number, times: GpuTimes, greedy: boolean): Promise<{ logits?: Float32Array; next?: number }> {
+  private submitDecodeStep(st: RunState, id: number | undefined, times: GpuTimes, greedy: boolean): Promise<{ logits?: Float32Array; next?: number }> {
     const p = st.pos;
-    if (p >= st.plan.scap) throw new BadInputError(`the KV cache is full (${st.plan.scap} positions)`);
-    this.gpu.write(st.decodeId, Uint32Array.of(id));
+    if (p >= st.plan.scap) return Promise.reject(new BadInputError(`the KV cache is full (${st.plan.scap} positions)`));
+    if (id !== undefined) this.gpu.write(st.decodeId, Uint32Array.of(id));
     const t0 = performance.now();
     const out = greedy ? st.decodeNext : st.logits;
-    let bytes: ArrayBuffer;
+    let bytes: Promise<ArrayBuffer>;
     if (this.options.profile === true || this.options.replayDecode === false) {
       const b = this.gpu.batch({ label: 'decode', profile: this.options.profile === true });
       this.encodeDecode(b, st, p, greedy);
       st.host.decodeMs += performance.now() - t0;
-      times.add(await b.submit());
-      bytes = await this.gpu.readBytes(out.buffer, out.byteOffset, out.byteLength);
+      bytes = b.submit().then((t) => {
+        times.add(t);
+        return this.gpu.readBytes(out.buffer, out.byteOffset, out.byteLength);
+      });
     } else {
       if (st.decodeRecording?.greedy !== greedy) {
         st.decodeRecording?.recording.destroy();
@@ -925,15 +996,17 @@ export class LlamaRunner {
         st.decodeRecording.recording.update((e) => this.encodeDecode(e, st, p, greedy));
       }
       st.host.decodeMs += performance.now() - t0;
-      bytes = (await st.decodeRecording.recording.run(out))!;
+      bytes = st.decodeRecording.recording.run(out) as Promise<ArrayBuffer>;
     }
     st.host.decodeSteps++;
     st.pos = p + 1;
-    if (!greedy) return { logits: new Float32Array(bytes) };
-    const next = new Uint32Array(bytes)[0]!;
-    // The host's argmax (sampling.ts) refuses all-NaN logits the same way.
-    if (next === ARGMAX_NONE) throw new BadInputError('argmax: logits are empty or all NaN');
-    return { next };
+    return bytes.then((got) => {
+      if (!greedy) return { logits: new Float32Array(got) };
+      const next = new Uint32Array(got)[0]!;
+      // The host's argmax (sampling.ts) refuses all-NaN logits the same way.
+      if (next === ARGMAX_NONE) throw new BadInputError('argmax: logits are empty or all NaN');
+      return { next };
+    });
   }
 
   /**
@@ -959,38 +1032,61 @@ export class LlamaRunner {
     const st = this.state!;
     const tokens: number[] = [];
     let reason: GenerateResult['stop'] = 'max_tokens';
-    let logits: Float32Array | undefined = pre.logits;
     let ttft = 0;
     const decodeTimes = new GpuTimes();
-    // Greedy without a logits hook: the decode steps' argmax runs on the GPU (greedyOnGpu).
+    // Greedy without a logits hook: the decode steps' argmax runs on the GPU (greedyOnGpu) and feeds
+    // the next step there, so replayed steps can be submitted before their input token is read back.
     const greedy = this.k.argmax !== undefined && sampler.greedy && options.onLogits === undefined;
-    let next: number | undefined;
-    const td = performance.now();
-    try {
-      for (;;) {
-        if (options.signal?.aborted) throw new AbortedError('generate');
-        let id: number;
-        if (next !== undefined) {
-          id = next;
-        } else {
-          options.onLogits?.(logits!, tokens.length);
-          id = sampler.sample(logits!);
-        }
-        if (tokens.length === 0) ttft = performance.now() - t0;
-        tokens.push(id);
-        options.onToken?.(id);
-        if (stop.has(id)) {
-          reason = 'stop_token';
-          break;
-        }
-        if (tokens.length >= maxNewTokens) break;
-        ({ logits, next } = await this.decodeStep(st, id, decodeTimes, greedy));
+    const replayed = this.options.profile !== true && this.options.replayDecode !== false;
+    const ahead = greedy && replayed ? this.submitAhead : 1;
+    /** Takes a chosen token; true when generation ends with it. */
+    const emit = (id: number): boolean => {
+      if (tokens.length === 0) ttft = performance.now() - t0;
+      tokens.push(id);
+      options.onToken?.(id);
+      if (stop.has(id)) {
+        reason = 'stop_token';
+        return true;
       }
+      return tokens.length >= maxNewTokens;
+    };
+    // Decode step s takes token s - 1 at position T + s - 1 and yields token s.
+    const inFlight: Promise<{ logits?: Float32Array; next?: number }>[] = [];
+    const td = performance.now();
+    let decodeMs = 0;
+    try {
+      options.onLogits?.(pre.logits, 0);
+      let input: number | undefined = sampler.sample(pre.logits);
+      let done = emit(input);
+      while (!done) {
+        if (options.signal?.aborted) throw new AbortedError('generate');
+        // A step is only submitted if the token it yields could still be emitted.
+        while (inFlight.length < ahead && tokens.length + inFlight.length < maxNewTokens) {
+          const step = this.submitDecodeStep(st, input, decodeTimes, greedy);
+          step.catch(() => undefined);
+          inFlight.push(step);
+          // Greedy on the GPU: later inputs are the GPU's own choices.
+          if (greedy) input = undefined;
+        }
+        const out = await inFlight.shift()!;
+        if (out.next !== undefined) {
+          done = emit(out.next);
+        } else {
+          options.onLogits?.(out.logits!, tokens.length);
+          input = sampler.sample(out.logits!);
+          done = emit(input);
+        }
+      }
+      decodeMs = performance.now() - td;
+      // Steps submitted past the end (a stop token came first) still finish, and leave no trace:
+      // the cache holds the prompt and every token but the last.
+      await Promise.all(inFlight.splice(0));
+      st.pos = ids.length + tokens.length - 1;
     } catch (e) {
+      await Promise.allSettled(inFlight);
       this.releaseState();
       throw e;
     }
-    const decodeMs = performance.now() - td;
     times.merge(decodeTimes);
     const report = this.makeReport(pre.plan, times, t0, pre.ms, ttft, tokens.length, decodeMs);
     const steps = tokens.length - 1;

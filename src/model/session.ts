@@ -43,6 +43,8 @@ export interface OpenModelOptions {
   decodeAttention?: 'row' | 'tiles';
   /** Greedy decode steps take their argmax on the GPU (RunnerOptions.greedyOnGpu; default on hardware adapters). */
   greedyOnGpu?: boolean;
+  /** Batches submitted ahead of the GPU before the host waits (RunnerOptions.submitAhead; default 2, 1 waits for each). */
+  submitAhead?: number;
   onLoadProgress?: (p: LoadProgress) => void;
   /** Called as the kernels compile (after the weights are loaded): compiled so far, of how many. */
   onCompileProgress?: (done: number, total: number) => void;
@@ -180,6 +182,7 @@ export async function openModel(gpu: Gpu, source: ModelSource, options: OpenMode
       attentionCompute: options.attentionCompute,
       decodeAttention: options.decodeAttention,
       greedyOnGpu: options.greedyOnGpu,
+      submitAhead: options.submitAhead,
       onCompileProgress: options.onCompileProgress,
     });
   } catch (e) {
