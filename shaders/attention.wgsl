@@ -14,12 +14,18 @@
 //   SGMAT      0 | 1: tensor-core tiles (chromium_experimental_subgroup_matrix, f16 16x16x16, f32
 //              accumulate; subgroups of 32): BQ = 16 * NSG rows, one 16-row slab per subgroup, BK 32,
 //              NT = 32 * NSG threads. q is staged as f16 (pre-scaled); S = Q K^T and O += P V run on
-//              subgroup matrices. O stays in result matrices, which cannot be rescaled per row, so the
-//              walk runs twice: phase 0 computes S only, for each row's exact max; phase 1 accumulates
-//              P = 2^(S - max) (no rescaling needed). K and V tiles are staged as f16 in workgroup
-//              memory (matrix loads straight from the f16 cache measured slower on H100: 6.8 against
-//              8.9 TFLOP/s); Q's matrices stay in registers for the whole walk (BQ = 2 BK: Q is
-//              staged through the K/V tiles). Not with SPLIT.
+//              subgroup matrices, in one walk over the keys with lazy rescaling: O stays in result
+//              matrices, which cannot be scaled per row in registers, so each row keeps a possibly
+//              stale max m and P = 2^(S - m) is taken against it (at most 2^RESCALE_ABOVE, well
+//              inside f16). Only when some row's tile max passes its m by more than RESCALE_ABOVE does
+//              the workgroup move every row's m up and rescale O and l through workgroup memory;
+//              rows that hold nothing yet take their first max for free. The final O / l uses the
+//              same m, so the result is exact. (Before: a second walk computing S twice.) K and V
+//              tiles are staged as f16 in workgroup memory (matrix loads straight from the f16 cache
+//              measured slower on H100: 6.8 against 8.9 TFLOP/s); Q's matrices stay in registers for
+//              the whole walk (BQ = 2 BK: Q is staged through the K/V tiles). Not with SPLIT.
+//   RESCALE_STATS 0 | 1 (SGMAT): count key tiles walked and tiles that rescaled in rescale_stats
+//              (a measurement build; the atomics cost time)
 //
 // Bindings (entry `main`)
 //   q:     [H, Tq, D] f32 (as vec4), read; query row t of head h is at position q_pos0 + t
@@ -30,6 +36,7 @@
 //          unnormalised output, row max (log2 domain) and row sum of its key chunk)
 // Entry `combine` (SPLIT=1): one workgroup of D/4 threads per (listed head, query row); merges the
 //   n_split partial states: out = sum_z o_z 2^(m_z - M) / sum_z l_z 2^(m_z - M), M = max_z m_z.
+//   rescale_stats [2] atomic u32 (RESCALE_STATS=1): += key tiles walked, += tiles that rescaled O
 //   MODE 2 only: block_count [n, QB] u32, block_offset [n, QB, max_blocks] u32,
 //                column_count [n, QB] u32, column_index [n, QB, max(max_columns, 1)] u32
 //                (src/attention/types.ts SparseIndex; QB = ceil(S / 64); index slot = workgroup_id.y)
@@ -106,6 +113,9 @@ struct Params {
 #include "lib/split_merge.wgsl"
 #endif
 @group(0) @binding(6) var<uniform> params: Params;
+#if RESCALE_STATS
+@group(0) @binding(14) var<storage, read_write> rescale_stats: array<atomic<u32>, 2>;
+#endif
 #if MODE == 2
 @group(0) @binding(7) var<storage, read> block_count: array<u32>;
 @group(0) @binding(8) var<storage, read> block_offset: array<u32>;
@@ -141,8 +151,14 @@ struct Regs {
   o: array<ResultM, DB>, // O accumulators of this subgroup's 16 rows
   q: array<LeftM, DB>,   // its Q rows (pre-scaled, f16), loaded once before the walk
 }
-var<private> m_sg: f32;
+var<private> m_sg: f32; // this lane's row: the max P is taken against (possibly stale, see SGMAT)
 var<private> l_sg: f32;
+const NSG: u32 = BQ / 16u;
+// How far (log2 domain) a row's tile max may pass its stale max before O is rescaled: P stays
+// below 2^8 = 256, far from f16's 65504, and on causal rows the max seldom grows that much after
+// the first tiles.
+const RESCALE_ABOVE: f32 = 8.0;
+var<workgroup> grow: array<u32, NSG>; // per subgroup: some row of it needs a rescale this tile
 #else
 var<workgroup> q_s: array<vec4<f32>, BQ * QS>;
 var<workgroup> kv_s: array<vec4<f32>, BK * QS>;
@@ -185,8 +201,8 @@ fn visible(p: u32, j: u32) -> bool {
 }
 
 #if SGMAT
-// Stages the K rows (and with_v: the V rows) of the keys in key_s as f16; invalid keys give zeros.
-fn fill_kv_h(with_v: bool) {
+// Stages the K and V rows of the keys in key_s as f16; invalid keys give zeros.
+fn fill_kv_h() {
   for (var i = lid; i < BK * D4; i += NT) {
     let jj = i / D4;
     let c = i - jj * D4;
@@ -198,13 +214,11 @@ fn fill_kv_h(with_v: bool) {
       let g = (kv_base + key) * D4 + c;
       let kw = k[g];
       kv = vec4<f16>(bitcast<vec2<f16>>(kw.x), bitcast<vec2<f16>>(kw.y));
-      if (with_v) {
-        let vw = v[g];
-        vv = vec4<f16>(bitcast<vec2<f16>>(vw.x), bitcast<vec2<f16>>(vw.y));
-      }
+      let vw = v[g];
+      vv = vec4<f16>(bitcast<vec2<f16>>(vw.x), bitcast<vec2<f16>>(vw.y));
 #else
       kv = vec4<f16>(load_kv(false, key, c));
-      if (with_v) { vv = vec4<f16>(load_kv(true, key, c)); }
+      vv = vec4<f16>(load_kv(true, key, c));
 #endif
     }
     let o = jj * QP + c * 4u;
@@ -230,11 +244,11 @@ fn write_o(sgi: u32, m: ResultM, live: bool, orow: u32, inv: f32) {
   workgroupBarrier();
 }
 
-// One key tile on tensor cores (keys already in key_s, then a barrier). phase 0: S and the row
-// maxima only; phase 1: P = 2^(S - max) and O += P V. Each row's keys are split between lanes r and
-// r + 16 of its subgroup.
-fn tile(phase: u32, sgi: u32, regs: ptr<function, Regs>) {
-  fill_kv_h(phase == 1u);
+// One key tile on tensor cores (keys already in key_s, then a barrier): S = Q Kᵀ, each row's tile
+// max, the workgroup's rescale decision, P = 2^(S - m) and O += P V. Each row's keys are split
+// between lanes r and r + 16 of its subgroup.
+fn tile(sgi: u32, regs: ptr<function, Regs>) {
+  fill_kv_h();
   workgroupBarrier();
   // S = Q Kᵀ for the tile's two 16-key halves, written out over the DB column blocks of D (see Regs).
   var s0 = ResultM(0.0);
@@ -249,30 +263,58 @@ fn tile(phase: u32, sgi: u32, regs: ptr<function, Regs>) {
   let row = sg * 16u + (lane & 15u);
   let p = pos0 + row;
   let j0 = (lane >> 4u) * (BK / 2u);
-  if (phase == 0u) {
-    var mx = m_sg;
-    for (var j = j0; j < j0 + BK / 2u; j++) {
-      let key = key_s[j];
-      if (row < rows && key != INVALID && visible(p, key)) { mx = max(mx, s_f[row * BK + j]); }
-    }
-    m_sg = max(mx, subgroupShuffleXor(mx, 16u));
-  } else {
-    var lsum = 0.0;
-    for (var j = j0; j < j0 + BK / 2u; j++) {
-      let key = key_s[j];
-      let ok = row < rows && key != INVALID && visible(p, key);
-      let pv = select(0.0, exp2(s_f[row * BK + j] - m_sg), ok);
-      lsum += pv;
-      p_h[row * BK + j] = f16(pv);
-    }
-    l_sg += lsum + subgroupShuffleXor(lsum, 16u);
-    workgroupBarrier();
-    for (var kk = 0u; kk < BK; kk += 16u) {
-      let a = subgroupMatrixLoad<LeftM>(&p_h, sgi * 16u * BK + kk, false, BK);
+  var mx = NEG;
+  for (var j = j0; j < j0 + BK / 2u; j++) {
+    let key = key_s[j];
+    if (row < rows && key != INVALID && visible(p, key)) { mx = max(mx, s_f[row * BK + j]); }
+  }
+  mx = max(mx, subgroupShuffleXor(mx, 16u));
+  // The decision is the workgroup's (its barriers need uniform control flow): any row of any subgroup.
+  let stale = l_sg > 0.0 && mx > m_sg + RESCALE_ABOVE;
+  let any_stale = subgroupAny(stale);
+  if (lane == 0u) { grow[sgi] = select(0u, 1u, any_stale); }
+  let grows = workgroupUniformLoad(&grow);
+  var fire = false;
+  for (var i = 0u; i < NSG; i++) { fire = fire || grows[i] != 0u; }
+  // Rows holding nothing yet (l = 0, so O = 0) take the tile's max at once.
+  let m_old = m_sg;
+  if (fire || l_sg == 0.0) { m_sg = max(m_sg, mx); }
+  let alpha = exp2(m_old - m_sg);
+  var lsum = 0.0;
+  for (var j = j0; j < j0 + BK / 2u; j++) {
+    let key = key_s[j];
+    let ok = row < rows && key != INVALID && visible(p, key);
+    let pv = select(0.0, exp2(s_f[row * BK + j] - m_sg), ok);
+    lsum += pv;
+    p_h[row * BK + j] = f16(pv);
+  }
+  l_sg = l_sg * alpha + lsum + subgroupShuffleXor(lsum, 16u);
+  workgroupBarrier();
+#if RESCALE_STATS
+  if (lid == 0u) {
+    atomicAdd(&rescale_stats[0], 1u);
+    if (fire) { atomicAdd(&rescale_stats[1], 1u); }
+  }
+#endif
+  if (fire) {
+    // O *= alpha per row, through this subgroup's slab of s_f (its scores are consumed): lanes r and
+    // r + 16 scale half of row r each.
+    let slab = sgi * 16u * BK;
+    let c0 = (lane >> 4u) * 8u;
+    let r16 = (lane & 15u) * 16u;
 #for B in 0..HEAD_DIM / 16
-      (*regs).o[B] = subgroupMatrixMultiplyAccumulate(a, subgroupMatrixLoad<RightM>(&v_h, kk * QP + B * 16u, false, QP), (*regs).o[B]);
+    subgroupMatrixStore(&s_f, slab, (*regs).o[B], false, 16u);
+    workgroupBarrier();
+    for (var c = c0; c < c0 + 8u; c++) { s_f[slab + r16 + c] *= alpha; }
+    workgroupBarrier();
+    (*regs).o[B] = subgroupMatrixLoad<ResultM>(&s_f, slab, false, 16u);
 #endfor
-    }
+  }
+  for (var kk = 0u; kk < BK; kk += 16u) {
+    let a = subgroupMatrixLoad<LeftM>(&p_h, sgi * 16u * BK + kk, false, BK);
+#for B in 0..HEAD_DIM / 16
+    (*regs).o[B] = subgroupMatrixMultiplyAccumulate(a, subgroupMatrixLoad<RightM>(&v_h, kk * QP + B * 16u, false, QP), (*regs).o[B]);
+#endfor
   }
   workgroupBarrier();
 }
@@ -292,7 +334,7 @@ fn fill_kv(is_v: bool) {
 
 // One key tile: the keys are already in key_s (set by the caller, then a barrier). Must be called
 // in uniform control flow. (sgi, regs: the tensor-core tile's arguments.)
-fn tile(phase: u32, sgi: u32, regs: ptr<function, Regs>) {
+fn tile(sgi: u32, regs: ptr<function, Regs>) {
   fill_kv(false);
   workgroupBarrier();
   // Scores s[r][c] = q_row . k_key (q pre-scaled), masked to NEG.
@@ -359,38 +401,38 @@ fn tile(phase: u32, sgi: u32, regs: ptr<function, Regs>) {
 #endif
 
 // A tile of BK consecutive keys from `start` (any alignment).
-fn range_tile(start: u32, phase: u32, sgi: u32, regs: ptr<function, Regs>) {
+fn range_tile(start: u32, sgi: u32, regs: ptr<function, Regs>) {
   if (lid < BK) { key_s[lid] = start + lid; }
   workgroupBarrier();
-  tile(phase, sgi, regs);
+  tile(sgi, regs);
 }
 
 // Tiles over keys [lo, hi) starting at lo.
-fn range_tiles(lo: u32, hi: u32, phase: u32, sgi: u32, regs: ptr<function, Regs>) {
-  for (var kt = lo; kt < hi; kt += BK) { range_tile(kt, phase, sgi, regs); }
+fn range_tiles(lo: u32, hi: u32, sgi: u32, regs: ptr<function, Regs>) {
+  for (var kt = lo; kt < hi; kt += BK) { range_tile(kt, sgi, regs); }
 }
 
 // The key tiles of this workgroup's query rows (all arguments workgroup-uniform).
 // sgi: subgroup index (li / 32, subgroup-uniform; passed down from the builtin as the matrix
 // offsets need, not read from a private variable, which the compiler rejects).
-fn walk(phase: u32, y: u32, q0: u32, pos0_u: u32, kend: u32, zsplit: u32, sgi: u32, regs: ptr<function, Regs>) {
+fn walk(y: u32, q0: u32, pos0_u: u32, kend: u32, zsplit: u32, sgi: u32, regs: ptr<function, Regs>) {
 #if MODE == 0
 #if SPLIT
   let klo = zsplit * params.split_len;
   let khi = min(kend, klo + params.split_len);
-  range_tiles(klo, khi, phase, sgi, regs);
+  range_tiles(klo, khi, sgi, regs);
 #else
-  range_tiles(0u, kend, phase, sgi, regs);
+  range_tiles(0u, kend, sgi, regs);
 #endif
 #elif MODE == 1
   // Sink [0, n_init) and local window [pos0 + 1 - n_local, kend); tiles of the window that the sink
   // tiles already covered are skipped.
   let sink_end = min(params.n_init, kend);
   let sink_tiles_end = ((sink_end + BK - 1u) / BK) * BK;
-  range_tiles(0u, sink_end, phase, sgi, regs);
+  range_tiles(0u, sink_end, sgi, regs);
   var win_lo = 0u;
   if (pos0_u + 1u > params.n_local) { win_lo = pos0_u + 1u - params.n_local; }
-  range_tiles(max(win_lo, sink_tiles_end), kend, phase, sgi, regs);
+  range_tiles(max(win_lo, sink_tiles_end), kend, sgi, regs);
 #else
   // The index is read by every invocation at the same (workgroup-uniform) address: read-only
   // storage, so the values are uniform to WGSL and to the driver alike. (Broadcasting them through
@@ -401,7 +443,7 @@ fn walk(phase: u32, y: u32, q0: u32, pos0_u: u32, kend: u32, zsplit: u32, sgi: u
     let off = block_offset[slot * params.max_blocks + b];
     // A range tile whose first key is past the last visible key is skipped (uniform: off is).
     for (var t = 0u; t < IBLOCK; t += BK) {
-      if (off + t < kend) { range_tile(off + t, phase, sgi, regs); }
+      if (off + t < kend) { range_tile(off + t, sgi, regs); }
     }
   }
   let ncol = column_count[slot];
@@ -413,7 +455,7 @@ fn walk(phase: u32, y: u32, q0: u32, pos0_u: u32, kend: u32, zsplit: u32, sgi: u
       key_s[lid] = key;
     }
     workgroupBarrier();
-    tile(phase, sgi, regs);
+    tile(sgi, regs);
   }
 #endif
 }
@@ -470,8 +512,7 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec
     regs.q[B] = subgroupMatrixLoad<LeftM>(&v_h, qb + B * 16u, false, QP);
 #endfor
   }
-  walk(0u, y, q0, pos0_u, kend, wid.z, sgi, &regs);
-  walk(1u, y, q0, pos0_u, kend, wid.z, sgi, &regs);
+  walk(y, q0, pos0_u, kend, wid.z, sgi, &regs);
   // O: stage each 16x16 result block of this subgroup's slab; lanes 0..15 write their row / l.
   let inv = select(0.0, 1.0 / l_sg, l_sg > 0.0);
   let row = sg * 16u + lane;
@@ -494,7 +535,7 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec
     for (var c = 0u; c < CV; c++) { o_acc[r * CV + c] = vec4<f32>(0.0); }
   }
   var unused: Regs;
-  walk(1u, y, q0, pos0_u, kend, wid.z, 0u, &unused);
+  walk(y, q0, pos0_u, kend, wid.z, 0u, &unused);
 
   // Row sums: each thread holds the part of l over its own keys; add the TX parts.
   for (var r = 0u; r < RS; r++) { pm_s[(ty + r * TY) * TX + tx] = l_row[r]; }

@@ -208,6 +208,20 @@ function relL2(got: ArrayLike<number>, ref: ArrayLike<number>): number {
 }
 
 /** Compute paths to run: f32 always, tensor cores where the device has them. */
+/** How often the tensor-core kernel's lazy rescale fired on these inputs (an untimed counting run). */
+async function rescaleFraction(gpu: Gpu, q: Tensor, k: Tensor, v: Tensor, out: Tensor): Promise<{ rescale_fraction: number; rescale_tiles: number }> {
+  const kernel = await DenseAttentionKernel.create(gpu, { headDim: q.shape[2]!, kvDType: k.dtype === 'f16' ? 'f16' : 'f32', compute: 'sgmatrix', rescaleStats: true });
+  try {
+    const b = gpu.batch({ label: 'rescale-stats' });
+    kernel.encode(b, q, k, v, out, Array.from({ length: q.shape[0]! }, (_, h) => h), { qPos0: 0, kvLen: k.shape[1]! });
+    await b.submit();
+    const st = await kernel.readRescaleStats();
+    return { rescale_fraction: st.tiles ? st.rescaled / st.tiles : 0, rescale_tiles: st.tiles };
+  } finally {
+    kernel.destroy();
+  }
+}
+
 function computes(gpu: Gpu): AttentionCompute[] {
   return resolveAttentionCompute(gpu, 'auto', D) === 'sgmatrix' ? ['f32', 'sgmatrix'] : ['f32'];
 }
@@ -385,6 +399,7 @@ export const attentionSuite: BenchSuite = {
               }
               const f32d = denseOf('f32');
               if (compute !== 'f32' && f32d) row.speedup_vs_f32_dense = f32d.ms / total;
+              if (compute === 'sgmatrix' && pc.pattern.type === 'dense') Object.assign(row, await rescaleFraction(gpu, q, k, v, out));
               rows.push(row);
               ctx.log.info(`${pc.kernel} ${compute} ${JSON.stringify(row.shape)} heads=${sh.H}x${sh.scale}: ${total.toFixed(3)} ms (est ${row.estimation_ms} ms), ${row.tflops?.toFixed(2)} TFLOP/s eq, density ${t.density.toFixed(4)}`);
             } catch (e) {

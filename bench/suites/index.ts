@@ -8,6 +8,7 @@ import { matmulSuite } from './matmul.ts';
 import { mmaSuite } from './mma.ts';
 import { niahSuite } from './niah.ts';
 import { prefillSuite } from './prefill.ts';
+import { rescaleSuite } from './rescale.ts';
 import { searchSuite } from './search.ts';
 
-export const suites: BenchSuite[] = [copySuite, attentionSuite, matmulSuite, mmaSuite, estimateSuite, prefillSuite, niahSuite, decodeSuite, searchSuite];
+export const suites: BenchSuite[] = [copySuite, attentionSuite, matmulSuite, mmaSuite, estimateSuite, prefillSuite, niahSuite, decodeSuite, searchSuite, rescaleSuite];

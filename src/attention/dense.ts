@@ -95,6 +95,17 @@ export interface DenseKernelOptions extends AttentionKernelOptions {
    * (decode). Default true; prefill-only users can skip the extra compile.
    */
   splitKeys?: boolean;
+  /**
+   * Tensor-core path only, for measurement: count the key tiles walked and the tiles whose lazy
+   * rescale fired (attention.wgsl SGMAT), read by readRescaleStats(). The atomics cost time.
+   */
+  rescaleStats?: boolean;
+}
+
+/** Key tiles the tensor-core kernel walked, and how many of them rescaled O (DenseKernelOptions.rescaleStats). */
+export interface RescaleStats {
+  tiles: number;
+  rescaled: number;
 }
 
 /** Threads per workgroup: TX x TY = 8 x 16. TX = 8 divides D/4 for every D (16, 24, 32) and every bk. */
@@ -200,10 +211,21 @@ export class HeadLists {
   }
 }
 
-export function attentionDefines(mode: 0 | 1 | 2, headDim: number, kvDType: KvDType, tiles: AttentionTiles, split = false, compute: AttentionCompute = 'f32'): Record<string, number> {
+export function attentionDefines(mode: 0 | 1 | 2, headDim: number, kvDType: KvDType, tiles: AttentionTiles, split = false, compute: AttentionCompute = 'f32', rescaleStats = false): Record<string, number> {
   const sg = compute === 'sgmatrix';
   // Tensor-core path: TX = 32 lanes x TY = 4 subgroups.
-  return { HEAD_DIM: headDim, MODE: mode, KV_F16: kvDType === 'f16' ? 1 : 0, SPLIT: split ? 1 : 0, SGMAT: sg ? 1 : 0, BQ: tiles.bq, BK: tiles.bk, TX: sg ? 32 : TX, TY: sg ? SG_SUBGROUPS : TY };
+  return {
+    HEAD_DIM: headDim,
+    MODE: mode,
+    KV_F16: kvDType === 'f16' ? 1 : 0,
+    SPLIT: split ? 1 : 0,
+    SGMAT: sg ? 1 : 0,
+    RESCALE_STATS: rescaleStats ? 1 : 0,
+    BQ: tiles.bq,
+    BK: tiles.bk,
+    TX: sg ? 32 : TX,
+    TY: sg ? SG_SUBGROUPS : TY,
+  };
 }
 
 /**
@@ -342,6 +364,7 @@ export class DenseAttentionKernel extends AttentionKernelBase {
     private readonly program: Program,
     private readonly splitProgram: Program | undefined,
     private readonly combineProgram: Program | undefined,
+    private readonly stats: Tensor | undefined,
   ) {
     super(gpu, basics);
   }
@@ -349,7 +372,8 @@ export class DenseAttentionKernel extends AttentionKernelBase {
   static async create(gpu: Gpu, options: DenseKernelOptions): Promise<DenseAttentionKernel> {
     const basics = kernelBasics(gpu, 'attention.dense', options);
     const { kvDType, compute, tiles } = basics;
-    const defines = attentionDefines(0, options.headDim, kvDType, tiles, false, compute);
+    if (options.rescaleStats && compute !== 'sgmatrix') throw new BadInputError("attention.dense: rescaleStats counts the tensor-core kernel's rescales; it needs compute 'sgmatrix'");
+    const defines = attentionDefines(0, options.headDim, kvDType, tiles, false, compute, options.rescaleStats === true);
     const splitDefines = attentionDefines(0, options.headDim, kvDType, tiles, true);
     // The key split exists on the f32 path only.
     const split = (options.splitKeys ?? true) && compute === 'f32';
@@ -358,7 +382,21 @@ export class DenseAttentionKernel extends AttentionKernelBase {
       split ? gpu.compile({ shader: 'attention.wgsl', defines: splitDefines }) : undefined,
       split ? gpu.compile({ shader: 'attention.wgsl', defines: splitDefines, entryPoint: 'combine' }) : undefined,
     ]);
-    return new DenseAttentionKernel(gpu, basics, program, splitProgram, combineProgram);
+    const stats = options.rescaleStats ? gpu.upload(new Uint32Array(2), [2], 'u32', 'attention.rescale_stats') : undefined;
+    return new DenseAttentionKernel(gpu, basics, program, splitProgram, combineProgram, stats);
+  }
+
+  /** The counts since the last call (rescaleStats kernels only), then zeroes them. */
+  async readRescaleStats(): Promise<RescaleStats> {
+    if (!this.stats) throw new BadInputError('attention.dense: the kernel was created without rescaleStats');
+    const [tiles, rescaled] = await this.gpu.read(this.stats);
+    this.gpu.write(this.stats, new Uint32Array(2));
+    return { tiles: tiles!, rescaled: rescaled! };
+  }
+
+  override destroy(): void {
+    if (this.stats) this.gpu.release(this.stats);
+    super.destroy();
   }
 
   /** Number of key splits a call would use (1: no split). */
@@ -380,7 +418,9 @@ export class DenseAttentionKernel extends AttentionKernelBase {
     const splits = this.splitsFor(s.Tq, list.n, keys);
     const params = baseParams(s, qPos0, kvLen, list.n);
     if (splits === 1 || !this.splitProgram || !this.combineProgram) {
-      batch.dispatch({ program: this.program, bindings: { q, k, v, heads: list.tensor, out }, params, workgroups: [qBlocks, list.n, 1], label: op });
+      const bindings: Record<string, Tensor> = { q, k, v, heads: list.tensor, out };
+      if (this.stats) bindings.rescale_stats = this.stats;
+      batch.dispatch({ program: this.program, bindings, params, workgroups: [qBlocks, list.n, 1], label: op });
       return;
     }
     // Flash-decoding: split the keys, then merge the partial softmax states.

@@ -481,6 +481,58 @@ export const sgmatrixCases: KernelCase[] = [
 }));
 
 /**
+ * The tensor-core kernel's lazy rescale (attention.wgsl SGMAT) on scores that keep growing along the
+ * keys, so that rows pass their stale max by more than the threshold and O is rescaled mid-walk. The
+ * inputs are exact for the kernel: q is chosen so that q * scale * log2(e) is a multiple of 1/4
+ * (exact in f16 once the kernel scales it), k is a multiple of 1/4 times 1 + floor(j / 32) (scores
+ * in the log2 domain reach ~20), v is f16-rounded. Both the measurement build (rescaleStats) and the
+ * plain kernel must match float64; the stats must show rescales.
+ */
+const rescaleCases: KernelCase[] = [
+  { S: 300, D: 64, kv: 'f16' },
+  { S: 257, D: 128, kv: 'f32' },
+].map((c) => ({
+  name: `attention.sgmatrix.rescale:H=4,Hkv=1,S=${c.S},D=${c.D},kv=${c.kv},rising scores`,
+  needs: 'subgroupMatrix' as const,
+  async run(gpu: Gpu, seed: number) {
+    const rng = new Rng(seed);
+    const s: AttnRefShape = { H: 4, Hkv: 1, Tq: c.S, Scap: c.S, D: c.D };
+    const quarter = (): number => rng.int(-4, 5) / 4;
+    const toLog2 = (1 / Math.sqrt(c.D)) * Math.LOG2E;
+    const q = Float32Array.from({ length: s.H * c.S * c.D }, () => quarter() / toLog2);
+    const k = Float32Array.from({ length: c.S * c.D }, (_, i) => quarter() * (1 + Math.floor(i / c.D / 32)));
+    const v = roundF16(rng.normals(c.S * c.D));
+    const kvDType = c.kv as KvDType;
+    const tq = gpu.upload(q, [s.H, c.S, c.D], 'f32', 'q');
+    const tk = gpu.upload(k, [1, c.S, c.D], kvDType, 'k');
+    const tv = gpu.upload(v, [1, c.S, c.D], kvDType, 'v');
+    const ref = denseRef(q, k, v, s, 0, c.S);
+    for (const rescaleStats of [true, false]) {
+      const kernel = await DenseAttentionKernel.create(gpu, { headDim: c.D, compute: 'sgmatrix', kvDType, rescaleStats });
+      const out = poisoned(gpu, [4, c.S, c.D]);
+      const batch = gpu.batch();
+      kernel.encode(batch, tq, tk, tv, out, all(4), { qPos0: 0, kvLen: c.S });
+      await batch.submit();
+      compareArrays(`attention.sgmatrix.rescale stats=${rescaleStats}`, await gpu.read(out), ref, TOL_F16);
+      if (rescaleStats) {
+        const st = await kernel.readRescaleStats();
+        // Causal tiles: per head, query block b of 64 rows walks ceil(min(64 (b + 1), S) / 32) tiles.
+        let tiles = 0;
+        for (let b = 0; b * 64 < c.S; b++) tiles += Math.ceil(Math.min(64 * (b + 1), c.S) / 32);
+        if (st.tiles !== 4 * tiles) throw new Error(`rescale stats: ${st.tiles} tiles walked, expected ${4 * tiles}`);
+        if (st.rescaled === 0) throw new Error('rescale stats: no tile rescaled on rising scores; the case does not exercise the rescale');
+        const again = await kernel.readRescaleStats();
+        if (again.tiles !== 0) throw new Error(`rescale stats: not zeroed after reading (${again.tiles})`);
+      }
+      kernel.destroy();
+      gpu.release(out);
+    }
+    await expectThrows('rescaleStats on the f32 path', BadInputError, () => DenseAttentionKernel.create(gpu, { headDim: c.D, compute: 'f32', rescaleStats: true }));
+    gpu.release(tq, tk, tv);
+  },
+}));
+
+/**
  * One-row decode attention (shaders/attention_decode.wgsl via src/attention/decode.ts) against the
  * float64 reference: the query at position kvLen - 1 over the cache's first kvLen rows (rows past
  * them hold NaN), GQA groups 1 / 4 / 7, f32 and packed f16 caches, sliding windows.
@@ -578,4 +630,4 @@ export const decodeSplitCases: KernelCase[] = [
   },
 ];
 
-export const attentionCases: KernelCase[] = [...denseCases, ...decodeCases, ...decodeSplitCases, ...streamCases, ...streamAtCases, ...sparseCases, ...apiCases, ...sgmatrixCases];
+export const attentionCases: KernelCase[] = [...denseCases, ...decodeCases, ...decodeSplitCases, ...streamCases, ...streamAtCases, ...sparseCases, ...apiCases, ...sgmatrixCases, ...rescaleCases];
