@@ -335,6 +335,11 @@ fn fill_kv(is_v: bool) {
 // One key tile: the keys are already in key_s (set by the caller, then a barrier). Must be called
 // in uniform control flow. (sgi, regs: the tensor-core tile's arguments.)
 fn tile(sgi: u32, regs: ptr<function, Regs>) {
+#if RESCALE_STATS
+  // Tiles only: this path rescales in registers at every tile. (Counting here also keeps the binding
+  // in this variant's reflection, which the tensor-core variant's layout is taken from.)
+  if (lid == 0u) { atomicAdd(&rescale_stats[0], 1u); }
+#endif
   fill_kv(false);
   workgroupBarrier();
   // Scores s[r][c] = q_row . k_key (q pre-scaled), masked to NEG.

@@ -37,6 +37,13 @@ describe('device errors', () => {
     expect((err as KernelCompileError).line).toBe(2);
   });
 
+  it('a compile error after warnings keeps what failed (a pipeline or layout), not only the warnings', () => {
+    const e = new KernelCompileError('k.wgsl', [{ type: 'warning', file: 'k.wgsl', line: 3, column: 5, message: 'use of deprecated builtin' }], 'pipeline creation failed: binding 14 is not in the layout');
+    expect(e.message).toContain('shaders/k.wgsl:3:5: warning: use of deprecated builtin');
+    expect(e.message).toContain('pipeline creation failed: binding 14 is not in the layout');
+    expect(new KernelCompileError('k.wgsl', [], 'reflection failed: x').message).toBe('kernel k.wgsl failed to compile:\nreflection failed: x');
+  });
+
   it('a tensor larger than one binding is refused before allocation', async () => {
     const gpu = await testGpu();
     const limit = gpu.caps.limits.maxStorageBufferBindingSize;

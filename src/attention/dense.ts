@@ -234,8 +234,16 @@ export function attentionDefines(mode: 0 | 1 | 2, headDim: number, kvDType: KvDT
  * binding layout is reflected from the f32 variant of the same mode, whose bindings are identical.
  */
 export function compileAttention(gpu: Gpu, defines: Record<string, number>): Promise<Program> {
-  if (defines.SGMAT) return compileSgmatrix(gpu, { shader: 'attention.wgsl', defines }, { ...defines, SGMAT: 0, BQ: 32, BK: 16, TX, TY });
+  if (defines.SGMAT) return compileSgmatrix(gpu, { shader: 'attention.wgsl', defines }, sgReflectDefines(defines));
   return gpu.compile({ shader: 'attention.wgsl', defines });
+}
+
+/**
+ * The f32 variant a tensor-core variant's bindings are reflected from (the reflection lists the
+ * bindings its entry point uses, so both must use the same ones: test/sg_reflection.test.ts).
+ */
+export function sgReflectDefines(defines: Record<string, number>): Record<string, number> {
+  return { ...defines, SGMAT: 0, BQ: 32, BK: 16, TX, TY };
 }
 
 /** Uniform values every mode passes (unused members 0). */

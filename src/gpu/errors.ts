@@ -59,12 +59,11 @@ export class KernelCompileError extends SparsePrefillError {
   constructor(
     readonly shader: string,
     readonly messages: CompileMessage[],
-    fallback = '',
+    detail = '',
   ) {
     const first = messages.find((m) => m.type === 'error') ?? messages[0];
-    const text = messages.length
-      ? messages.map((m) => `shaders/${m.file}:${m.line}:${m.column}: ${m.type}: ${m.message}`).join('\n')
-      : fallback;
+    // The compiler's messages (warnings too), then what failed after them (a pipeline or layout).
+    const text = [...messages.map((m) => `shaders/${m.file}:${m.line}:${m.column}: ${m.type}: ${m.message}`), ...(detail ? [detail] : [])].join('\n');
     super('KERNEL_COMPILE', `kernel ${shader} failed to compile:\n${text}`);
     this.file = first?.file ?? shader;
     this.line = first?.line ?? 0;
