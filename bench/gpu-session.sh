@@ -5,11 +5,10 @@
 #
 #   bash bench/gpu-session.sh $OUT
 #
-# Stages (seconds), session 6's first plan: the device check (60); dense and sparse attention at 32K
-# on the tensor cores with the single-pass lazy-rescale kernel (with its rescale rate on the synthetic
-# data) (90); the rescale rate on the trained model's real attention (50); decode at 4K and 128K with
-# two steps in flight against one (80); the 1B prefill at 4K and 32K with the host encoding ahead of
-# the GPU against waiting for each chunk pass (80); the PyTorch denominators (60).
+# Stages (seconds), session 6's second plan: the device check (60); the 1B prefill at 1K, 4K, 8K and
+# 32K, dense (80); the ONNX Runtime WebGPU peer at the same lengths (bench/peers/onnxruntime, 260);
+# the lazy rescale's rate on the trained model's real attention (50); tensor-core attention at 32K
+# and 128K with the rescale rate on the synthetic data (the rest).
 # Everything lands in OUT/results.tar.gz (bench JSON, per-grid JSON, heat map, logs; repacked every
 # 15 s while the stages run); the tables are printed last.
 set -uo pipefail
@@ -31,12 +30,10 @@ bench=dist/gpu/bench.mjs
 ( while sleep 15; do tar czf "$out/results.tmp.tar.gz" -C "$work" . 2>/dev/null && mv "$out/results.tmp.tar.gz" "$out/results.tar.gz"; done ) &
 packer=$!
 stage device-check 60 node dist/gpu/check.mjs
-stage attention-32k 90 node $bench --suite attention --sizes 32k,sgonly --json "$work/attention-32k.json"
+stage prefill 80 node $bench --suite prefill --sizes 1b:1k,1b:4k,1b:8k,1b:32k,only:dense --json "$work/prefill.json"
+PEER_RUN_TIMEOUT_S=190 stage peer 260 bash bench/peers/onnxruntime/gpu-run.sh "$work/peer"
 stage rescale 50 node $bench --suite rescale --json "$work/rescale.json"
-stage decode 80 node $bench --suite decode --sizes 1b:4k,1b:128k,only:replay,only:serial --json "$work/decode.json"
-stage prefill 80 node $bench --suite prefill --sizes 1b:4k,1b:32k,only:dense,only:dense-serial --json "$work/prefill.json"
-stage torch-kernels 40 python3 tools/torch_kernel_reference.py --out "$work/torch-kernels.json"
-stage torch-prefill 50 python3 tools/torch_prefill_reference.py --model llama-3.2-1b --tokens 4096 --tokens 32768 --out "$work/torch-prefill-4k.json"
+stage attention 150 node $bench --suite attention --sizes 32k,128k,sgonly --json "$work/attention.json"
 kill $packer 2>/dev/null
 tar czf "$out/results.tar.gz" -C "$work" .
 rm -f "$out/results.tmp.tar.gz"

@@ -50,6 +50,7 @@ export const MODELS: Record<string, Record<string, unknown>> = {
 };
 
 const SIZES: { model: string; tokens: number; label: string }[] = [
+  { model: 'llama-3.2-1b', tokens: 1024, label: '1b:1k' },
   { model: 'llama-3.2-1b', tokens: 4096, label: '1b:4k' },
   { model: 'llama-3.2-1b', tokens: 8192, label: '1b:8k' },
   { model: 'llama-3.2-1b', tokens: 32768, label: '1b:32k' },
