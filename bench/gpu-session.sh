@@ -3,12 +3,18 @@
 # the call ends inside the device's 10-minute command limit with whatever finished. Run on the GPU
 # machine from the repository root after `source .gpu/enter.sh` (../shared/gpu/README.md):
 #
-#   bash bench/gpu-session.sh $OUT
+#   bash bench/gpu-session.sh $OUT [PART]
 #
-# Stages (seconds), session 6's second plan: the device check (60); the 1B prefill at 1K, 4K, 8K and
-# 32K, dense (80); the ONNX Runtime WebGPU peer at the same lengths (bench/peers/onnxruntime, 260);
-# the lazy rescale's rate on the trained model's real attention (50); tensor-core attention at 32K
-# and 128K with the rescale rate on the synthetic data (the rest).
+# PART (default all) runs one half of the plan: the peer's kit (13 MB) does not fit one call's 64 MiB
+# carry beside .gpu, dist and the tracked tree, so part a runs with .gpu + dist carried and part b
+# right after it (the machine keeps .gpu while warm) with dist + the kit.
+#
+# Stages (seconds), session 6's third plan. Part a: the device check (60); where a tensor-core
+# attention tile's time goes (attention --sizes ablate: parts of the tile left out, 90); the needle
+# grid at 32K, dense and searched config, on the single-walk attention (150). Part b (the peer's kit
+# carried instead of .gpu, right after part a while the machine keeps .gpu): the 1B prefill at 1K,
+# 4K, 8K and 32K, dense (80), then the ONNX Runtime WebGPU peer at the same lengths in the same call
+# (bench/peers/onnxruntime/gpu-run.sh, 330).
 # Everything lands in OUT/results.tar.gz (bench JSON, per-grid JSON, heat map, logs; repacked every
 # 15 s while the stages run); the tables are printed last.
 set -uo pipefail
@@ -29,11 +35,16 @@ bench=dist/gpu/bench.mjs
 # Whatever has finished is packed every 15 s, so a call cut short still brings its results back.
 ( while sleep 15; do tar czf "$out/results.tmp.tar.gz" -C "$work" . 2>/dev/null && mv "$out/results.tmp.tar.gz" "$out/results.tar.gz"; done ) &
 packer=$!
-stage device-check 60 node dist/gpu/check.mjs
-stage prefill 80 node $bench --suite prefill --sizes 1b:1k,1b:4k,1b:8k,1b:32k,only:dense --json "$work/prefill.json"
-PEER_RUN_TIMEOUT_S=190 stage peer 260 bash bench/peers/onnxruntime/gpu-run.sh "$work/peer"
-stage rescale 50 node $bench --suite rescale --json "$work/rescale.json"
-stage attention 150 node $bench --suite attention --sizes 32k,128k,sgonly --json "$work/attention.json"
+part=${2:-all}
+if [ "$part" != b ]; then
+  stage device-check 60 node dist/gpu/check.mjs
+  stage ablate 90 node $bench --suite attention --sizes ablate --json "$work/ablate.json"
+  stage niah-32k 150 node $bench --suite niah --sizes 32k,only:dense,only:searched --json "$work/niah-32k.json"
+fi
+if [ "$part" != a ]; then
+  stage prefill-b 80 node $bench --suite prefill --sizes 1b:1k,1b:4k,1b:8k,1b:32k,only:dense --json "$work/prefill-b.json"
+  PEER_RUN_TIMEOUT_S=250 stage peer 330 bash bench/peers/onnxruntime/gpu-run.sh "$work/peer"
+fi
 kill $packer 2>/dev/null
 tar czf "$out/results.tar.gz" -C "$work" .
 rm -f "$out/results.tmp.tar.gz"

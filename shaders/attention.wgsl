@@ -26,6 +26,10 @@
 //              the whole walk (BQ = 2 BK: Q is staged through the K/V tiles). Not with SPLIT.
 //   RESCALE_STATS 0 | 1 (SGMAT): count key tiles walked and tiles that rescaled in rescale_stats
 //              (a measurement build; the atomics cost time)
+//   SKIP_FILL, SKIP_S, SKIP_SOFTMAX, SKIP_PV (SGMAT, undefined normally): leave out the K/V staging,
+//              S = Q Kᵀ, the softmax (max, rescale decision, P) or O += P V of every key tile. Wrong
+//              results: only for timing where a tile's time goes (bench/suites/attention.ts
+//              `ablate`), keeping the barriers
 //
 // Bindings (entry `main`)
 //   q:     [H, Tq, D] f32 (as vec4), read; query row t of head h is at position q_pos0 + t
@@ -248,18 +252,25 @@ fn write_o(sgi: u32, m: ResultM, live: bool, orow: u32, inv: f32) {
 // max, the workgroup's rescale decision, P = 2^(S - m) and O += P V. Each row's keys are split
 // between lanes r and r + 16 of its subgroup.
 fn tile(sgi: u32, regs: ptr<function, Regs>) {
+#ifndef SKIP_FILL
   fill_kv_h();
+#endif
   workgroupBarrier();
   // S = Q Kᵀ for the tile's two 16-key halves, written out over the DB column blocks of D (see Regs).
   var s0 = ResultM(0.0);
   var s1 = ResultM(0.0);
+#ifndef SKIP_S
 #for B in 0..HEAD_DIM / 16
   s0 = subgroupMatrixMultiplyAccumulate((*regs).q[B], subgroupMatrixLoad<RightM>(&k_h, B * 16u, true, QP), s0);
   s1 = subgroupMatrixMultiplyAccumulate((*regs).q[B], subgroupMatrixLoad<RightM>(&k_h, 16u * QP + B * 16u, true, QP), s1);
 #endfor
+#endif
   subgroupMatrixStore(&s_f, sgi * 16u * BK, s0, false, BK);
   subgroupMatrixStore(&s_f, sgi * 16u * BK + 16u, s1, false, BK);
   workgroupBarrier();
+#ifdef SKIP_SOFTMAX
+  workgroupBarrier();
+#else
   let row = sg * 16u + (lane & 15u);
   let p = pos0 + row;
   let j0 = (lane >> 4u) * (BK / 2u);
@@ -310,12 +321,15 @@ fn tile(sgi: u32, regs: ptr<function, Regs>) {
     (*regs).o[B] = subgroupMatrixLoad<ResultM>(&s_f, slab, false, 16u);
 #endfor
   }
+#endif
+#ifndef SKIP_PV
   for (var kk = 0u; kk < BK; kk += 16u) {
     let a = subgroupMatrixLoad<LeftM>(&p_h, sgi * 16u * BK + kk, false, BK);
 #for B in 0..HEAD_DIM / 16
     (*regs).o[B] = subgroupMatrixMultiplyAccumulate(a, subgroupMatrixLoad<RightM>(&v_h, kk * QP + B * 16u, false, QP), (*regs).o[B]);
 #endfor
   }
+#endif
   workgroupBarrier();
 }
 

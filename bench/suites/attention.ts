@@ -41,7 +41,7 @@
 import type { Gpu } from '../../src/gpu/gpu.ts';
 import { Tensor } from '../../src/tensor.ts';
 import { attention } from '../../src/attention/attention.ts';
-import { DenseAttentionKernel, resolveAttentionCompute, type AttentionCompute, type AttentionTiles, type KvDType } from '../../src/attention/dense.ts';
+import { attentionDefines, baseParams, compileAttention, DenseAttentionKernel, resolveAttentionCompute, type AttentionCompute, type AttentionTiles, type KvDType } from '../../src/attention/dense.ts';
 import type { Pattern } from '../../src/attention/types.ts';
 import { packHalves } from '../../src/util/half.ts';
 import { median, minOf, tflops, type BenchContext, type BenchRow, type BenchSuite } from '../harness.ts';
@@ -292,6 +292,8 @@ export const attentionSuite: BenchSuite = {
     const rows: BenchRow[] = [];
     if (!quick) rows.push(...(await deviceCheck(ctx)));
     const sizesK = (list: number[]): number[] => (quick ? QUICK_SIZES : list).filter((s) => ctx.wantSize(`${s}k`) || ctx.wantSize(s * K));
+    // `--sizes ablate`: only the tensor-core kernel's ablation rows (ablationRows).
+    if (!quick && ctx.options.sizes?.includes('ablate')) return ablationRows(ctx);
     const allSizes = [...new Set(PATTERNS.flatMap((p) => sizesK(p.sizes)))].sort((a, b) => a - b);
     if (!allSizes.length) return rows;
     const maxS = Math.max(...allSizes) * K;
@@ -415,6 +417,65 @@ export const attentionSuite: BenchSuite = {
     return rows;
   },
 };
+
+/**
+ * Where a tensor-core key tile's time goes: dense attention at 32K (one KV group of 4 heads, f16
+ * K/V, scaled to 32 heads) with parts of every tile left out through the shader's SKIP_* defines
+ * (attention.wgsl; the results are wrong, the barriers stay). Rows: kernel 'attention.ablate',
+ * variant the parts left out, median_ms, share_of_full (1 - ms / full: the part's cost).
+ */
+async function ablationRows(ctx: BenchContext): Promise<BenchRow[]> {
+  const { gpu } = ctx;
+  const rows: BenchRow[] = [];
+  if (resolveAttentionCompute(gpu, 'auto', D) !== 'sgmatrix') {
+    ctx.log.warn('attention ablate: no tensor-core path on this device');
+    return rows;
+  }
+  const S = 32 * K;
+  const usage = GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_DST | GPUBufferUsage.COPY_SRC;
+  const qb = gpu.device.createBuffer({ size: GROUP * S * D * 4, usage, label: 'ablate.q' });
+  const kb = gpu.device.createBuffer({ size: S * D * 2, usage, label: 'ablate.k16' });
+  const vb = gpu.device.createBuffer({ size: S * D * 2, usage, label: 'ablate.v16' });
+  const ob = gpu.device.createBuffer({ size: GROUP * S * D * 4, usage, label: 'ablate.out' });
+  fillRandom(gpu, qb, GROUP * S * D * 4, 31, 'f32');
+  fillRandom(gpu, kb, S * D * 2, 32, 'f16');
+  fillRandom(gpu, vb, S * D * 2, 33, 'f16');
+  const heads = gpu.upload(Uint32Array.from([0, 1, 2, 3]), [GROUP], 'u32', 'ablate.heads');
+  const shape = { H: GROUP, Hkv: 1, Tq: S, Scap: S, D };
+  const variants: { name: string; skip: string[] }[] = [
+    { name: 'full', skip: [] },
+    { name: 'no K/V staging', skip: ['SKIP_FILL'] },
+    { name: 'no S = QK^T', skip: ['SKIP_S'] },
+    { name: 'no softmax', skip: ['SKIP_SOFTMAX'] },
+    { name: 'no O += PV', skip: ['SKIP_PV'] },
+    { name: 'no S, no PV', skip: ['SKIP_S', 'SKIP_PV'] },
+    { name: 'barriers and loop only', skip: ['SKIP_FILL', 'SKIP_S', 'SKIP_SOFTMAX', 'SKIP_PV'] },
+  ];
+  const denseEq = ((4 * S * S) / 2) * D * H_FULL;
+  let full: number | undefined;
+  try {
+    for (const vt of variants) {
+      try {
+        const defines: Record<string, number> = { ...attentionDefines(0, D, 'f16', { bq: 64, bk: 32 }, false, 'sgmatrix') };
+        for (const d of vt.skip) defines[d] = 1;
+        const program = await compileAttention(gpu, defines);
+        const bindings = { q: view(qb, [GROUP, S, D]), k: view(kb, [1, S, D], 'f16'), v: view(vb, [1, S, D], 'f16'), heads, out: view(ob, [GROUP, S, D]) };
+        const params = baseParams(shape, 0, S, GROUP);
+        const t = await ctx.timeBatch((b) => b.dispatch({ program, bindings, params, workgroups: [S / 64, GROUP, 1], label: `ablate ${vt.name}` }), { warmup: 1, reps: 10 });
+        const ms = t.median_ms * HKV_FULL;
+        full ??= ms;
+        rows.push({ kernel: 'attention.ablate', variant: vt.name, shape: { H: H_FULL, Hkv: HKV_FULL, S, D }, median_ms: ms, min_ms: t.min_ms * HKV_FULL, tflops: tflops(denseEq, ms), share_of_full: 1 - ms / full, timing: t.source });
+        ctx.log.info(`attention ablate ${vt.name}: ${ms.toFixed(1)} ms (${(100 * (1 - ms / full)).toFixed(1)}% of full saved)`);
+      } catch (e) {
+        ctx.log.warn(`attention ablate ${vt.name}: ${(e as Error).message.split('\n').filter((l) => !l.includes('warning')).join(' | ')}`);
+      }
+    }
+  } finally {
+    for (const b of [qb, kb, vb, ob]) b.destroy();
+    gpu.release(heads);
+  }
+  return rows;
+}
 
 /** Dense kernel variants at 32K (one KV group, scaled ×8): tile sweep, packed-f16 K/V; decode at 128K. */
 async function denseVariants(ctx: BenchContext, bufs: Buffers): Promise<BenchRow[]> {
