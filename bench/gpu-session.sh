@@ -9,12 +9,12 @@
 # carry beside .gpu, dist and the tracked tree, so part a runs with .gpu + dist carried and part b
 # right after it (the machine keeps .gpu while warm) with dist + the kit.
 #
-# Stages (seconds), session 6's third plan. Part a: the device check (60); where a tensor-core
-# attention tile's time goes (attention --sizes ablate: parts of the tile left out, 90); the needle
-# grid at 32K, dense and searched config, on the single-walk attention (150). Part b (the peer's kit
-# carried instead of .gpu, right after part a while the machine keeps .gpu): the 1B prefill at 1K,
-# 4K, 8K and 32K, dense (80), then the ONNX Runtime WebGPU peer at the same lengths in the same call
-# (bench/peers/onnxruntime/gpu-run.sh, 330).
+# Stages (seconds), session 6's fourth plan. Part a: the device check (60); where a tensor-core
+# attention tile's time goes, after the softmax loops' bank conflicts were removed (attention --sizes
+# ablate, 60); tensor-core attention at 32K and 128K (150); the needle grid at 32K (dense, searched;
+# 100). Part b (the peer's kit carried instead of .gpu, right after part a while the machine keeps
+# .gpu): the 1B prefill at 1K, 4K, 8K and 32K, dense (80), then the ONNX Runtime WebGPU peer at the
+# same lengths in the same call (bench/peers/onnxruntime/gpu-run.sh, 330).
 # Everything lands in OUT/results.tar.gz (bench JSON, per-grid JSON, heat map, logs; repacked every
 # 15 s while the stages run); the tables are printed last.
 set -uo pipefail
@@ -38,8 +38,9 @@ packer=$!
 part=${2:-all}
 if [ "$part" != b ]; then
   stage device-check 60 node dist/gpu/check.mjs
-  stage ablate 90 node $bench --suite attention --sizes ablate --json "$work/ablate.json"
-  stage niah-32k 150 node $bench --suite niah --sizes 32k,only:dense,only:searched --json "$work/niah-32k.json"
+  stage ablate 60 node $bench --suite attention --sizes ablate --json "$work/ablate.json"
+  stage attention 150 node $bench --suite attention --sizes 32k,128k,sgonly --json "$work/attention.json"
+  stage niah-32k 100 node $bench --suite niah --sizes 32k,only:dense,only:searched --json "$work/niah-32k.json"
 fi
 if [ "$part" != a ]; then
   stage prefill-b 80 node $bench --suite prefill --sizes 1b:1k,1b:4k,1b:8k,1b:32k,only:dense --json "$work/prefill-b.json"

@@ -274,8 +274,12 @@ fn tile(sgi: u32, regs: ptr<function, Regs>) {
   let row = sg * 16u + (lane & 15u);
   let p = pos0 + row;
   let j0 = (lane >> 4u) * (BK / 2u);
+  // Lane r (and r + 16) visits its 16 keys starting at its own offset: at each step the 32 lanes read
+  // 32 different banks of s_f (in key order, the 16 rows' reads of one key, BK words apart, all hit
+  // one bank: this loop and the next took half the kernel's time; bench attention `ablate`).
   var mx = NEG;
-  for (var j = j0; j < j0 + BK / 2u; j++) {
+  for (var t = 0u; t < BK / 2u; t++) {
+    let j = j0 + ((t + lane) & 15u);
     let key = key_s[j];
     if (row < rows && key != INVALID && visible(p, key)) { mx = max(mx, s_f[row * BK + j]); }
   }
@@ -292,7 +296,8 @@ fn tile(sgi: u32, regs: ptr<function, Regs>) {
   if (fire || l_sg == 0.0) { m_sg = max(m_sg, mx); }
   let alpha = exp2(m_old - m_sg);
   var lsum = 0.0;
-  for (var j = j0; j < j0 + BK / 2u; j++) {
+  for (var t = 0u; t < BK / 2u; t++) {
+    let j = j0 + ((t + lane) & 15u);
     let key = key_s[j];
     let ok = row < rows && key != INVALID && visible(p, key);
     let pv = select(0.0, exp2(s_f[row * BK + j] - m_sg), ok);
