@@ -9,12 +9,13 @@
 # carry beside .gpu, dist and the tracked tree, so part a runs with .gpu + dist carried and part b
 # right after it (the machine keeps .gpu while warm) with dist + the kit.
 #
-# Stages (seconds), session 6's fourth plan. Part a: the device check (60); where a tensor-core
-# attention tile's time goes, after the softmax loops' bank conflicts were removed (attention --sizes
-# ablate, 60); tensor-core attention at 32K and 128K (150); the needle grid at 32K (dense, searched;
-# 100). Part b (the peer's kit carried instead of .gpu, right after part a while the machine keeps
-# .gpu): the 1B prefill at 1K, 4K, 8K and 32K, dense (80), then the ONNX Runtime WebGPU peer at the
-# same lengths in the same call (bench/peers/onnxruntime/gpu-run.sh, 330).
+# Stages (seconds), session 6's fifth plan. Part a: the device check (60); where a tensor-core
+# attention tile's time goes, after K/V staging issues all of a thread's loads first (attention
+# --sizes ablate, 60); tensor-core attention at 32K and 128K (100); the 1B prefill at 4K and 32K
+# (60) and PyTorch's (torch_prefill_reference.py, 50) in the same call; the needle grid at 32K
+# (dense, searched; 80). Part b (the peer's kit carried instead of .gpu, right after part a while
+# the machine keeps .gpu): the 1B prefill at 1K, 4K, 8K and 32K, dense (80), then the ONNX Runtime
+# WebGPU peer at the same lengths in the same call (bench/peers/onnxruntime/gpu-run.sh, 330).
 # Everything lands in OUT/results.tar.gz (bench JSON, per-grid JSON, heat map, logs; repacked every
 # 15 s while the stages run); the tables are printed last.
 set -uo pipefail
@@ -39,8 +40,10 @@ part=${2:-all}
 if [ "$part" != b ]; then
   stage device-check 60 node dist/gpu/check.mjs
   stage ablate 60 node $bench --suite attention --sizes ablate --json "$work/ablate.json"
-  stage attention 150 node $bench --suite attention --sizes 32k,128k,sgonly --json "$work/attention.json"
-  stage niah-32k 100 node $bench --suite niah --sizes 32k,only:dense,only:searched --json "$work/niah-32k.json"
+  stage attention 100 node $bench --suite attention --sizes 32k,128k,sgonly --json "$work/attention.json"
+  stage prefill 60 node $bench --suite prefill --sizes 1b:4k,1b:32k,only:dense --json "$work/prefill.json"
+  stage torch-prefill 50 python3 tools/torch_prefill_reference.py --model llama-3.2-1b --tokens 4096 --tokens 32768 --out "$work/torch-prefill.json"
+  stage niah-32k 80 node $bench --suite niah --sizes 32k,only:dense,only:searched --json "$work/niah-32k.json"
 fi
 if [ "$part" != a ]; then
   stage prefill-b 80 node $bench --suite prefill --sizes 1b:1k,1b:4k,1b:8k,1b:32k,only:dense --json "$work/prefill-b.json"

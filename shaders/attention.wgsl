@@ -205,32 +205,49 @@ fn visible(p: u32, j: u32) -> bool {
 }
 
 #if SGMAT
-// Stages the K and V rows of the keys in key_s as f16; invalid keys give zeros.
+// Stages the K and V rows of the keys in key_s as f16; invalid keys give zeros. Each thread takes
+// FILL_N groups of 4 elements (i = lid + n NT), written out by #for: all its loads are issued before
+// the first store, so the tile waits for global memory once, not FILL_N times (as a loop over i
+// with a load and its stores per step did: the staging took over half the kernel's time; bench
+// attention `ablate`). An invalid key reads row 0 and selects zeros, so that no load hides in a branch.
+const FILL_N: u32 = BK * D4 / NT;
+const_assert BK * D4 == FILL_N * NT;
 fn fill_kv_h() {
-  for (var i = lid; i < BK * D4; i += NT) {
-    let jj = i / D4;
-    let c = i - jj * D4;
-    let key = key_s[jj];
-    var kv = vec4<f16>(0.0);
-    var vv = vec4<f16>(0.0);
-    if (key < params.kv_len) {
+  var kg: array<vec4<f16>, FILL_N>;
+  var vg: array<vec4<f16>, FILL_N>;
+#for N in 0..BK * HEAD_DIM / (4 * TX * TY)
+  {
+    let i = lid + N * NT;
+    let key = key_s[i / D4];
+    let ok = key < params.kv_len;
+    let row = select(0u, key, ok);
+    let c = i % D4;
 #if KV_F16
-      let g = (kv_base + key) * D4 + c;
-      let kw = k[g];
-      kv = vec4<f16>(bitcast<vec2<f16>>(kw.x), bitcast<vec2<f16>>(kw.y));
-      let vw = v[g];
-      vv = vec4<f16>(bitcast<vec2<f16>>(vw.x), bitcast<vec2<f16>>(vw.y));
+    let g = (kv_base + row) * D4 + c;
+    let kw = k[g];
+    let vw = v[g];
+    kg[N] = select(vec4<f16>(0.0), vec4<f16>(bitcast<vec2<f16>>(kw.x), bitcast<vec2<f16>>(kw.y)), ok);
+    vg[N] = select(vec4<f16>(0.0), vec4<f16>(bitcast<vec2<f16>>(vw.x), bitcast<vec2<f16>>(vw.y)), ok);
 #else
-      kv = vec4<f16>(load_kv(false, key, c));
-      vv = vec4<f16>(load_kv(true, key, c));
+    kg[N] = select(vec4<f16>(0.0), vec4<f16>(load_kv(false, row, c)), ok);
+    vg[N] = select(vec4<f16>(0.0), vec4<f16>(load_kv(true, row, c)), ok);
 #endif
-    }
-    let o = jj * QP + c * 4u;
-    for (var e = 0u; e < 4u; e++) {
-      k_h[o + e] = kv[e];
-      v_h[o + e] = vv[e];
-    }
   }
+#endfor
+#for N in 0..BK * HEAD_DIM / (4 * TX * TY)
+  {
+    let i = lid + N * NT;
+    let o = (i / D4) * QP + (i % D4) * 4u;
+    k_h[o] = kg[N].x;
+    k_h[o + 1u] = kg[N].y;
+    k_h[o + 2u] = kg[N].z;
+    k_h[o + 3u] = kg[N].w;
+    v_h[o] = vg[N].x;
+    v_h[o + 1u] = vg[N].y;
+    v_h[o + 2u] = vg[N].z;
+    v_h[o + 3u] = vg[N].w;
+  }
+#endfor
 }
 
 // Writes one 16x16 O block of subgroup sgi (columns 16 cb .. 16 cb + 15 of its rows): staged in the
