@@ -9,9 +9,9 @@
 # carry beside .gpu, dist and the tracked tree, so part a runs with .gpu + dist carried and part b
 # right after it (the machine keeps .gpu while warm) with dist + the kit.
 #
-# Stages (seconds), session 6's fifth plan. Part a: the device check (60); where a tensor-core
-# attention tile's time goes, after K/V staging issues all of a thread's loads first (attention
-# --sizes ablate, 60); tensor-core attention at 32K and 128K (100); the 1B prefill at 4K and 32K
+# Stages (seconds), session 6's last plan. Part a: the device check (60); where a tensor-core
+# attention tile's time goes, with the softmax's scores kept in registers (attention --sizes
+# ablate, 60); tensor-core attention at 32K and 128K (100); the 1B prefill at 4K and 32K
 # (60) and PyTorch's (torch_prefill_reference.py, 50) in the same call; the needle grid at 32K
 # (dense, searched; 80). Part b (the peer's kit carried instead of .gpu, right after part a while
 # the machine keeps .gpu): the 1B prefill at 1K, 4K, 8K and 32K, dense (80), then the ONNX Runtime

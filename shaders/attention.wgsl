@@ -294,12 +294,18 @@ fn tile(sgi: u32, regs: ptr<function, Regs>) {
   // Lane r (and r + 16) visits its 16 keys starting at its own offset: at each step the 32 lanes read
   // 32 different banks of s_f (in key order, the 16 rows' reads of one key, BK words apart, all hit
   // one bank: this loop and the next took half the kernel's time; bench attention `ablate`).
+  // The lane's 16 scores (masked to NEG) stay in registers for both loops, written out by #for so
+  // that the array is indexed by constants.
   var mx = NEG;
-  for (var t = 0u; t < BK / 2u; t++) {
-    let j = j0 + ((t + lane) & 15u);
+  var sv: array<f32, BK / 2u>;
+#for T in 0..BK / 2
+  {
+    let j = j0 + ((T + lane) & 15u);
     let key = key_s[j];
-    if (row < rows && key != INVALID && visible(p, key)) { mx = max(mx, s_f[row * BK + j]); }
+    sv[T] = select(NEG, s_f[row * BK + j], row < rows && key != INVALID && visible(p, key));
+    mx = max(mx, sv[T]);
   }
+#endfor
   mx = max(mx, subgroupShuffleXor(mx, 16u));
   // The decision is the workgroup's (its barriers need uniform control flow): any row of any subgroup.
   let stale = l_sg > 0.0 && mx > m_sg + RESCALE_ABOVE;
@@ -313,14 +319,13 @@ fn tile(sgi: u32, regs: ptr<function, Regs>) {
   if (fire || l_sg == 0.0) { m_sg = max(m_sg, mx); }
   let alpha = exp2(m_old - m_sg);
   var lsum = 0.0;
-  for (var t = 0u; t < BK / 2u; t++) {
-    let j = j0 + ((t + lane) & 15u);
-    let key = key_s[j];
-    let ok = row < rows && key != INVALID && visible(p, key);
-    let pv = select(0.0, exp2(s_f[row * BK + j] - m_sg), ok);
+#for T in 0..BK / 2
+  {
+    let pv = select(0.0, exp2(sv[T] - m_sg), sv[T] > NEG_HALF);
     lsum += pv;
-    p_h[row * BK + j] = f16(pv);
+    p_h[row * BK + j0 + ((T + lane) & 15u)] = f16(pv);
   }
+#endfor
   l_sg = l_sg * alpha + lsum + subgroupShuffleXor(lsum, 16u);
   workgroupBarrier();
 #if RESCALE_STATS
