@@ -9,10 +9,10 @@
 # carry beside .gpu, dist and the tracked tree, so part a runs with .gpu + dist carried and part b
 # right after it (the machine keeps .gpu while warm) with dist + the kit.
 #
-# Stages (seconds), session 6's closing plan, after the matmul's fetches and stores were written out
-# with constant indices. Part a: the device check (60); the matmul suite on the Llama shape
-# 4096x14336x4096 and 4096³ (120); the 1B prefill at 4K and 32K, dense (60); PyTorch's prefill and
-# cuBLAS / SDPA (90). Part b (the peer's kit carried instead of .gpu, right after part a while the
+# Stages (seconds), session 6's closing plan, on the final kernels. Part a: decode at 4K and 128K,
+# two steps in flight against one (80); the 1B prefill at 4K and 32K, the host encoding ahead of
+# the GPU against waiting for each chunk pass (80); the needle grid at 128K, dense and searched
+# config (150). Part b (the peer's kit carried instead of .gpu, right after part a while the
 # machine keeps its unpacked node and Vulkan loader): the 1B prefill at 1K, 4K, 8K and 32K, dense
 # (80), then the ONNX Runtime WebGPU peer at the same lengths in the same call
 # (bench/peers/onnxruntime/gpu-run.sh, 330).
@@ -38,11 +38,9 @@ bench=dist/gpu/bench.mjs
 packer=$!
 part=${2:-all}
 if [ "$part" != b ]; then
-  stage device-check 60 node dist/gpu/check.mjs
-  stage matmul 120 node $bench --suite matmul --sizes 4096x14336x4096,4096x4096x4096 --json "$work/matmul.json"
-  stage prefill 60 node $bench --suite prefill --sizes 1b:4k,1b:32k,only:dense --json "$work/prefill.json"
-  stage torch-prefill 50 python3 tools/torch_prefill_reference.py --model llama-3.2-1b --tokens 4096 --tokens 32768 --out "$work/torch-prefill.json"
-  stage torch-kernels 40 python3 tools/torch_kernel_reference.py --out "$work/torch-kernels.json"
+  stage decode 80 node $bench --suite decode --sizes 1b:4k,1b:128k,only:replay,only:serial --json "$work/decode.json"
+  stage prefill 80 node $bench --suite prefill --sizes 1b:4k,1b:32k,only:dense,only:dense-serial --json "$work/prefill.json"
+  stage niah-128k 150 node $bench --suite niah --sizes 128k,only:dense,only:searched --json "$work/niah-128k.json"
 fi
 if [ "$part" != a ]; then
   stage prefill-b 80 node $bench --suite prefill --sizes 1b:1k,1b:4k,1b:8k,1b:32k,only:dense --json "$work/prefill-b.json"

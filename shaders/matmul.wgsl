@@ -135,42 +135,36 @@ const A_CHUNKS: u32 = BM * BK / 4u;
 const B_CHUNKS: u32 = BN * BK / B_ELEMS;
 const A_PER: u32 = (A_CHUNKS + NT - 1u) / NT;
 const B_PER: u32 = (B_CHUNKS + NT - 1u) / NT;
-// The same counts for #for (the preprocessor's arithmetic): the fetches and stores below are written
-// out with constant indices, so that their register arrays stay registers (indexed by a loop
-// counter, NVIDIA's compiler kept such arrays in local memory: bench suite mma).
-#if WDT == 0
-#define B_ELEMS_N 4
-#else
-#define B_ELEMS_N 8
-#endif
-const_assert A_PER == (BM * BK / 4 + NT - 1) / NT && B_PER == (BN * BK / B_ELEMS_N + NT - 1) / NT;
 
-// A chunk outside the tile or the matrix reads element 0 and selects zeros: no load in a branch.
 fn fetch_a(m0: u32, k0: u32, lidx: u32) -> array<vec4<f32>, A_PER> {
   var r: array<vec4<f32>, A_PER>;
-#for P in 0..(BM * BK / 4 + NT - 1) / NT
-  {
-    let i = lidx + P * NT;
-    let m = m0 + i / (BK / 4u);
+  for (var p = 0u; p < A_PER; p++) {
+    let i = lidx + p * NT;
+    let row = i / (BK / 4u);
     let k = k0 + (i % (BK / 4u)) * 4u;
-    let ok = i < A_CHUNKS && m < params.M && k < params.K;
-    r[P] = select(vec4<f32>(0.0), x[select(0u, (m * params.K + k) / 4u, ok)], ok);
+    let m = m0 + row;
+    if (i < A_CHUNKS && m < params.M && k < params.K) {
+      r[p] = x[(m * params.K + k) / 4u];
+    } else {
+      r[p] = vec4<f32>(0.0);
+    }
   }
-#endfor
   return r;
 }
 
 fn fetch_b(n0: u32, k0: u32, lidx: u32) -> array<BChunk, B_PER> {
   var r: array<BChunk, B_PER>;
-#for P in 0..(BN * BK / B_ELEMS_N + NT - 1) / NT
-  {
-    let i = lidx + P * NT;
-    let n = n0 + i / (BK / B_ELEMS);
+  for (var p = 0u; p < B_PER; p++) {
+    let i = lidx + p * NT;
+    let row = i / (BK / B_ELEMS);
     let k = k0 + (i % (BK / B_ELEMS)) * B_ELEMS;
-    let ok = i < B_CHUNKS && n < params.N && k < params.K;
-    r[P] = select(BChunk(0), w[select(0u, (n * params.K + k) / B_ELEMS, ok)], ok);
+    let n = n0 + row;
+    if (i < B_CHUNKS && n < params.N && k < params.K) {
+      r[p] = w[(n * params.K + k) / B_ELEMS];
+    } else {
+      r[p] = BChunk(0);
+    }
   }
-#endfor
   return r;
 }
 #endif
@@ -214,47 +208,43 @@ fn put_b(buf: u32, k: u32, n: u32, v: f32) {
 
 #if VEC
 fn store_tiles(buf: u32, ra: array<vec4<f32>, A_PER>, rb: array<BChunk, B_PER>, lidx: u32) {
-#for P in 0..(BM * BK / 4 + NT - 1) / NT
-  {
-    let i = lidx + P * NT;
+  for (var p = 0u; p < A_PER; p++) {
+    let i = lidx + p * NT;
     if (i < A_CHUNKS) {
       let row = i / (BK / 4u);
       let c = (i % (BK / 4u)) * 4u;
-      let v = ra[P];
+      let v = ra[p];
       put_a(buf, c, row, v.x);
       put_a(buf, c + 1u, row, v.y);
       put_a(buf, c + 2u, row, v.z);
       put_a(buf, c + 3u, row, v.w);
     }
   }
-#endfor
-#for P in 0..(BN * BK / B_ELEMS_N + NT - 1) / NT
-  {
-    let i = lidx + P * NT;
+  for (var p = 0u; p < B_PER; p++) {
+    let i = lidx + p * NT;
     if (i < B_CHUNKS) {
       let row = i / (BK / B_ELEMS);
       let c = (i % (BK / B_ELEMS)) * B_ELEMS;
 #if WDT == 0
-      let v = rb[P];
+      let v = rb[p];
       put_b(buf, c, row, v.x);
       put_b(buf, c + 1u, row, v.y);
       put_b(buf, c + 2u, row, v.z);
       put_b(buf, c + 3u, row, v.w);
 #else
-      let q = rb[P];
+      let q = rb[p];
 #if WDT == 1
       let v = array<vec2<f32>, 4>(unpack_f16x2(q.x), unpack_f16x2(q.y), unpack_f16x2(q.z), unpack_f16x2(q.w));
 #else
       let v = array<vec2<f32>, 4>(unpack_bf16x2(q.x), unpack_bf16x2(q.y), unpack_bf16x2(q.z), unpack_bf16x2(q.w));
 #endif
-#for E in 0..4
-      put_b(buf, c + 2u * E, row, v[E].x);
-      put_b(buf, c + 2u * E + 1u, row, v[E].y);
-#endfor
+      for (var e = 0u; e < 4u; e++) {
+        put_b(buf, c + 2u * e, row, v[e].x);
+        put_b(buf, c + 2u * e + 1u, row, v[e].y);
+      }
 #endif
     }
   }
-#endfor
 }
 #else
 // Element loads (any K): the BM x BK slice of x and the BN x BK slice of W at k0, zeros past the edges.
@@ -441,46 +431,42 @@ var<workgroup> Cs: array<f32, CS_LEN>; // one 16x16 f32 staging block per subgro
 
 #if VEC
 fn store_tiles(buf: u32, ra: array<vec4<f32>, A_PER>, rb: array<BChunk, B_PER>, lidx: u32) {
-#for P in 0..(BM * BK / 4 + NT - 1) / NT
-  {
-    let i = lidx + P * NT;
+  for (var p = 0u; p < A_PER; p++) {
+    let i = lidx + p * NT;
     if (i < A_CHUNKS) {
       let o = buf * BM * SPAD + (i / (BK / 4u)) * SPAD + (i % (BK / 4u)) * 4u;
-      let h = vec4<f16>(ra[P]);
+      let h = vec4<f16>(ra[p]);
       As[o] = h.x;
       As[o + 1u] = h.y;
       As[o + 2u] = h.z;
       As[o + 3u] = h.w;
     }
   }
-#endfor
-#for P in 0..(BN * BK / B_ELEMS_N + NT - 1) / NT
-  {
-    let i = lidx + P * NT;
+  for (var p = 0u; p < B_PER; p++) {
+    let i = lidx + p * NT;
     if (i < B_CHUNKS) {
       let o = buf * BN * SPAD + (i / (BK / B_ELEMS)) * SPAD + (i % (BK / B_ELEMS)) * B_ELEMS;
 #if WDT == 0
-      let h = vec4<f16>(rb[P]);
+      let h = vec4<f16>(rb[p]);
       Bs[o] = h.x;
       Bs[o + 1u] = h.y;
       Bs[o + 2u] = h.z;
       Bs[o + 3u] = h.w;
 #else
-      let q = rb[P];
+      let q = rb[p];
 #if WDT == 1
       // f16 bits are used as they are: no conversion.
       let h = array<vec2<f16>, 4>(bitcast<vec2<f16>>(q.x), bitcast<vec2<f16>>(q.y), bitcast<vec2<f16>>(q.z), bitcast<vec2<f16>>(q.w));
 #else
       let h = array<vec2<f16>, 4>(vec2<f16>(unpack_bf16x2(q.x)), vec2<f16>(unpack_bf16x2(q.y)), vec2<f16>(unpack_bf16x2(q.z)), vec2<f16>(unpack_bf16x2(q.w)));
 #endif
-#for E in 0..4
-      Bs[o + 2u * E] = h[E].x;
-      Bs[o + 2u * E + 1u] = h[E].y;
-#endfor
+      for (var e = 0u; e < 4u; e++) {
+        Bs[o + 2u * e] = h[e].x;
+        Bs[o + 2u * e + 1u] = h[e].y;
+      }
 #endif
     }
   }
-#endfor
 }
 #else
 fn load_tiles_elem(m0: u32, n0: u32, k0: u32, lidx: u32) {
