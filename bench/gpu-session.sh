@@ -9,13 +9,14 @@
 # carry beside .gpu, dist and the tracked tree, so part a runs with .gpu + dist carried and part b
 # right after it (the machine keeps .gpu while warm) with dist + the kit.
 #
-# Stages (seconds), session 6's closing plan, on the final kernels. Part a: decode at 4K and 128K,
-# two steps in flight against one (80); the 1B prefill at 4K and 32K, the host encoding ahead of
-# the GPU against waiting for each chunk pass (80); the needle grid at 128K, dense and searched
-# config (150). Part b (the peer's kit carried instead of .gpu, right after part a while the
-# machine keeps its unpacked node and Vulkan loader): the 1B prefill at 1K, 4K, 8K and 32K, dense
-# (80), then the ONNX Runtime WebGPU peer at the same lengths in the same call
-# (bench/peers/onnxruntime/gpu-run.sh, 330).
+# Stages (seconds), session 6's closing plan, with one barrier less per attention key tile (the
+# rescale decision rides on the barrier after P). Part a: the device check (60); the attention
+# ablation (50); tensor-core attention at 32K and 128K with Dawn's bounds checks (as browsers run)
+# and without (--no-robustness) (2 x 60); the 1B prefill at 4K and 32K, both ways (2 x 50); the
+# Llama-shape matmul without bounds checks (40). Part b (the peer's kit carried instead of .gpu,
+# right after part a while the machine keeps its unpacked node and Vulkan loader): the 1B prefill
+# at 1K, 4K, 8K and 32K, dense (80), then the ONNX Runtime WebGPU peer at the same lengths in the
+# same call (bench/peers/onnxruntime/gpu-run.sh, 330).
 # Everything lands in OUT/results.tar.gz (bench JSON, per-grid JSON, heat map, logs; repacked every
 # 15 s while the stages run); the tables are printed last.
 set -uo pipefail
@@ -38,9 +39,13 @@ bench=dist/gpu/bench.mjs
 packer=$!
 part=${2:-all}
 if [ "$part" != b ]; then
-  stage decode 80 node $bench --suite decode --sizes 1b:4k,1b:128k,only:replay,only:serial --json "$work/decode.json"
-  stage prefill 80 node $bench --suite prefill --sizes 1b:4k,1b:32k,only:dense,only:dense-serial --json "$work/prefill.json"
-  stage niah-128k 150 node $bench --suite niah --sizes 128k,only:dense,only:searched --json "$work/niah-128k.json"
+  stage device-check 60 node dist/gpu/check.mjs
+  stage ablate 50 node $bench --suite attention --sizes ablate --json "$work/ablate.json"
+  stage attention 60 node $bench --suite attention --sizes 32k,128k,sgonly --json "$work/attention.json"
+  stage attention-unchecked 60 node $bench --no-robustness --suite attention --sizes 32k,128k,sgonly --json "$work/attention-unchecked.json"
+  stage prefill 50 node $bench --suite prefill --sizes 1b:4k,1b:32k,only:dense --json "$work/prefill.json"
+  stage prefill-unchecked 50 node $bench --no-robustness --suite prefill --sizes 1b:4k,1b:32k,only:dense --json "$work/prefill-unchecked.json"
+  stage matmul-unchecked 40 node $bench --no-robustness --suite matmul --sizes 4096x14336x4096 --json "$work/matmul-unchecked.json"
 fi
 if [ "$part" != a ]; then
   stage prefill-b 80 node $bench --suite prefill --sizes 1b:1k,1b:4k,1b:8k,1b:32k,only:dense --json "$work/prefill-b.json"

@@ -307,16 +307,13 @@ fn tile(sgi: u32, regs: ptr<function, Regs>) {
   }
 #endfor
   mx = max(mx, subgroupShuffleXor(mx, 16u));
-  // The decision is the workgroup's (its barriers need uniform control flow): any row of any subgroup.
+  // Each subgroup decides for its rows: when one of them passes its stale max by more than
+  // RESCALE_ABOVE, all of them move their max up (O is rescaled below). Rows holding nothing yet
+  // (l = 0, so O = 0) take the tile's max at once.
   let stale = l_sg > 0.0 && mx > m_sg + RESCALE_ABOVE;
-  let any_stale = subgroupAny(stale);
-  if (lane == 0u) { grow[sgi] = select(0u, 1u, any_stale); }
-  let grows = workgroupUniformLoad(&grow);
-  var fire = false;
-  for (var i = 0u; i < NSG; i++) { fire = fire || grows[i] != 0u; }
-  // Rows holding nothing yet (l = 0, so O = 0) take the tile's max at once.
+  let mine = subgroupAny(stale);
   let m_old = m_sg;
-  if (fire || l_sg == 0.0) { m_sg = max(m_sg, mx); }
+  if (mine || l_sg == 0.0) { m_sg = max(m_sg, mx); }
   let alpha = exp2(m_old - m_sg);
   var lsum = 0.0;
 #for T in 0..BK / 2
@@ -327,7 +324,13 @@ fn tile(sgi: u32, regs: ptr<function, Regs>) {
   }
 #endfor
   l_sg = l_sg * alpha + lsum + subgroupShuffleXor(lsum, 16u);
-  workgroupBarrier();
+  // The barrier after P also makes the decision the workgroup's (the rescale's barriers need uniform
+  // control flow): rescale when any subgroup decided to; the others' alpha is 1 (or 0 on rows whose
+  // O is still 0).
+  if (lane == 0u) { grow[sgi] = select(0u, 1u, mine); }
+  let grows = workgroupUniformLoad(&grow);
+  var fire = false;
+  for (var i = 0u; i < NSG; i++) { fire = fire || grows[i] != 0u; }
 #if RESCALE_STATS
   if (lid == 0u) {
     atomicAdd(&rescale_stats[0], 1u);
