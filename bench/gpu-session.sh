@@ -10,9 +10,9 @@
 # after part a, while the machine kept its unpacked node and Vulkan loader, with dist and the kit
 # carried. See commit b792aeb's version of this script.)
 #
-# Stages (seconds), an attention experiment: P·V's two 16-key halves written out (constant V load
-# offsets). The device check (60); the attention ablation (50); tensor-core attention at 32K and
-# 128K with bounds checks and without (2 x 60).
+# Stages (seconds), session 6's last call: the tensor-core ceiling probe and the Llama-shape matmul,
+# each with Dawn's bounds checks (as browsers run) and without (--no-robustness) (4 x 40); the 1B
+# prefill at 4K both ways (2 x 40); PyTorch's prefill and cuBLAS / SDPA (80).
 # Everything lands in OUT/results.tar.gz (bench JSON, per-grid JSON, heat map, logs; repacked every
 # 15 s while the stages run); the tables are printed last.
 set -uo pipefail
@@ -33,10 +33,14 @@ bench=dist/gpu/bench.mjs
 # Whatever has finished is packed every 15 s, so a call cut short still brings its results back.
 ( while sleep 15; do tar czf "$out/results.tmp.tar.gz" -C "$work" . 2>/dev/null && mv "$out/results.tmp.tar.gz" "$out/results.tar.gz"; done ) &
 packer=$!
-stage device-check 60 node dist/gpu/check.mjs
-stage ablate 50 node $bench --suite attention --sizes ablate --json "$work/ablate.json"
-stage attention 60 node $bench --suite attention --sizes 32k,128k,sgonly --json "$work/attention.json"
-stage attention-unchecked 60 node $bench --no-robustness --suite attention --sizes 32k,128k,sgonly --json "$work/attention-unchecked.json"
+stage mma 40 node $bench --suite mma --json "$work/mma.json"
+stage mma-unchecked 40 node $bench --no-robustness --suite mma --json "$work/mma-unchecked.json"
+stage matmul 40 node $bench --suite matmul --sizes 4096x14336x4096 --json "$work/matmul.json"
+stage matmul-unchecked 40 node $bench --no-robustness --suite matmul --sizes 4096x14336x4096 --json "$work/matmul-unchecked.json"
+stage prefill 40 node $bench --suite prefill --sizes 1b:4k,only:dense --json "$work/prefill.json"
+stage prefill-unchecked 40 node $bench --no-robustness --suite prefill --sizes 1b:4k,only:dense --json "$work/prefill-unchecked.json"
+stage torch-prefill 40 python3 tools/torch_prefill_reference.py --model llama-3.2-1b --tokens 4096 --out "$work/torch-prefill.json"
+stage torch-kernels 40 python3 tools/torch_kernel_reference.py --out "$work/torch-kernels.json"
 kill $packer 2>/dev/null
 tar czf "$out/results.tar.gz" -C "$work" .
 rm -f "$out/results.tmp.tar.gz"

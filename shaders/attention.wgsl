@@ -353,16 +353,12 @@ fn tile(sgi: u32, regs: ptr<function, Regs>) {
   }
 #endif
 #ifndef SKIP_PV
-  // Both 16-key halves written out: the V loads' offsets are constants (with bounds checks on, Dawn
-  // guards every matrix load whose range it cannot prove; bench suite mma, checked against unchecked).
-#for KK in 0..BK / 16
-  {
-    let a = subgroupMatrixLoad<LeftM>(&p_h, sgi * 16u * BK + KK * 16u, false, BK);
+  for (var kk = 0u; kk < BK; kk += 16u) {
+    let a = subgroupMatrixLoad<LeftM>(&p_h, sgi * 16u * BK + kk, false, BK);
 #for B in 0..HEAD_DIM / 16
-    (*regs).o[B] = subgroupMatrixMultiplyAccumulate(a, subgroupMatrixLoad<RightM>(&v_h, KK * 16u * QP + B * 16u, false, QP), (*regs).o[B]);
+    (*regs).o[B] = subgroupMatrixMultiplyAccumulate(a, subgroupMatrixLoad<RightM>(&v_h, kk * QP + B * 16u, false, QP), (*regs).o[B]);
 #endfor
   }
-#endfor
 #endif
   workgroupBarrier();
 }
