@@ -33,6 +33,11 @@
  *  - Estimation is 1-4% of the total (VS 27 ms, BS 39 ms at 128K for 32 heads, scaled from one KV
  *    group, which overstates fixed per-call costs; BS 589 ms at 512K).
  *  - Decode (Tq 1, 128K cache, 32 heads): 61 ms unsplit, 15.2 ms with the key split (16 splits).
+ *  - Session 5 (H200, BENCHMARKS.md): the tensor-core kernel walks the keys once (lazy rescaling);
+ *    the `ablate` rows found half its time in bank-conflicted softmax loops and a third in K/V
+ *    staging that waited for memory once per load; fixed, dense at 32K runs at 65.5 TFLOP/s (81.3
+ *    with --no-robustness) and Vertical-Slash (1000, 6096) at 128K in 436 ms (352). The rows below
+ *    are the history.
  *  - Tensor-core path (compute 'sgmatrix'; BENCHMARKS.md runs F, G): 2.4e-4 rel. L2 vs float64;
  *    dense 13.4 TFLOP/s at 32K (1.28x the f32 kernel), 11.3 at 128K; Vertical-Slash (1000, 6096)
  *    1879 ms at 128K (6.6x its dense), A-shape 764 ms, Block-Sparse 1048 ms. Its dense and A-shape

@@ -30,11 +30,11 @@ export interface AttentionKernelOptions {
   tiles?: Partial<AttentionTiles>;
   /**
    * 'f32': f32 everywhere (any device). 'sgmatrix': QK^T and PV on tensor cores (subgroup matrices,
-   * f16 operands, f32 accumulation; needs chromium-experimental-subgroup-matrix and 32-wide
-   * subgroups). Default 'f32'. EXPERIMENTAL and not working on Dawn: on the H100 (2026-11-24, run A'
-   * in BENCHMARKS.md) Tint rejects it ("subgroupMatrixStore requires argument 1 to be uniform"), so
-   * create() fails with a KernelCompileError; kept for drivers whose compilers accept it and
-   * checked against float64 by bench/suites/attention.ts before it is timed.
+   * f16 operands, f32 accumulation and softmax, one walk over the keys with lazy rescaling; needs
+   * chromium-experimental-subgroup-matrix and 32-wide subgroups). Default 'f32' here; the runner's
+   * 'auto' takes 'sgmatrix' where the device has it (H200, Dawn: dense 65.5 TFLOP/s at 32K with
+   * bounds checks, 81.3 without; BENCHMARKS.md session 5). Its cases run on the GPU machine only
+   * (bench/device-check.ts): the software adapters have no subgroup matrices.
    */
   compute?: AttentionCompute;
 }

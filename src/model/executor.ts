@@ -72,8 +72,8 @@ export interface RunnerOptions {
   /**
    * Prefill attention arithmetic: 'f32', 'sgmatrix' (tensor cores: f16 Q/K/P/V, f32 accumulation
    * and softmax; needs subgroup matrices) or 'auto' (default): 'sgmatrix' where the device has it
-   * (H100, Dawn: dense 13.4 against 10.5 TFLOP/s at 32K, output within 2.5e-4 relative L2 of
-   * float64), else 'f32'. Decode (one query row) runs the f32 one-row kernel (decodeAttention).
+   * (H200, Dawn: dense 65.5 against about 10 TFLOP/s for 'f32' at 32K, output within 3e-4 relative
+   * L2 of float64), else 'f32'. Decode (one query row) runs the f32 one-row kernel (decodeAttention).
    */
   attentionCompute?: AttentionCompute | 'auto';
   /** Test hook: split the whole-prompt Q into groups of at most this many KV heads. */
