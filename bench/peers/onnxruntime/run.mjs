@@ -92,7 +92,8 @@ function toNumbers(tensor) {
   return Array.from(d, Number);
 }
 
-// small seeded PRNG (mulberry32) for the token ids
+// small seeded PRNG for the token ids: mulberry32, as src/util/prng.ts (restated: the kit runs on
+// the GPU machine from kit/ alone, without the project's TypeScript sources or a build step)
 function rng(seed) {
   let a = seed >>> 0;
   return () => {
