@@ -17,9 +17,9 @@
 //              subgroup matrices, in one walk over the keys with lazy rescaling: O stays in result
 //              matrices, which cannot be scaled per row in registers, so each row keeps a possibly
 //              stale max m and P = 2^(S - m) is taken against it (at most 2^RESCALE_ABOVE, well
-//              inside f16). Only when some row's tile max passes its m by more than RESCALE_ABOVE does
-//              the workgroup move every row's m up and rescale O and l through workgroup memory;
-//              rows that hold nothing yet take their first max for free. The final O / l uses the
+//              inside f16). Only when some row's tile max passes its m by more than RESCALE_ABOVE do
+//              the rows of its subgroup move their m up, and O and l are rescaled through workgroup
+//              memory; rows that hold nothing yet take their first max for free. The final O / l uses the
 //              same m, so the result is exact. (Before: a second walk computing S twice.) K and V
 //              tiles are staged as f16 in workgroup memory (matrix loads straight from the f16 cache
 //              measured slower on H100: 6.8 against 8.9 TFLOP/s); Q's matrices stay in registers for
@@ -266,7 +266,7 @@ fn write_o(sgi: u32, m: ResultM, live: bool, orow: u32, inv: f32) {
 }
 
 // One key tile on tensor cores (keys already in key_s, then a barrier): S = Q Kᵀ, each row's tile
-// max, the workgroup's rescale decision, P = 2^(S - m) and O += P V. Each row's keys are split
+// max, the rescale decision, P = 2^(S - m) and O += P V. Each row's keys are split
 // between lanes r and r + 16 of its subgroup.
 fn tile(sgi: u32, regs: ptr<function, Regs>) {
 #ifndef SKIP_FILL
