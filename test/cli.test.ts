@@ -94,7 +94,8 @@ describe('cli argument parser', () => {
   it('help texts list every option and command', () => {
     const h = commandHelp(PROGRAM, ATTENTION_COMMAND);
     for (const o of ATTENTION_COMMAND.options) expect(h).toContain(`--${o.defaultOn ? '[no-]' : ''}${o.name}`);
-    expect(h).not.toContain('[no-]');
+    // Only the flags that are on by default show the [no-] form.
+    expect(h.split('[no-]').length - 1).toBe(ATTENTION_COMMAND.options.filter((o) => o.defaultOn).length);
     expect(h).toContain('vertical_and_slash');
     const p = programHelp(PROGRAM, 'summary', COMMANDS);
     for (const c of COMMANDS) expect(p).toContain(c.name);
@@ -399,7 +400,7 @@ describe('cli end to end (node dist/cli.mjs)', () => {
   });
 
   /** Writes a seeded random case, runs `cmd args attention --pattern dense`, checks o against float64. */
-  function denseCase(name: string, cmd: string, args: string[], extraEnv: Record<string, string> = {}): void {
+  function denseCase(name: string, cmd: string, args: string[], extraEnv: Record<string, string> = {}, options: string[] = []): string {
     const [H, S, D, Hkv] = [2, 70, 64, 1];
     const seed = runSeed();
     const rng = new Rng(seed);
@@ -410,7 +411,7 @@ describe('cli end to end (node dist/cli.mjs)', () => {
     const outPath = join(dir, `${name}-out.safetensors`);
     writeFileSync(inPath, encodeSafetensors({ q: { shape: [H, S, D], data: q }, k: { shape: [Hkv, S, D], data: k }, v: { shape: [Hkv, S, D], data: v } }));
     const env = { ...process.env, ...extraEnv };
-    const r = spawnSync(cmd, [...args, 'attention', '--in', inPath, '--pattern', 'dense', '--out', outPath], { cwd: root, env, encoding: 'utf8', timeout: 110_000 });
+    const r = spawnSync(cmd, [...args, 'attention', '--in', inPath, '--pattern', 'dense', '--out', outPath, ...options], { cwd: root, env, encoding: 'utf8', timeout: 110_000 });
     expect(r.status, `seed ${seed}\nstdout: ${r.stdout}\nstderr: ${r.stderr}`).toBe(0);
     expect(r.stderr).toContain('wrote');
     const out = decodeSafetensors(readFileSync(outPath), outPath);
@@ -420,16 +421,36 @@ describe('cli end to end (node dist/cli.mjs)', () => {
     expect(out.metadata.pattern).toBe('dense');
     expect(JSON.parse(out.metadata.density!)).toEqual([1, 1]);
     compareArrays(`${name} cli dense o (seed ${seed})`, o.data, denseRef(q, k, v, { H, Hkv, Tq: S, Scap: S, D }, 0, S), TOL_F32);
+    return r.stderr;
   }
 
+  const gpuLess = !existsSync('/dev/dri') && !existsSync('/dev/nvidia0');
+  const icd: Record<string, string> = !process.env.VK_ICD_FILENAMES && gpuLess && existsSync(swiftshader) ? { VK_ICD_FILENAMES: swiftshader } : {};
+
   it('node dist/cli.mjs: dense attention H=2 S=70 D=64 Hkv=1 (S ragged against the 64 tile) matches the float64 reference', () => {
-    const gpuLess = !existsSync('/dev/dri') && !existsSync('/dev/nvidia0');
-    const icd: Record<string, string> = !process.env.VK_ICD_FILENAMES && gpuLess && existsSync(swiftshader) ? { VK_ICD_FILENAMES: swiftshader } : {};
-    denseCase('node', process.execPath, [cli], icd);
+    expect(denseCase('node', process.execPath, [cli], icd)).not.toContain('bounds checks are off');
+  });
+
+  it('node dist/cli.mjs --no-bounds-checks: says so, and the same case still matches the float64 reference', () => {
+    expect(denseCase('node-unchecked', process.execPath, [cli], icd, ['--no-bounds-checks'])).toContain('bounds checks are off (--no-bounds-checks)');
   });
 
   const deno = join(root, 'node_modules/.bin/deno');
   it.runIf(existsSync(deno))('deno run src/cli/main.ts: the same dense case matches the float64 reference', () => {
     denseCase('deno', deno, ['run', '-A', 'src/cli/main.ts'], { XDG_RUNTIME_DIR: process.env.XDG_RUNTIME_DIR ?? '/tmp' });
+  });
+
+  it.runIf(existsSync(deno))('deno run src/cli/main.ts --no-bounds-checks: one BAD_INPUT line saying it needs Node, exit 2', () => {
+    const inPath = join(dir, 'tiny.safetensors');
+    const t = { shape: [1, 1, 64], data: new Float32Array(64) };
+    writeFileSync(inPath, encodeSafetensors({ q: t, k: t, v: t }));
+    const r = spawnSync(deno, ['run', '-A', 'src/cli/main.ts', 'attention', '-q', '--in', inPath, '--pattern', 'dense', '--out', join(dir, 'never.safetensors'), '--no-bounds-checks'], {
+      cwd: root,
+      env: { ...process.env, XDG_RUNTIME_DIR: process.env.XDG_RUNTIME_DIR ?? '/tmp' },
+      encoding: 'utf8',
+      timeout: 60_000,
+    });
+    expect(r.status, r.stderr).toBe(2);
+    expect(r.stderr).toContain('--no-bounds-checks needs Node (Dawn): Deno always checks bounds');
   });
 });

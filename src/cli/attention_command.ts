@@ -79,7 +79,7 @@ export async function attentionCommand(argv: readonly string[], io: CliIo): Prom
   const x = attentionInputs(file.tensors, inPath);
   progress.step(`read ${inPath} (${formatBytes(bytes.byteLength)}): q [${x.H}, ${x.S}, ${x.D}], k/v [${x.Hkv}, ${x.S}, ${x.D}], pattern ${patternText(pattern)}`);
 
-  const gpu = await progress.timed('opening the GPU', () => openGpu({ experimental: a.flags.experimental === true, note: (m) => progress.step(m) }));
+  const gpu = await progress.timed('opening the GPU', () => openGpu({ experimental: a.flags.experimental === true, boundsChecks: a.flags['bounds-checks'] !== false, note: (m) => progress.step(m) }));
   try {
     const a0 = gpu.caps.adapter;
     progress.step(`adapter: ${a0.description || a0.device || a0.vendor || 'unknown'} (${gpu.caps.runtime})`);

@@ -39,6 +39,8 @@ export const MODEL_OPTIONS: OptionSpec[] = [
 export interface ModelChoice {
   dir: string;
   experimental: boolean;
+  /** false: --no-bounds-checks. */
+  boundsChecks: boolean;
   /** The pattern config's text, one pattern for every head, 'dense', or undefined (the default config). */
   patternConfig: string | Pattern | undefined;
   options: OpenModelOptions;
@@ -65,6 +67,7 @@ export async function parseModelOptions(a: ParsedArgs, command: string): Promise
   return {
     dir: a.strings.model!,
     experimental: a.flags.experimental === true,
+    boundsChecks: a.flags['bounds-checks'] !== false,
     patternConfig,
     command,
     options: {
@@ -96,7 +99,7 @@ export async function openCliModel(choice: ModelChoice, progress: Progress, chec
   const config = parseModelConfig(await readJson(source, 'config.json'));
   const tokenizer = await loadTokenizer(source);
   const overrides = check?.({ config, tokenizer }) ?? {};
-  const gpu = await progress.timed('opening the GPU', () => openGpu({ experimental: choice.experimental, note: (m) => progress.step(m) }));
+  const gpu = await progress.timed('opening the GPU', () => openGpu({ experimental: choice.experimental, boundsChecks: choice.boundsChecks, note: (m) => progress.step(m) }));
   try {
     const variant = choice.options.matmulVariant;
     if (variant !== undefined && variant !== 'auto') {
