@@ -12,6 +12,7 @@ import process from 'node:process';
 import { requestGpu } from '../src/gpu/device.ts';
 import { hasCapability, runCase } from '../test/harness/cases.ts';
 import { allCases } from '../test/cases/index.ts';
+import { errorLine } from './harness.ts';
 
 const filters = process.argv.slice(2);
 const gpu = await requestGpu({ experimental: true, label: 'device-check' });
@@ -30,7 +31,7 @@ for (const c of allCases) {
     console.log(`ok   ${c.name} (${(performance.now() - t0).toFixed(0)} ms)`);
   } catch (e) {
     failed++;
-    console.log(`FAIL ${c.name}: ${(e as Error).message.split("\n").filter((l) => !l.includes("warning")).slice(0, 6).join(" | ")}`);
+    console.log(`FAIL ${c.name}: ${errorLine(e)}`);
   }
 }
 console.log(`device-check (${gpu.caps.runtime}, ${gpu.caps.adapter.description || gpu.caps.adapter.vendor}): ${ran - failed}/${ran} passed, ${failed} failed`);

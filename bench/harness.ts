@@ -123,6 +123,19 @@ export const MIN_REPS = 20;
 
 const now = (): number => performance.now();
 
+/**
+ * An error as one log line: its message's first lines, leaving out compiler warnings (a
+ * KernelCompileError lists Dawn's warnings first and what failed after them).
+ */
+export function errorLine(e: unknown, lines = 6): string {
+  const message = e instanceof Error ? e.message : String(e);
+  return message
+    .split('\n')
+    .filter((l) => !l.includes('warning'))
+    .slice(0, lines)
+    .join(' | ');
+}
+
 export function median(xs: readonly number[]): number {
   if (!xs.length) return NaN;
   const s = [...xs].sort((a, b) => a - b);

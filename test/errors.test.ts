@@ -5,6 +5,7 @@ import { requestGpu } from '../src/gpu/device.ts';
 import { DeviceLostError, GpuValidationError, KernelCompileError, NoWebGpuError, ShapeError, TensorTooLargeError, DTypeError } from '../src/gpu/errors.ts';
 import { AddKernel } from '../src/kernels/add.ts';
 import { testGpu } from './harness/gpu.ts';
+import { errorLine } from '../bench/harness.ts';
 
 describe('device errors', () => {
   it('no adapter: says what to install', async () => {
@@ -42,6 +43,11 @@ describe('device errors', () => {
     expect(e.message).toContain('shaders/k.wgsl:3:5: warning: use of deprecated builtin');
     expect(e.message).toContain('pipeline creation failed: binding 14 is not in the layout');
     expect(new KernelCompileError('k.wgsl', [], 'reflection failed: x').message).toBe('kernel k.wgsl failed to compile:\nreflection failed: x');
+    // The bench's one-line form (device check, suites) shows the failure, not 60 warnings.
+    const many = Array.from({ length: 60 }, (_, i) => ({ type: 'warning' as const, file: 'k.wgsl', line: i + 1, column: 1, message: 'use of deprecated builtin' }));
+    expect(errorLine(new KernelCompileError('k.wgsl', many, 'pipeline creation failed: binding 14 is not in the layout'))).toBe(
+      'kernel k.wgsl failed to compile: | pipeline creation failed: binding 14 is not in the layout',
+    );
   });
 
   it('a tensor larger than one binding is refused before allocation', async () => {

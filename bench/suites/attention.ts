@@ -49,7 +49,7 @@ import { attention } from '../../src/attention/attention.ts';
 import { attentionDefines, baseParams, compileAttention, DenseAttentionKernel, resolveAttentionCompute, type AttentionCompute, type AttentionTiles, type KvDType } from '../../src/attention/dense.ts';
 import type { Pattern } from '../../src/attention/types.ts';
 import { packHalves } from '../../src/util/half.ts';
-import { median, minOf, tflops, type BenchContext, type BenchRow, type BenchSuite } from '../harness.ts';
+import { errorLine, median, minOf, tflops, type BenchContext, type BenchRow, type BenchSuite } from '../harness.ts';
 
 const H_FULL = 32;
 const HKV_FULL = 8;
@@ -472,7 +472,7 @@ async function ablationRows(ctx: BenchContext): Promise<BenchRow[]> {
         rows.push({ kernel: 'attention.ablate', variant: vt.name, shape: { H: H_FULL, Hkv: HKV_FULL, S, D }, median_ms: ms, min_ms: t.min_ms * HKV_FULL, tflops: tflops(denseEq, ms), share_of_full: 1 - ms / full, timing: t.source });
         ctx.log.info(`attention ablate ${vt.name}: ${ms.toFixed(1)} ms (${(100 * (1 - ms / full)).toFixed(1)}% of full saved)`);
       } catch (e) {
-        ctx.log.warn(`attention ablate ${vt.name}: ${(e as Error).message.split('\n').filter((l) => !l.includes('warning')).join(' | ')}`);
+        ctx.log.warn(`attention ablate ${vt.name}: ${errorLine(e)}`);
       }
     }
   } finally {

@@ -75,7 +75,7 @@ import {
   type SgTileConfig,
   type TileConfig,
 } from '../../src/kernels/matmul.ts';
-import { gbps, tflops, type BenchContext, type BenchRow, type BenchSuite, type Timing } from '../harness.ts';
+import { errorLine, gbps, tflops, type BenchContext, type BenchRow, type BenchSuite, type Timing } from '../harness.ts';
 
 interface Shape {
   M: number;
@@ -242,7 +242,7 @@ export const matmulSuite: BenchSuite = {
           log.info(`matmul ${r.variant} ${JSON.stringify(r.shape)}: ${r.median_ms.toFixed(3)} ms ${r.tflops !== undefined ? `${r.tflops.toFixed(2)} TFLOP/s` : `${(r.gbps ?? 0).toFixed(0)} GB/s`} (wall ${(r.wall_median_ms as number).toFixed(3)} ms)`);
         }
       } catch (e) {
-        log.warn(`matmul ${label}: ${(e as Error).message.split('\n').slice(0, 6).join(' | ')}`);
+        log.warn(`matmul ${label}: ${errorLine(e)}`);
         if (gpu.lost) throw e;
       }
     };
