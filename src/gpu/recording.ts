@@ -181,7 +181,7 @@ export class Recording implements Encoder {
     device.pushErrorScope('validation');
     let scopes: Promise<(GPUError | null)[]>;
     let rb: GPUBuffer | undefined;
-    let done: Promise<void>;
+    let done: Promise<void> | undefined;
     try {
       this.finishRecording();
       if (this.host.byteLength) device.queue.writeBuffer(this.params!, 0, this.host.buffer, this.host.byteOffset, this.host.byteLength);
@@ -207,8 +207,9 @@ export class Recording implements Encoder {
         enc.copyBufferToBuffer(out.buffer, out.byteOffset, rb, 0, out.byteLength);
       }
       device.queue.submit([enc.finish()]);
-      // Asked now, so that it covers this run and not runs submitted while this one is on the GPU.
-      done = device.queue.onSubmittedWorkDone();
+      // Without a readback (whose mapping waits for this run), the run's end is asked for now, so
+      // that it covers this run and not runs submitted while this one is on the GPU.
+      if (!out) done = device.queue.onSubmittedWorkDone();
       this.gpu.pool.afterSubmit();
     } catch (e) {
       rb?.destroy();
@@ -227,14 +228,14 @@ export class Recording implements Encoder {
   }
 
   /** The asynchronous half of run(): errors of the submit, then the readback. */
-  private async finish(scopes: Promise<(GPUError | null)[]>, done: Promise<void>, out: Tensor | undefined, rb: GPUBuffer | undefined): Promise<ArrayBuffer | undefined> {
+  private async finish(scopes: Promise<(GPUError | null)[]>, done: Promise<void> | undefined, out: Tensor | undefined, rb: GPUBuffer | undefined): Promise<ArrayBuffer | undefined> {
     const gpu = this.gpu;
     try {
       const errors = await gpu.guard(scopes);
       const e = errors.find((x) => x !== null);
       if (e) throw e instanceof GPUOutOfMemoryError ? new GpuOutOfMemoryError(e.message) : new GpuValidationError(e.message);
       if (!out || !rb) {
-        await gpu.guard(done);
+        if (done) await gpu.guard(done);
         gpu.check();
         return undefined;
       }
