@@ -835,7 +835,7 @@ export class LlamaRunner {
       const t0 = performance.now();
       const times = new GpuTimes();
       const r = await this.prefillInner(ids, options, times, t0);
-      this.lastReport = this.makeReport(r.plan, times, t0, r.ms, r.ms, 0, 0);
+      this.lastReport = this.makeReport(r.plan, times, r.ms, r.ms, 0, 0);
       return r;
     });
   }
@@ -1088,7 +1088,7 @@ export class LlamaRunner {
       throw e;
     }
     times.merge(decodeTimes);
-    const report = this.makeReport(pre.plan, times, t0, pre.ms, ttft, tokens.length, decodeMs);
+    const report = this.makeReport(pre.plan, times, pre.ms, ttft, tokens.length, decodeMs);
     const steps = tokens.length - 1;
     if (steps > 0) report.decodeArgmaxOnGpu = greedy;
     if (decodeTimes.any && steps > 0) {
@@ -1102,8 +1102,7 @@ export class LlamaRunner {
     return { tokens, stop: reason, promptLogits: pre.logits, report };
   }
 
-  private makeReport(plan: MemoryPlan, times: GpuTimes, t0: number, prefillMs: number, ttft: number, generated: number, decodeMs: number): RunReport {
-    void t0;
+  private makeReport(plan: MemoryPlan, times: GpuTimes, prefillMs: number, ttft: number, generated: number, decodeMs: number): RunReport {
     const T = plan.promptLen;
     const sparse = this.anySparse(T);
     const weightBytes = this.options.weights.bytes;
