@@ -10,9 +10,9 @@
 # after part a, while the machine kept its unpacked node and Vulkan loader, with dist and the kit
 # carried. See commit b792aeb's version of this script.)
 #
-# Stages (seconds), session 6's last call: the tensor-core ceiling probe and the Llama-shape matmul,
-# each with Dawn's bounds checks (as browsers run) and without (--no-robustness) (4 x 40); the 1B
-# prefill at 4K both ways (2 x 40); PyTorch's prefill and cuBLAS / SDPA (80).
+# Stages (seconds), session 6's closing call on the final code: the device check (60); the trained
+# model's needle grid at 4K-128K, dense, the default Vertical-Slash and the searched config (the
+# rest), for the model card.
 # Everything lands in OUT/results.tar.gz (bench JSON, per-grid JSON, heat map, logs; repacked every
 # 15 s while the stages run); the tables are printed last.
 set -uo pipefail
@@ -33,14 +33,8 @@ bench=dist/gpu/bench.mjs
 # Whatever has finished is packed every 15 s, so a call cut short still brings its results back.
 ( while sleep 15; do tar czf "$out/results.tmp.tar.gz" -C "$work" . 2>/dev/null && mv "$out/results.tmp.tar.gz" "$out/results.tar.gz"; done ) &
 packer=$!
-stage mma 40 node $bench --suite mma --json "$work/mma.json"
-stage mma-unchecked 40 node $bench --no-robustness --suite mma --json "$work/mma-unchecked.json"
-stage matmul 40 node $bench --suite matmul --sizes 4096x14336x4096 --json "$work/matmul.json"
-stage matmul-unchecked 40 node $bench --no-robustness --suite matmul --sizes 4096x14336x4096 --json "$work/matmul-unchecked.json"
-stage prefill 40 node $bench --suite prefill --sizes 1b:4k,only:dense --json "$work/prefill.json"
-stage prefill-unchecked 40 node $bench --no-robustness --suite prefill --sizes 1b:4k,only:dense --json "$work/prefill-unchecked.json"
-stage torch-prefill 40 python3 tools/torch_prefill_reference.py --model llama-3.2-1b --tokens 4096 --out "$work/torch-prefill.json"
-stage torch-kernels 40 python3 tools/torch_kernel_reference.py --out "$work/torch-kernels.json"
+stage device-check 60 node dist/gpu/check.mjs
+stage niah 500 node $bench --suite niah --sizes 4k,8k,16k,32k,64k,128k,only:dense,only:vs,only:searched --json "$work/niah.json"
 kill $packer 2>/dev/null
 tar czf "$out/results.tar.gz" -C "$work" .
 rm -f "$out/results.tmp.tar.gz"
